@@ -25,3 +25,43 @@ Test(crc32c, chains_over_splits)
         cr_assert_eq(c, whole, "split at %zu: %08x != %08x", cut, c, whole);
     }
 }
+
+Test(crc32c, combine_equals_crc_of_concatenation)
+{
+    /* combine(CRC(A), CRC(B), |B|) == CRC(A||B) for random splits, incl. empty parts. */
+    static unsigned char buf[3 * 65536 + 17];
+    unsigned seed = 777;
+    for (size_t i = 0; i < sizeof(buf); i++)
+        buf[i] = (unsigned char)rand_r(&seed);
+    uint32_t whole = ec_crc32c(0, buf, sizeof(buf));
+    size_t cuts[] = {0, 1, 7, 4096, 65536, 65537, 100000, sizeof(buf) - 1, sizeof(buf)};
+    for (size_t i = 0; i < sizeof(cuts) / sizeof(cuts[0]); i++) {
+        size_t c = cuts[i];
+        uint32_t a = ec_crc32c(0, buf, c), b = ec_crc32c(0, buf + c, sizeof(buf) - c);
+        uint32_t got = ec_crc32c_combine(a, b, sizeof(buf) - c);
+        cr_assert_eq(got, whole, "cut %zu: %08x != %08x", c, got, whole);
+    }
+    /* Block CRCs of a chunk combine into the chunk CRC. */
+    uint32_t acc = 0;
+    for (size_t off = 0; off < sizeof(buf); off += 65536) {
+        size_t n = sizeof(buf) - off < 65536 ? sizeof(buf) - off : 65536;
+        acc = ec_crc32c_combine(acc, ec_crc32c(0, buf + off, n), n);
+    }
+    cr_assert_eq(acc, whole, "%08x != %08x", acc, whole);
+}
+
+Test(crc32c, combine_long_zero_runs)
+{
+    /* Lengths with high bits set (table entries beyond 2^20) match a direct CRC. */
+    static unsigned char zeros[1 << 22];
+    uint32_t a = ec_crc32c(0, "abc", 3);
+    uint32_t direct = ec_crc32c(a, zeros, sizeof(zeros));
+    uint32_t z = ec_crc32c(0, zeros, sizeof(zeros));
+    cr_assert_eq(ec_crc32c_combine(a, z, sizeof(zeros)), direct);
+    /* Associativity over a 3-way split with a large middle. */
+    uint32_t b = ec_crc32c(0, "defg", 4);
+    uint32_t ab = ec_crc32c_combine(ec_crc32c_combine(a, z, sizeof(zeros)), b, 4);
+    uint32_t bc = ec_crc32c_combine(z, b, 4);
+    cr_assert_eq(ab, ec_crc32c_combine(a, bc, sizeof(zeros) + 4));
+    cr_assert_eq(ec_crc32c_combine(a, 0, 0), a);
+}
