@@ -31,7 +31,9 @@ static inline void clear_upper(void)
 
 static int isal_prepare(struct ec_mat *mt)
 {
-    mt->tables = aligned_alloc(64, (size_t)32 * mt->rows * mt->cols);
+    /* C11 aligned_alloc wants a size that is a multiple of the alignment. */
+    size_t sz = ((size_t)32 * mt->rows * mt->cols + 63) & ~(size_t)63;
+    mt->tables = aligned_alloc(64, sz);
     if (mt->tables == NULL)
         return -ENOMEM;
     ec_init_tables((int)mt->cols, (int)mt->rows, mt->coef, mt->tables);
