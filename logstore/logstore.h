@@ -36,21 +36,21 @@
 #define LS_VERSION_MAJOR 0
 #define LS_VERSION_MINOR 1
 
-#define LS_FORMAT_VERSION 1         /* on-disk format written by this code */
-#define LS_PAGE           4096u     /* alignment of every on-disk structure */
-#define LS_BLOCK_MAX      65536u    /* largest payload of one block record */
-#define LS_SEGMENT_DEFAULT (64u << 20)
-#define LS_SEGMENT_MIN    (1u << 20)
-#define LS_SEGMENT_MAX    (1u << 30)
+#define LS_FORMAT_VERSION      1      /* on-disk format written by this code */
+#define LS_PAGE                4096u  /* alignment of every on-disk structure */
+#define LS_BLOCK_MAX           65536u /* largest payload of one block record */
+#define LS_SEGMENT_DEFAULT     (64u << 20)
+#define LS_SEGMENT_MIN         (1u << 20)
+#define LS_SEGMENT_MAX         (1u << 30)
 #define LS_MAX_BLOCKS_PER_PART 65536u /* block index bound: 4 GiB parts */
 
 /* Project error codes (errno values are returned negated as they are). */
 enum {
-    LS_ECORRUPT = -1001, /* checksum mismatch or malformed on-disk structure */
-    LS_ENOTOURS = -1002, /* no logstore superblock: not a Cairn disk */
-    LS_EVERSION = -1003, /* a Cairn disk of an unsupported format version */
-    LS_ECLUSTER = -1004, /* a Cairn disk of another cluster */
-    LS_EBROKEN = -1005,  /* a write failed midway; store refuses writes until reopened */
+    LS_ECORRUPT = -1001,   /* checksum mismatch or malformed on-disk structure */
+    LS_ENOTOURS = -1002,   /* no logstore superblock: not a Cairn disk */
+    LS_EVERSION = -1003,   /* a Cairn disk of an unsupported format version */
+    LS_ECLUSTER = -1004,   /* a Cairn disk of another cluster */
+    LS_EBROKEN = -1005,    /* a write failed midway; store refuses writes until reopened */
     LS_EINDEXFULL = -1006, /* checkpoint area cannot hold a bigger index */
 };
 
@@ -97,17 +97,16 @@ uint8_t *ls_dev_mem_data(struct ls_dev *d);
 /* ---- format / open / close ---------------------------------------------- */
 
 struct ls_format_opts {
-    uint64_t size;           /* regular file: preallocate to this size; 0 = use current size */
-    uint32_t segment_bytes;  /* 0 = LS_SEGMENT_DEFAULT; power of two in [MIN, MAX] */
-    uint8_t cluster_id[16];  /* all zero = no cluster yet */
-    int force;               /* overwrite an existing logstore */
+    uint64_t size;          /* regular file: preallocate to this size; 0 = use current size */
+    uint32_t segment_bytes; /* 0 = LS_SEGMENT_DEFAULT; power of two in [MIN, MAX] */
+    uint8_t cluster_id[16]; /* all zero = no cluster yet */
+    int force;              /* overwrite an existing logstore */
 };
 
 /* Format a disk. Refuses an existing logstore unless opts->force. */
 int ls_format(const char *path, const struct ls_format_opts *opts, char *err, size_t errlen);
 /* Same on an open device; the device stays the caller's. */
-int ls_format_dev(struct ls_dev *dev, const struct ls_format_opts *opts, char *err,
-                  size_t errlen);
+int ls_format_dev(struct ls_dev *dev, const struct ls_format_opts *opts, char *err, size_t errlen);
 
 typedef void (*ls_log_fn)(void *arg, int level, const char *msg);
 #define LS_LOG_ERR  3
@@ -115,12 +114,12 @@ typedef void (*ls_log_fn)(void *arg, int level, const char *msg);
 #define LS_LOG_INFO 6
 
 struct ls_open_opts {
-    const uint8_t *cluster_id;  /* 16 bytes; NULL = accept any cluster */
-    int read_only;              /* no writes at all: no recovery cut, no checkpoint */
-    int direct;                 /* O_DIRECT on regular files (ls_open only) */
-    uint64_t checkpoint_bytes;  /* checkpoint after this many bytes appended; 0 = 256 MiB */
-    uint32_t reserve_segments;  /* kept free for compaction/deletes; 0 = default 2 */
-    ls_log_fn log;              /* optional; called with no lock held */
+    const uint8_t *cluster_id; /* 16 bytes; NULL = accept any cluster */
+    int read_only;             /* no writes at all: no recovery cut, no checkpoint */
+    int direct;                /* O_DIRECT on regular files (ls_open only) */
+    uint64_t checkpoint_bytes; /* checkpoint after this many bytes appended; 0 = 256 MiB */
+    uint32_t reserve_segments; /* kept free for compaction/deletes; 0 = default 2 */
+    ls_log_fn log;             /* optional; called with no lock held */
     void *log_arg;
 };
 
@@ -130,8 +129,8 @@ struct ls;
 int ls_open(const char *path, const struct ls_open_opts *opts, struct ls **out, char *err,
             size_t errlen);
 /* Same on a device; the store takes ownership of dev, also on failure. */
-int ls_open_dev(struct ls_dev *dev, const struct ls_open_opts *opts, struct ls **out,
-                char *err, size_t errlen);
+int ls_open_dev(struct ls_dev *dev, const struct ls_open_opts *opts, struct ls **out, char *err,
+                size_t errlen);
 /* Write a final checkpoint (if writable and healthy) and free everything. */
 int ls_close(struct ls *ls);
 
@@ -147,15 +146,15 @@ enum ls_rec_type {
 
 /* One write of a batch. `data` is borrowed until the call returns. */
 struct ls_write {
-    int type;          /* LS_REC_BLOCK, LS_REC_COMMIT or LS_REC_DELETE */
+    int type; /* LS_REC_BLOCK, LS_REC_COMMIT or LS_REC_DELETE */
     uint64_t chunk;
     uint16_t part;
     uint64_t version;
-    uint32_t block;    /* BLOCK */
-    const void *data;  /* BLOCK: payload, 1..LS_BLOCK_MAX bytes */
+    uint32_t block;   /* BLOCK */
+    const void *data; /* BLOCK: payload, 1..LS_BLOCK_MAX bytes */
     uint32_t len;
-    uint64_t size;     /* COMMIT: part length in bytes (blocks past it are dropped) */
-    int result;        /* out: 0 or negative error for this write */
+    uint64_t size; /* COMMIT: part length in bytes (blocks past it are dropped) */
+    int result;    /* out: 0 or negative error for this write */
 };
 
 /*
@@ -197,13 +196,13 @@ ssize_t ls_read(struct ls *ls, uint64_t chunk, uint16_t part, uint64_t version, 
 struct ls_part_info {
     uint64_t chunk;
     uint16_t part;
-    int committed;          /* 0: only uncommitted versions exist */
-    uint64_t version;       /* committed version */
-    uint64_t size;          /* committed length in bytes */
-    uint32_t nblocks;       /* stored blocks of the committed version */
-    uint64_t stored_bytes;  /* payload bytes of those blocks */
-    uint32_t npending;      /* uncommitted versions */
-    uint64_t pending_max;   /* highest uncommitted version, 0 if none */
+    int committed;         /* 0: only uncommitted versions exist */
+    uint64_t version;      /* committed version */
+    uint64_t size;         /* committed length in bytes */
+    uint32_t nblocks;      /* stored blocks of the committed version */
+    uint64_t stored_bytes; /* payload bytes of those blocks */
+    uint32_t npending;     /* uncommitted versions */
+    uint64_t pending_max;  /* highest uncommitted version, 0 if none */
 };
 
 /* Info of one part; -ENOENT if absent. */
@@ -221,13 +220,13 @@ int ls_list_parts(struct ls *ls, int (*cb)(const struct ls_part_info *, void *),
 struct ls_stats {
     uint8_t disk_uuid[16];
     uint8_t cluster_id[16];
-    uint64_t disk_bytes;      /* device size */
+    uint64_t disk_bytes; /* device size */
     uint32_t segment_bytes;
     uint32_t nsegments;
     uint32_t free_segments;
-    uint64_t free_bytes;      /* writable now: free segments + rest of the open one */
-    uint64_t live_bytes;      /* payload pages referenced by the index */
-    uint64_t dead_bytes;      /* written pages no longer referenced (reclaimable) */
+    uint64_t free_bytes; /* writable now: free segments + rest of the open one */
+    uint64_t live_bytes; /* payload pages referenced by the index */
+    uint64_t dead_bytes; /* written pages no longer referenced (reclaimable) */
     uint64_t nparts;
     uint64_t nblocks;
     uint64_t seq;             /* last durable group sequence number */
@@ -250,13 +249,13 @@ enum ls_seg_state { LS_SEG_FREE = 0, LS_SEG_OPEN = 1, LS_SEG_SEALED = 2, LS_SEG_
 
 struct ls_seg_info {
     uint32_t index;
-    int state;            /* enum ls_seg_state */
-    uint64_t offset;      /* byte offset on the device */
-    uint64_t written;     /* bytes written since the segment was opened */
-    uint64_t live;        /* bytes referenced by the index */
-    uint64_t dead;        /* written - live */
-    uint64_t max_seq;     /* newest group in it */
-    uint64_t mtime;       /* unix seconds of its newest group */
+    int state;        /* enum ls_seg_state */
+    uint64_t offset;  /* byte offset on the device */
+    uint64_t written; /* bytes written since the segment was opened */
+    uint64_t live;    /* bytes referenced by the index */
+    uint64_t dead;    /* written - live */
+    uint64_t max_seq; /* newest group in it */
+    uint64_t mtime;   /* unix seconds of its newest group */
 };
 
 /* Fill up to n entries; returns the number of segments (may be > n). */
@@ -268,10 +267,10 @@ int ls_checkpoint(struct ls *ls);
 /* ---- compaction --------------------------------------------------------- */
 
 struct ls_compact_opts {
-    uint32_t max_segments;   /* stop after freeing this many; 0 = no limit */
-    double rate_mbps;        /* throttle of bytes copied, MB/s; 0 = unthrottled */
-    double max_live_ratio;   /* only victims with live/written below this; 0 = 0.9 */
-    uint32_t target_free;    /* stop once this many segments are free; 0 = no target */
+    uint32_t max_segments;    /* stop after freeing this many; 0 = no limit */
+    double rate_mbps;         /* throttle of bytes copied, MB/s; 0 = unthrottled */
+    double max_live_ratio;    /* only victims with live/written below this; 0 = 0.9 */
+    uint32_t target_free;     /* stop once this many segments are free; 0 = no target */
     const volatile int *stop; /* optional: set non-zero to stop early */
 };
 
@@ -295,11 +294,11 @@ int ls_compact(struct ls *ls, const struct ls_compact_opts *opts, struct ls_comp
 struct ls_bad_block {
     uint64_t chunk;
     uint16_t part;
-    uint64_t version;  /* version the block belongs to (committed or pending) */
+    uint64_t version; /* version the block belongs to (committed or pending) */
     uint32_t block;
-    uint64_t offset;   /* byte offset on the device */
+    uint64_t offset; /* byte offset on the device */
     uint32_t len;
-    int error;         /* LS_ECORRUPT or -EIO */
+    int error; /* LS_ECORRUPT or -EIO */
 };
 
 /* Position of a resumable scrub pass; zero-initialise to start. */
@@ -319,9 +318,9 @@ int ls_scrub(struct ls *ls, struct ls_scrub_cursor *cur, uint64_t max_bytes, dou
 
 /* A damaged structure found by ls_check(). */
 struct ls_check_issue {
-    uint64_t offset;   /* device byte offset */
-    uint32_t segment;  /* UINT32_MAX if not in a segment */
-    char what[160];    /* e.g. "group header CRC mismatch" */
+    uint64_t offset;  /* device byte offset */
+    uint32_t segment; /* UINT32_MAX if not in a segment */
+    char what[160];   /* e.g. "group header CRC mismatch" */
 };
 
 /*
