@@ -1,11 +1,13 @@
-# Convenience front end over CMake. `make test` is the one test command
-# (README, .ci/run): it installs the Debian packages it needs, builds and runs
+# Front end over CMake. `make test` (what `bash scripts/dev.sh test`, the
+# README's test command, runs) installs the Debian packages it needs, builds and runs
 # the suite normally and under ASan+UBSan, then runs the fuzzers briefly.
 JOBS ?= $(shell nproc)
 BUILD ?= build
 ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 60
+SRC_DIRS := logstore ec common chunkserver master client tests bench
+FORMAT_FILES = $(shell find $(SRC_DIRS) -name '*.[ch]' 2>/dev/null | sort)
 
 .PHONY: all deps build asan test test-normal test-asan fuzz bench format format-check up down clean
 
@@ -45,10 +47,10 @@ bench: build
 	bash bench/run.sh $(BUILD)
 
 format:
-	clang-format -i $$(git ls-files '*.c' '*.h')
+	clang-format -i $(FORMAT_FILES)
 
 format-check:
-	@clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h') && echo "format-check: ok"
+	@clang-format --dry-run --Werror $(FORMAT_FILES) && echo "format-check: ok"
 
 up: deps build
 	bash scripts/up.sh $(BUILD)
