@@ -8,7 +8,9 @@
  * blocks it is compared with. GB/s always counts data bytes (K blocks), for
  * decode too (M data parts lost, rebuilt from the other K-M data parts and
  * the M parity parts). Each figure is the median of RUNS timed runs of about
- * RUN_S seconds each. --json prints one JSON array (built with jansson).
+ * RUN_S seconds each; ratio_to_memcpy is the median of per-run ratios to a
+ * memcpy run taken right before (see measure()). --json prints one JSON
+ * array (built with jansson).
  */
 #include <errno.h>
 #include <sched.h>
@@ -21,8 +23,8 @@
 
 #include "ec.h"
 
-#define RUNS  7
-#define RUN_S 0.04
+#define RUNS  9
+#define RUN_S 0.02
 #define B     EC_BLOCK_SIZE
 
 struct meas {
@@ -48,28 +50,47 @@ static int cmp_double(const void *a, const void *b)
 
 typedef int (*op_fn)(void *arg);
 
-/* Median GB/s over RUNS runs of fn, each processing `bytes` per call. */
-static double measure(op_fn fn, void *arg, size_t bytes)
+/* GB/s of one timed run of about RUN_S seconds. */
+static double run_once(op_fn fn, void *arg, size_t bytes)
 {
-    double r[RUNS];
+    unsigned long n = 0;
+    double t0 = now_s(), t;
+    do {
+        for (int j = 0; j < 16; j++)
+            if (fn(arg) != 0) {
+                fprintf(stderr, "ec_bench: operation failed\n");
+                exit(1);
+            }
+        n += 16;
+        t = now_s() - t0;
+    } while (t < RUN_S);
+    return (double)n * (double)bytes / t / 1e9;
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof(v[0]), cmp_double);
+    return v[n / 2];
+}
+
+/*
+ * Median GB/s of fn over RUNS runs, and the median of the per-run ratios to
+ * a memcpy run of the same bytes taken right before it: on a shared machine
+ * the pairs see the same load, so the ratio is far steadier than the
+ * absolute figure.
+ */
+static double measure(op_fn fn, op_fn ref, void *arg, size_t bytes, double *ratio)
+{
+    double g[RUNS], r[RUNS];
     for (int w = 0; w < 20; w++) /* warm caches and tables */
-        fn(arg);
+        fn(arg), ref(arg);
     for (int i = 0; i < RUNS; i++) {
-        unsigned long n = 0;
-        double t0 = now_s(), t;
-        do {
-            for (int j = 0; j < 16; j++)
-                if (fn(arg) != 0) {
-                    fprintf(stderr, "ec_bench: operation failed\n");
-                    exit(1);
-                }
-            n += 16;
-            t = now_s() - t0;
-        } while (t < RUN_S);
-        r[i] = (double)n * (double)bytes / t / 1e9;
+        double base = run_once(ref, arg, bytes);
+        g[i] = run_once(fn, arg, bytes);
+        r[i] = g[i] / base;
     }
-    qsort(r, RUNS, sizeof(r[0]), cmp_double);
-    return r[RUNS / 2];
+    *ratio = median(r, RUNS);
+    return median(g, RUNS);
 }
 
 struct args {
@@ -114,15 +135,15 @@ static int do_crc(void *p)
 int main(int argc, char **argv)
 {
     static const unsigned geo[][2] = {{4, 2}, {8, 3}, {10, 4}};
-    static const enum ec_backend backends[] = {EC_BACKEND_ISAL, EC_BACKEND_JERASURE};
+    static const enum ec_backend backends[] = {EC_BACKEND_ISAL, EC_BACKEND_AVX2,
+                                               EC_BACKEND_JERASURE};
     struct meas ms[64];
     size_t nm = 0;
     int json = 0, ret = 1;
-    struct ec_ctx *ctx[2] = {NULL, NULL}, *autoctx = NULL;
+    struct ec_ctx *ctx[3] = {NULL, NULL, NULL}, *autoctx = NULL;
     enum ec_backend chosen;
     char err[256];
     struct args a;
-    double memcpy_k8 = 0;
 
     if (argc == 2 && strcmp(argv[1], "--json") == 0)
         json = 1;
@@ -142,11 +163,16 @@ int main(int argc, char **argv)
         return 1;
     }
     chosen = ec_ctx_backend(autoctx);
-    for (int i = 0; i < 2; i++)
-        if (ec_ctx_create(&ctx[i], backends[i], err, sizeof(err)) < 0) {
+    for (int i = 0; i < 3; i++) {
+        int r = ec_ctx_create(&ctx[i], backends[i], err, sizeof(err));
+        if (r == -ENOTSUP) { /* e.g. avx2 on a CPU without it: skip that backend */
+            fprintf(stderr, "ec_bench: skipping: %s\n", err);
+            ctx[i] = NULL;
+        } else if (r < 0) {
             fprintf(stderr, "ec_bench: %s\n", err);
             goto out;
         }
+    }
 
     memset(&a, 0, sizeof(a));
     a.src = aligned_alloc(64, (size_t)EC_PARTS_MAX * B);
@@ -157,16 +183,17 @@ int main(int argc, char **argv)
     }
     for (size_t i = 0; i < (size_t)EC_PARTS_MAX * B; i++)
         a.src[i] = (uint8_t)(i * 2654435761u >> 13), a.dst[i] = 0;
+    a.k = 8; /* memcpy reference for crc32c */
 
     for (size_t g = 0; g < sizeof(geo) / sizeof(geo[0]); g++) {
         unsigned k = geo[g][0], m = geo[g][1];
         a.k = k;
         a.m = m;
-        double mc = measure(do_memcpy, &a, (size_t)k * B);
-        if (k == 8)
-            memcpy_k8 = mc;
+        double one, mc = measure(do_memcpy, do_memcpy, &a, (size_t)k * B, &one);
         ms[nm++] = (struct meas){"memcpy", NULL, k, 0, 0, mc, 1.0};
-        for (int bi = 0; bi < 2; bi++) {
+        for (int bi = 0; bi < 3; bi++) {
+            if (ctx[bi] == NULL)
+                continue;
             if (ec_ctx_codec(ctx[bi], k, m, &a.c) < 0)
                 goto out;
             for (unsigned p = 0; p < k + m; p++)
@@ -174,28 +201,36 @@ int main(int argc, char **argv)
             /* Parity must be real before decoding from it. */
             if (do_encode(&a) != 0)
                 goto out;
-            double enc = measure(do_encode, &a, (size_t)k * B);
-            ms[nm++] = (struct meas){"encode", ec_backend_name(backends[bi]), k,
-                                     m,        backends[bi] == chosen,        enc,
-                                     enc / mc};
+            double re, enc = measure(do_encode, do_memcpy, &a, (size_t)k * B, &re);
+            ms[nm++] = (struct meas){.op = "encode",
+                                     .backend = ec_backend_name(backends[bi]),
+                                     .k = k,
+                                     .m = m,
+                                     .chosen = backends[bi] == chosen,
+                                     .gbps = enc,
+                                     .ratio = re};
             /* Lose the first M data parts; rebuild them into dst. */
             a.want = (1ull << m) - 1;
             for (unsigned p = 0; p < m; p++)
                 a.parts[p] = a.dst + (size_t)p * B;
-            double dec = measure(do_decode, &a, (size_t)k * B);
+            double rd, dec = measure(do_decode, do_memcpy, &a, (size_t)k * B, &rd);
             for (unsigned p = 0; p < m; p++)
                 if (memcmp(a.dst + (size_t)p * B, a.src + (size_t)p * B, B) != 0) {
                     fprintf(stderr, "ec_bench: decode produced wrong bytes\n");
                     goto out;
                 }
-            ms[nm++] = (struct meas){"decode", ec_backend_name(backends[bi]), k,
-                                     m,        backends[bi] == chosen,        dec,
-                                     dec / mc};
+            ms[nm++] = (struct meas){.op = "decode",
+                                     .backend = ec_backend_name(backends[bi]),
+                                     .k = k,
+                                     .m = m,
+                                     .chosen = backends[bi] == chosen,
+                                     .gbps = dec,
+                                     .ratio = rd};
         }
     }
     a.k = 8;
-    double crc = measure(do_crc, &a, (size_t)8 * B);
-    ms[nm++] = (struct meas){"crc32c", NULL, 8, 0, 0, crc, crc / memcpy_k8};
+    double rc, crc = measure(do_crc, do_memcpy, &a, (size_t)8 * B, &rc);
+    ms[nm++] = (struct meas){"crc32c", NULL, 8, 0, 0, crc, rc};
 
     if (json) {
         json_t *arr = json_array();
@@ -241,7 +276,7 @@ int main(int argc, char **argv)
 out:
     free(a.src);
     free(a.dst);
-    for (int i = 0; i < 2; i++)
+    for (int i = 0; i < 3; i++)
         ec_ctx_destroy(ctx[i]);
     ec_ctx_destroy(autoctx);
     return ret;

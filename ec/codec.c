@@ -38,20 +38,23 @@ const char *ec_backend_name(enum ec_backend b)
         return "jerasure";
     case EC_BACKEND_ISAL:
         return "isal";
+    case EC_BACKEND_AVX2:
+        return "avx2";
     }
     return "?";
 }
 
 int ec_backend_parse(const char *name, enum ec_backend *out, char *err, size_t errlen)
 {
-    static const enum ec_backend all[] = {EC_BACKEND_AUTO, EC_BACKEND_JERASURE, EC_BACKEND_ISAL};
+    static const enum ec_backend all[] = {EC_BACKEND_AUTO, EC_BACKEND_JERASURE, EC_BACKEND_ISAL,
+                                          EC_BACKEND_AVX2};
     for (size_t i = 0; name != NULL && out != NULL && i < sizeof(all) / sizeof(all[0]); i++) {
         if (strcmp(name, ec_backend_name(all[i])) == 0) {
             *out = all[i];
             return 0;
         }
     }
-    ec_seterr(err, errlen, "ec backend \"%.40s\": unknown (expected auto, jerasure or isal)",
+    ec_seterr(err, errlen, "ec backend \"%.40s\": unknown (expected auto, jerasure, isal or avx2)",
               name ? name : "(null)");
     return -EINVAL;
 }
@@ -205,6 +208,14 @@ int ec_ctx_create(struct ec_ctx **out, enum ec_backend backend, char *err, size_
     case EC_BACKEND_ISAL:
         ctx->ops = &ec_backend_isal;
         break;
+    case EC_BACKEND_AVX2:
+        if (!ec_avx2_supported()) {
+            ec_ctx_destroy(ctx);
+            ec_seterr(err, errlen, "ec backend avx2: this CPU has no AVX2 (use auto or isal)");
+            return -ENOTSUP;
+        }
+        ctx->ops = &ec_backend_avx2;
+        break;
     case EC_BACKEND_AUTO: {
         uint8_t *buf = aligned_alloc(64, (size_t)11 * EC_BLOCK_SIZE);
         if (buf == NULL) {
@@ -214,15 +225,26 @@ int ec_ctx_create(struct ec_ctx **out, enum ec_backend backend, char *err, size_
         }
         for (size_t i = 0; i < (size_t)11 * EC_BLOCK_SIZE; i++)
             buf[i] = (uint8_t)(i * 131 + (i >> 9));
-        ctx->ops = probe(&ec_backend_isal, buf) >= probe(&ec_backend_jerasure, buf)
-                       ? &ec_backend_isal
-                       : &ec_backend_jerasure;
+        /* ISA-L first: ties go to it. */
+        const struct ec_backend_ops *cand[] = {&ec_backend_isal, &ec_backend_avx2,
+                                               &ec_backend_jerasure};
+        double best = -1;
+        for (size_t i = 0; i < sizeof(cand) / sizeof(cand[0]); i++) {
+            double v;
+            if (cand[i] == &ec_backend_avx2 && !ec_avx2_supported())
+                continue;
+            v = probe(cand[i], buf);
+            if (v > best) {
+                best = v;
+                ctx->ops = cand[i];
+            }
+        }
         free(buf);
         break;
     }
     default:
         ec_ctx_destroy(ctx);
-        ec_seterr(err, errlen, "ec: unknown backend %d (expected auto, jerasure or isal)",
+        ec_seterr(err, errlen, "ec: unknown backend %d (expected auto, jerasure, isal or avx2)",
                   (int)backend);
         return -EINVAL;
     }

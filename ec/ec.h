@@ -135,9 +135,10 @@ enum ec_backend {
     EC_BACKEND_AUTO = 0,     /* measure at ec_ctx_create() and pick the faster */
     EC_BACKEND_JERASURE = 1, /* jerasure + gf-complete: the reference */
     EC_BACKEND_ISAL = 2,     /* Intel ISA-L: the fast path, same matrix */
+    EC_BACKEND_AVX2 = 3,     /* Cairn's own AVX2 kernel, same matrix (x86-64 with AVX2) */
 };
 
-/* "auto", "jerasure", "isal" (static strings; "?" for an unknown value). */
+/* "auto", "jerasure", "isal", "avx2" (static strings; "?" for an unknown value). */
 const char *ec_backend_name(enum ec_backend b);
 
 /* Name -> backend, for config files. -EINVAL with a message if unknown. */
@@ -153,9 +154,11 @@ int ec_matrix_get(unsigned k, unsigned m, uint8_t *out);
  * has stopped using it and its codecs. */
 struct ec_ctx;
 
-/* Create a context. backend AUTO runs a short (~10 ms) measurement of each
- * backend and keeps the faster. Caller frees with ec_ctx_destroy(). Call from
- * any thread; the context is then safe to share between threads. */
+/* Create a context. backend AUTO runs a short (~15 ms) measurement of each
+ * backend this CPU supports and keeps the fastest. -ENOTSUP (with a message)
+ * if a forced backend cannot run on this CPU. Caller frees with
+ * ec_ctx_destroy(). Call from any thread; the context is then safe to share
+ * between threads. */
 int ec_ctx_create(struct ec_ctx **out, enum ec_backend backend, char *err, size_t errlen);
 
 /* Free the context and every codec it handed out. NULL is a no-op. */

@@ -41,6 +41,8 @@ struct ec_backend_ops {
 
 extern const struct ec_backend_ops ec_backend_jerasure;
 extern const struct ec_backend_ops ec_backend_isal;
+extern const struct ec_backend_ops ec_backend_avx2;
+int ec_avx2_supported(void);
 
 /* One cached decoding matrix: for the K parts in `have` (bit mask), the
  * rows that produce the parts in `want`. Immutable once published. */

@@ -2,13 +2,22 @@
  * matrix.c - the coding matrix that defines the EC format, and the decoding
  * matrices derived from it.
  *
- * The format matrix for (K, M) is jerasure's cauchy_original_coding_matrix(K,
- * M, 8): element (i, j) = 1 / (i XOR (M + j)) in GF(2^8) with the polynomial
- * x^8 + x^4 + x^3 + x^2 + 1 (0x11d), the default of gf-complete and the only
- * field ISA-L implements. docs/format.md documents it as a contract and the
- * tests check jerasure's output against an independent computation. We do
- * not use cauchy_good_general_coding_matrix(): its "improvement" only speeds
- * up bit-matrix coding, which we do not use, and it is much harder to state.
+ * The format matrix for (K, M) starts from jerasure's
+ * cauchy_original_coding_matrix(K, M, 8), C[i][j] = 1 / (i XOR (M + j)) in
+ * GF(2^8) with the polynomial x^8 + x^4 + x^3 + x^2 + 1 (0x11d), the default
+ * of gf-complete and the only field ISA-L implements, and scales it so that
+ * row 0 and column 0 are all ones:
+ *
+ *     A[i][j] = C[i][j] * C[0][0] / (C[0][j] * C[i][0])
+ *
+ * Scaling rows and columns keeps every square submatrix nonsingular, so the
+ * code stays MDS. The ones make parity 0 a plain XOR of the data (a single
+ * lost data part is rebuilt with XOR only, the common degraded read) and
+ * data part 0 a plain XOR into every parity; backends skip the multiply for
+ * coefficients 1. docs/format.md documents this as a contract and the tests
+ * check it against an independent computation. We do not use
+ * cauchy_good_general_coding_matrix(): its per-row choice only helps
+ * bit-matrix coding, which we do not use, and it is much harder to state.
  *
  * jerasure initialises its default fields lazily on first use, unprotected,
  * so ec_gf_init() runs that once under pthread_once before any jerasure call
@@ -52,8 +61,13 @@ int ec_matrix_get(unsigned k, unsigned m, uint8_t *out)
     mat = cauchy_original_coding_matrix((int)k, (int)m, 8);
     if (mat == NULL)
         return -ENOMEM;
-    for (unsigned i = 0; i < k * m; i++)
-        out[i] = (uint8_t)mat[i];
+    for (unsigned i = 0; i < m; i++)
+        for (unsigned j = 0; j < k; j++) {
+            /* C[i][j] * C[0][0] / (C[0][j] * C[i][0]) */
+            int num = galois_single_multiply(mat[i * k + j], mat[0], 8);
+            int den = galois_single_multiply(mat[j], mat[i * k], 8);
+            out[i * k + j] = (uint8_t)galois_single_divide(num, den, 8);
+        }
     free(mat);
     return 0;
 }

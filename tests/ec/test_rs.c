@@ -45,11 +45,19 @@ static uint8_t ginv(uint8_t a)
     return gexp[255 - glog[a]];
 }
 
-/* The documented format matrix: a[i][j] = 1 / (i XOR (M + j)). */
+/* The documented format matrix: Cauchy C[i][j] = 1 / (i XOR (M + j)),
+ * scaled to A[i][j] = C[i][j] * C[0][0] / (C[0][j] * C[i][0]). */
+static uint8_t cauchy(unsigned m, unsigned i, unsigned j)
+{
+    return ginv((uint8_t)(i ^ (m + j)));
+}
+
 static uint8_t ref_coef(unsigned k, unsigned m, unsigned i, unsigned j)
 {
     (void)k;
-    return ginv((uint8_t)(i ^ (m + j)));
+    uint8_t num = gmul(cauchy(m, i, j), cauchy(m, 0, 0));
+    uint8_t den = gmul(cauchy(m, 0, j), cauchy(m, i, 0));
+    return gmul(num, ginv(den));
 }
 
 /* ---- helpers ---- */
@@ -137,7 +145,8 @@ static void ref_parity(const struct stripe *s, uint8_t **out)
 
 Test(rs, format_matrix_is_documented_cauchy)
 {
-    /* jerasure's matrix equals 1/(i ^ (M+j)) over GF(2^8)/0x11d for every (K, M). */
+    /* The matrix equals the documented scaled Cauchy matrix over GF(2^8)/0x11d for
+     * every (K, M), with row 0 and column 0 all ones. */
     uint8_t mat[EC_K_MAX * EC_M_MAX];
     gf_ref_init();
     for (unsigned k = EC_K_MIN; k <= EC_K_MAX; k++)
@@ -148,30 +157,37 @@ Test(rs, format_matrix_is_documented_cauchy)
                     cr_assert_eq(mat[i * k + j], ref_coef(k, m, i, j), "(%u,%u) [%u][%u]: %u != %u",
                                  k, m, i, j, mat[i * k + j], ref_coef(k, m, i, j));
         }
-    /* The test vector printed in docs/format.md. */
-    static const uint8_t v42[8] = {0x8e, 0xf4, 0x47, 0xa7, 0xf4, 0x8e, 0xa7, 0x47};
+    /* The test vectors printed in docs/format.md. */
+    static const uint8_t v42[8] = {0x01, 0x01, 0x01, 0x01, 0x01, 0x46, 0xf5, 0x65};
+    static const uint8_t v83[24] = {0x01, 0x01, 0x01, 0x01, 0x01, 0x01, 0x01, 0x01,
+                                    0x01, 0xc4, 0x8f, 0xd2, 0x52, 0xe8, 0xc8, 0xee,
+                                    0x01, 0x53, 0xd3, 0x8e, 0xc5, 0x62, 0xef, 0xc9};
     cr_assert_eq(ec_matrix_get(4, 2, mat), 0);
-    cr_assert_eq(memcmp(mat, v42, 8), 0, "%02x %02x %02x %02x / %02x %02x %02x %02x", mat[0],
-                 mat[1], mat[2], mat[3], mat[4], mat[5], mat[6], mat[7]);
+    cr_assert_eq(memcmp(mat, v42, sizeof(v42)), 0, "%02x %02x %02x %02x / %02x %02x %02x %02x",
+                 mat[0], mat[1], mat[2], mat[3], mat[4], mat[5], mat[6], mat[7]);
+    cr_assert_eq(ec_matrix_get(8, 3, mat), 0);
+    cr_assert_eq(memcmp(mat, v83, sizeof(v83)), 0);
     cr_assert_eq(ec_matrix_get(1, 1, mat), -EINVAL);
     cr_assert_eq(ec_matrix_get(32, 9, mat), -EINVAL);
 }
 
 Test(rs, backends_agree_with_reference_and_each_other)
 {
-    /* Both backends produce byte-identical parity, equal to a naive encoder. */
+    /* All backends produce byte-identical parity, equal to a naive encoder. */
     uint64_t seed = test_seed(), st = seed;
     static const unsigned geo[][2] = {{2, 1}, {4, 2}, {6, 3}, {8, 3}, {10, 4}, {32, 8}, {20, 5}};
-    struct ec_ctx *cj = ctx_of(EC_BACKEND_JERASURE), *ci = ctx_of(EC_BACKEND_ISAL);
+    struct ec_ctx *cj = ctx_of(EC_BACKEND_JERASURE), *ci = ctx_of(EC_BACKEND_ISAL),
+                  *ca = ctx_of(EC_BACKEND_AVX2);
     gf_ref_init();
     for (size_t g = 0; g < sizeof(geo) / sizeof(geo[0]); g++) {
         unsigned k = geo[g][0], m = geo[g][1];
         for (int it = 0; it < 4; it++) {
             uint64_t len = rnd_range(&st, 1, it < 2 ? (uint64_t)k * B : 2ull * k * B);
-            struct stripe sj, si;
-            uint64_t st2 = st;
+            struct stripe sj, si, sa;
+            uint64_t st2 = st, st3 = st;
             stripe_make(&sj, codec_of(cj, k, m), k, m, len, &st);
             stripe_make(&si, codec_of(ci, k, m), k, m, len, &st2);
+            stripe_make(&sa, codec_of(ca, k, m), k, m, len, &st3);
             uint8_t *ref[EC_M_MAX];
             for (unsigned i = 0; i < m; i++)
                 ref[i] = xalloc(sj.plen);
@@ -181,6 +197,9 @@ Test(rs, backends_agree_with_reference_and_each_other)
                 cr_assert_eq(memcmp(sj.parts[k + i], si.parts[k + i], sj.plen + SLACK), 0,
                              "seed=%llu (%u,%u) len=%llu parity %u: jerasure != isal",
                              (unsigned long long)seed, k, m, (unsigned long long)len, i);
+                cr_assert_eq(memcmp(sj.parts[k + i], sa.parts[k + i], sj.plen + SLACK), 0,
+                             "seed=%llu (%u,%u) len=%llu parity %u: jerasure != avx2",
+                             (unsigned long long)seed, k, m, (unsigned long long)len, i);
                 if (k <= 10)
                     cr_assert_eq(memcmp(sj.parts[k + i], ref[i], sj.plen), 0,
                                  "seed=%llu (%u,%u) len=%llu parity %u != reference",
@@ -189,10 +208,12 @@ Test(rs, backends_agree_with_reference_and_each_other)
             }
             stripe_free(&sj);
             stripe_free(&si);
+            stripe_free(&sa);
         }
     }
     ec_ctx_destroy(cj);
     ec_ctx_destroy(ci);
+    ec_ctx_destroy(ca);
 }
 
 Test(rs, encode_parts_equals_encode_rows)
@@ -310,6 +331,26 @@ Test(rs_patterns, isal_8_3)
 Test(rs_patterns, isal_10_4)
 {
     all_patterns(EC_BACKEND_ISAL, 10, 4);
+}
+Test(rs_patterns, avx2_2_1)
+{
+    all_patterns(EC_BACKEND_AVX2, 2, 1);
+}
+Test(rs_patterns, avx2_4_2)
+{
+    all_patterns(EC_BACKEND_AVX2, 4, 2);
+}
+Test(rs_patterns, avx2_6_3)
+{
+    all_patterns(EC_BACKEND_AVX2, 6, 3);
+}
+Test(rs_patterns, avx2_8_3)
+{
+    all_patterns(EC_BACKEND_AVX2, 8, 3);
+}
+Test(rs_patterns, avx2_10_4)
+{
+    all_patterns(EC_BACKEND_AVX2, 10, 4);
 }
 Test(rs_patterns, jerasure_2_1)
 {
@@ -552,6 +593,8 @@ Test(rs, impossible_requests_are_errors)
     ec_ctx_destroy(ctx);
 
     enum ec_backend b;
+    cr_assert_eq(ec_backend_parse("avx2", &b, err, sizeof(err)), 0);
+    cr_assert_eq(b, EC_BACKEND_AVX2);
     cr_assert_eq(ec_backend_parse("isal", &b, err, sizeof(err)), 0);
     cr_assert_eq(b, EC_BACKEND_ISAL);
     cr_assert_eq(ec_backend_parse("fast", &b, err, sizeof(err)), -EINVAL);
