@@ -12,7 +12,9 @@
  *
  * Same arithmetic as the other backends (GF(2^8)/0x11d nibble tables built
  * from the format matrix), so parity is byte-identical; the tests run every
- * erasure pattern on all backends. Lengths are multiples of EC_KERNEL_ALIGN
+ * erasure pattern on all backends. Decoding several lost data parts uses
+ * the XOR chain of ec_mat (parity 0 is the XOR of the data), which needs all
+ * rows in one register group, hence at most 4 rows. Lengths are multiples of EC_KERNEL_ALIGN
  * (codec.c guarantees it); the code is compiled for AVX2 with a target
  * attribute and only selected when the CPU has AVX2.
  */
@@ -44,7 +46,8 @@ static int avx2_prepare(struct ec_mat *mt)
     /* Column-major: the tables of input c for outputs 0..rows-1 are adjacent. */
     for (unsigned c = 0; c < mt->cols; c++)
         for (unsigned r = 0; r < mt->rows; r++) {
-            uint8_t a = mt->coef[(size_t)r * mt->cols + c];
+            uint8_t a =
+                (int)r == mt->chain ? mt->chain_coef[c] : mt->coef[(size_t)r * mt->cols + c];
             uint8_t *t = mt->tables + ((size_t)c * mt->rows + r) * TBL;
             kind[(size_t)c * mt->rows + r] = a == 0 ? 0 : a == 1 ? 1 : 2;
             for (unsigned n = 0; n < 16; n++) {
@@ -82,6 +85,16 @@ static int avx2_prepare(struct ec_mat *mt)
         A1 = _mm256_xor_si256(                                                                     \
             A1, _mm256_xor_si256(_mm256_shuffle_epi8(tl, l1), _mm256_shuffle_epi8(th, h1)));       \
     }
+#define CHAIN_GATHER(g, A0, A1)                                                                    \
+    if (G > g && (mt->chain_rows >> (r0 + g) & 1)) {                                               \
+        f0 = _mm256_xor_si256(f0, A0);                                                             \
+        f1 = _mm256_xor_si256(f1, A1);                                                             \
+    }
+#define CHAIN_APPLY(g, A0, A1)                                                                     \
+    if (G > g && mt->chain == (int)(r0 + g)) {                                                     \
+        A0 = _mm256_xor_si256(A0, f0);                                                             \
+        A1 = _mm256_xor_si256(A1, f1);                                                             \
+    }
 #define ACC_STORE(g, A0, A1)                                                                       \
     if (G > g) {                                                                                   \
         _mm256_storeu_si256((__m256i *)(out[r0 + g] + x), A0);                                     \
@@ -115,6 +128,17 @@ group(const struct ec_mat *mt, size_t len, const uint8_t *const in[], uint8_t *c
             ACC_STEP(1, a10, a11)
             ACC_STEP(2, a20, a21)
             ACC_STEP(3, a30, a31)
+        }
+        if (mt->chain >= 0) {
+            __m256i f0 = _mm256_setzero_si256(), f1 = f0;
+            CHAIN_GATHER(0, a00, a01)
+            CHAIN_GATHER(1, a10, a11)
+            CHAIN_GATHER(2, a20, a21)
+            CHAIN_GATHER(3, a30, a31)
+            CHAIN_APPLY(0, a00, a01)
+            CHAIN_APPLY(1, a10, a11)
+            CHAIN_APPLY(2, a20, a21)
+            CHAIN_APPLY(3, a30, a31)
         }
         ACC_STORE(0, a00, a01)
         ACC_STORE(1, a10, a11)
@@ -186,6 +210,7 @@ static void avx2_madd(const struct ec_mat *mt, size_t len, const uint8_t *in, ui
 
 const struct ec_backend_ops ec_backend_avx2 = {
     .id = EC_BACKEND_AVX2,
+    .chain = 1,
     .prepare = avx2_prepare,
     .run = avx2_run,
     .madd = avx2_madd,

@@ -61,12 +61,18 @@ int ec_backend_parse(const char *name, enum ec_backend *out, char *err, size_t e
 
 /* ------------------------------------------------------------------------ */
 
-int ec_mat_init(struct ec_mat *mt, const struct ec_backend_ops *ops, unsigned rows, unsigned cols,
-                const uint8_t *coef)
+int ec_mat_init_chain(struct ec_mat *mt, const struct ec_backend_ops *ops, unsigned rows,
+                      unsigned cols, const uint8_t *coef, int chain, uint64_t chain_rows,
+                      const uint8_t *chain_coef)
 {
     mt->rows = rows;
     mt->cols = cols;
     mt->tables = NULL;
+    mt->chain = chain;
+    mt->chain_rows = chain_rows;
+    memset(mt->chain_coef, 0, sizeof(mt->chain_coef));
+    if (chain >= 0)
+        memcpy(mt->chain_coef, chain_coef, cols);
     mt->coef = malloc((size_t)rows * cols);
     if (mt->coef == NULL)
         return -ENOMEM;
@@ -77,6 +83,12 @@ int ec_mat_init(struct ec_mat *mt, const struct ec_backend_ops *ops, unsigned ro
         return -ENOMEM;
     }
     return 0;
+}
+
+int ec_mat_init(struct ec_mat *mt, const struct ec_backend_ops *ops, unsigned rows, unsigned cols,
+                const uint8_t *coef)
+{
+    return ec_mat_init_chain(mt, ops, rows, cols, coef, -1, 0, NULL);
 }
 
 void ec_mat_release(struct ec_mat *mt)
@@ -406,6 +418,39 @@ static unsigned bucket_of(uint64_t have, uint64_t want)
     return (unsigned)(h >> 56) % EC_DEC_BUCKETS;
 }
 
+/*
+ * Prepare a decoding matrix. When two or more data parts are wanted, all
+ * other data parts are inputs and parity 0 (all-ones row: the XOR of all
+ * data) is an input, the lowest wanted
+ * data part t0 = P0 ^ (present data) ^ (the other lost data parts): a
+ * backend that supports it computes t0 with XORs only and folds in the
+ * other outputs at the end, instead of a dense row of multiplies.
+ */
+static int dec_init(struct ec_codec *c, struct ec_mat *mt, uint64_t have, uint64_t want,
+                    unsigned rows, const uint8_t *coef)
+{
+    const uint64_t dmask = (1ull << c->k) - 1;
+    uint64_t wd = want & dmask, crows = 0;
+    uint8_t ccoef[EC_PARTS_MAX];
+    unsigned r = 0, i = 0;
+
+    /* Needs every data part either present or wanted, and parity 0 present. */
+    if (!c->ops->chain || rows > 4 || __builtin_popcountll(wd) < 2 || !(have >> c->k & 1) ||
+        ((have | want) & dmask) != dmask)
+        return ec_mat_init(mt, c->ops, rows, c->k, coef);
+    /* Rows follow ascending part order, so t0 (lowest lost data part) is row 0. */
+    for (unsigned p = 0; p < c->k + c->m; p++) {
+        if (have >> p & 1)
+            ccoef[i++] = p <= c->k; /* data parts and parity 0 */
+        if (want >> p & 1) {
+            if (p < c->k && r > 0)
+                crows |= 1ull << r;
+            r++;
+        }
+    }
+    return ec_mat_init_chain(mt, c->ops, rows, c->k, coef, 0, crows, ccoef);
+}
+
 /* Find or build the decoding matrix for (have, want). *tmp is set when the
  * returned entry is not cached and must be freed by the caller. */
 static int dec_get(struct ec_codec *c, uint64_t have, uint64_t want, struct ec_dec **out, int *tmp)
@@ -433,7 +478,7 @@ static int dec_get(struct ec_codec *c, uint64_t have, uint64_t want, struct ec_d
         return -ENOMEM;
     d->have = have;
     d->want = want;
-    if (ec_mat_init(&d->mat, c->ops, rows, c->k, coef) < 0) {
+    if (dec_init(c, &d->mat, have, want, rows, coef) < 0) {
         free(d);
         return -ENOMEM;
     }

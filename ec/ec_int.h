@@ -26,10 +26,20 @@ struct ec_mat {
     unsigned rows, cols;
     uint8_t *coef;   /* rows * cols, row-major */
     uint8_t *tables; /* backend-specific expansion (ISA-L: 32 * rows * cols), or NULL */
+    /*
+     * Optional shortcut for backends with .chain set (see dec_get() in
+     * codec.c): row `chain` may instead be computed with the coefficients
+     * chain_coef[] and then XORed with the final values of the rows in
+     * chain_rows. -1 if unused; coef[] is always the full, correct matrix.
+     */
+    int chain;
+    uint64_t chain_rows;
+    uint8_t chain_coef[EC_PARTS_MAX];
 };
 
 struct ec_backend_ops {
     enum ec_backend id;
+    int chain; /* honours ec_mat.chain */
     /* Build mt->tables from mt->coef. 0 or -ENOMEM. */
     int (*prepare)(struct ec_mat *mt);
     /* out[r] = sum_c coef[r][c] * in[c] over len bytes. */
