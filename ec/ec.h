@@ -9,7 +9,8 @@
  *
  * Two decisions a reader must know:
  *  - The coding matrix is part of the on-disk format (docs/format.md,
- *    "Erasure coding"): a Cauchy matrix over GF(2^8) built by jerasure. Every
+ *    "Erasure coding"): jerasure's Cauchy matrix over GF(2^8), scaled so that
+ *    row 0 and column 0 are all ones (parity 0 is the XOR of the data). Every
  *    backend executes that same matrix, so parity is byte-identical whichever
  *    backend wrote it; the fastest backend is picked at ec_ctx_create().
  *  - Coding works on *parts*: byte x of a parity part is a function of byte x
