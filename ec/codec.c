@@ -379,13 +379,13 @@ int ec_encode(struct ec_codec *c, const void *const data[], const size_t data_le
 
 int ec_encode_rows(struct ec_codec *c, const void *data, size_t data_len, void *const parity[])
 {
-    const size_t rowb = (size_t)c->k * EC_BLOCK_SIZE;
     const uint8_t *in[EC_K_MAX];
     uint8_t *out[EC_M_MAX];
-    size_t in_len[EC_K_MAX], nfull, tail;
+    size_t in_len[EC_K_MAX], rowb, nfull, tail;
 
     if (c == NULL || data == NULL || parity == NULL || misaligned(data))
         return -EINVAL;
+    rowb = (size_t)c->k * EC_BLOCK_SIZE;
     for (unsigned i = 0; i < c->m; i++)
         if (parity[i] == NULL || misaligned(parity[i]))
             return -EINVAL;
