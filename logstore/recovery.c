@@ -515,6 +515,21 @@ out:
     return rc;
 }
 
+/*
+ * Is this page the header of the group expected next, with some fields
+ * damaged? Stale headers from a segment's earlier life carry smaller
+ * sequence numbers and zeroed or torn-never-started pages match nothing, so
+ * demand one of the two sequence fields plus four of the six fields.
+ */
+static bool expected_but_damaged(const struct ls *ls, const uint8_t *p, uint32_t seg, uint32_t page)
+{
+    uint64_t want = ls->last_seq + 1;
+    bool seq = ls_get64(p + 8) == want, prev = ls_get64(p + 16) == want - 1;
+    int m = (ls_get32(p) == LS_GROUP_MAGIC) + (ls_get64(p + 24) == ls->tag) +
+            (ls_get32(p + 32) == seg) + (ls_get32(p + 36) == page) + seq + prev;
+    return (seq || prev) && m >= 4;
+}
+
 static int replay(struct ls *ls, const struct ckpt_hdr *c)
 {
     uint8_t *buf = ls_aligned_alloc(LS_PAGE);
@@ -544,8 +559,19 @@ static int replay(struct ls *ls, const struct ckpt_hdr *c)
                 rc = r;
                 goto out;
             }
-            if (r == 0)
-                break; /* end of the log */
+            if (r == 0) {
+                /* End of the log. A header that is plainly the group we
+                 * expected, damaged, is media damage (or a write torn inside
+                 * its header page): never silent. */
+                if (page < ls->seg_pages && expected_but_damaged(ls, buf, seg, page)) {
+                    ls->corrupt_groups++;
+                    ls_logf(ls, LS_LOG_ERR,
+                            "logstore: the newest group (seq %llu, segment %u page %u) has a "
+                            "damaged header; its records are lost",
+                            (unsigned long long)ls->last_seq + 1, seg, page);
+                }
+                break;
+            }
             /* Invariant 8: a damaged group inside the log. */
             read_group(ls, buf, seg, found, &g, ents);
             ls->corrupt_groups += g.seq - ls->last_seq - 1;
@@ -602,6 +628,26 @@ out:
 
 /* ---- open / close ------------------------------------------------------- */
 
+static uint64_t drop_uncommitted(struct ls *ls)
+{
+    uint64_t n = 0;
+    for (size_t i = 0; i < ls->idx.nbuckets; i++) {
+        for (struct ls_part *p = ls->idx.buckets[i], *next; p; p = next) {
+            next = p->hnext;
+            while (p->pend) {
+                struct ls_pend *q = p->pend;
+                p->pend = q->next;
+                ls_btab_free(ls, &q->t);
+                free(q);
+                ls->idx.ntabs--;
+                n++;
+            }
+            ls_index_drop_if_empty(ls, p);
+        }
+    }
+    return n;
+}
+
 static int sb_load(struct ls *ls, const struct ls_open_opts *o, char *err, size_t errlen)
 {
     struct ls_dev *d = ls->dev;
@@ -624,7 +670,10 @@ static int sb_load(struct ls *ls, const struct ls_open_opts *o, char *err, size_
     rc1 = ls_pread_full(d, p1, LS_PAGE, d->size - LS_PAGE);
     if (rc1 == 0)
         rc1 = ls_sb_decode(p1, d->size, &s1);
-    if (rc0 == LS_EVERSION || (rc0 != 0 && rc1 == LS_EVERSION)) {
+    /* A valid version-1 copy beside a header claiming another version means
+     * that header is damaged (an upgrade rewrites both). Only when neither
+     * copy is a valid version-1 superblock is the version unsupported. */
+    if ((rc0 == LS_EVERSION && rc1 != 0) || (rc0 != 0 && rc1 == LS_EVERSION)) {
         ls_errf(err, errlen,
                 "logstore format version %u is not supported by this build (it reads version "
                 "%u); upgrade Cairn",
@@ -726,6 +775,12 @@ int ls_open_dev(struct ls_dev *dev, const struct ls_open_opts *opts, struct ls *
         goto fail;
     }
     ls->durable_seq = ls->last_seq;
+    /* Atomic versions: a version never committed is dropped at recovery
+     * (its write session died with the process that held it). */
+    uint64_t dropped = drop_uncommitted(ls);
+    if (dropped)
+        ls_logf(ls, LS_LOG_INFO, "logstore: dropped %llu uncommitted part version(s)",
+                (unsigned long long)dropped);
     /* Settle segment states: the head is open; anything else written is
      * sealed; a segment taken but never written is free. */
     ls->nfree = 0;
@@ -742,7 +797,7 @@ int ls_open_dev(struct ls_dev *dev, const struct ls_open_opts *opts, struct ls *
     }
     if ((rc = ls_write_init(ls)) < 0)
         goto fail;
-    if (!ls->read_only && ls->last_seq != ls->ckpt_seq) {
+    if (!ls->read_only && (ls->last_seq != ls->ckpt_seq || dropped)) {
         /* Invariant 10. */
         if ((rc = ls_checkpoint_write(ls)) < 0) {
             ls_errf(err, errlen, "cannot write the checkpoint after recovery: %s", ls_strerror(rc));

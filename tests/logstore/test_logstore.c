@@ -207,9 +207,8 @@ Test(logstore, list_parts_sorted)
     ls_close(ls);
 }
 
-/* Proves: an uncommitted version is dropped... only from view: it stays pending, never committed.
- */
-Test(logstore, uncommitted_not_served_after_reopen)
+/* Proves: an uncommitted version is dropped at recovery; the committed one is served. */
+Test(logstore, uncommitted_dropped_after_reopen)
 {
     struct ls_dev *dev;
     struct ls *ls = mem_store(32 * MB, &dev, NULL);
@@ -219,8 +218,15 @@ Test(logstore, uncommitted_not_served_after_reopen)
     cr_assert_eq(ls_commit(ls, 4, 0, 1, sizeof(buf)), 0);
     fill(buf, sizeof(buf), 6);
     cr_assert_eq(ls_append(ls, 4, 0, 2, 0, buf, sizeof(buf)), 0);
+    cr_assert_eq(ls_append(ls, 5, 0, 1, 0, buf, sizeof(buf)), 0); /* a part never committed */
     struct ls *r = reopen_image(dev, NULL);
     expect_block(r, 4, 0, 0, 0, 5, sizeof(buf));
+    cr_assert_eq(ls_read(r, 4, 0, 2, 0, buf, sizeof(buf)), -ESTALE);
+    cr_assert_eq(ls_read(r, 5, 0, 1, 0, buf, sizeof(buf)), -ENOENT);
+    struct ls_part_info pi;
+    cr_assert_eq(ls_part_stat(r, 4, 0, &pi), 0);
+    cr_assert_eq(pi.npending, 0);
+    cr_assert_eq(ls_part_stat(r, 5, 0, &pi), -ENOENT);
     ls_close(r);
     ls_close(ls);
 }
