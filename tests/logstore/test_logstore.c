@@ -492,3 +492,64 @@ Test(logstore, large_batch_many_groups)
     ls_close(r);
     ls_close(ls);
 }
+
+/* Proves: with O_DIRECT, aligned payloads (by reference) and unaligned ones (bounced) mix in one
+ * group. */
+Test(logstore, direct_mixed_alignment)
+{
+    char dir[] = "/tmp/lsdXXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    char path[256], err[256] = "";
+    snprintf(path, sizeof(path), "%s/disk", dir);
+    struct ls_format_opts fo = {.size = 24 * MB, .segment_bytes = MB};
+    cr_assert_eq(ls_format(path, &fo, err, sizeof(err)), 0, "%s", err);
+    struct ls_open_opts o = {.direct = 1};
+    struct ls *ls;
+    cr_assert_eq(ls_open(path, &o, &ls, err, sizeof(err)), 0, "%s", err);
+    uint8_t *aligned = NULL;
+    cr_assert_eq(posix_memalign((void **)&aligned, 4096, 3 * LS_BLOCK_MAX), 0);
+    static uint8_t unaligned_store[LS_BLOCK_MAX + 8];
+    uint8_t *unaligned = unaligned_store + 3;
+    fill(aligned, LS_BLOCK_MAX, 1);
+    fill(unaligned, 5000, 2);
+    fill(aligned + LS_BLOCK_MAX, 8192, 3);
+    fill(aligned + 2 * LS_BLOCK_MAX, 1000, 4); /* aligned address, unaligned length */
+    struct ls_write w[] = {
+        {.type = LS_REC_BLOCK,
+         .chunk = 1,
+         .version = 1,
+         .block = 0,
+         .data = aligned,
+         .len = LS_BLOCK_MAX},
+        {.type = LS_REC_BLOCK,
+         .chunk = 1,
+         .version = 1,
+         .block = 1,
+         .data = unaligned,
+         .len = 5000},
+        {.type = LS_REC_BLOCK,
+         .chunk = 1,
+         .version = 1,
+         .block = 2,
+         .data = aligned + LS_BLOCK_MAX,
+         .len = 8192},
+        {.type = LS_REC_BLOCK,
+         .chunk = 1,
+         .version = 1,
+         .block = 3,
+         .data = aligned + 2 * LS_BLOCK_MAX,
+         .len = 1000},
+        {.type = LS_REC_COMMIT, .chunk = 1, .version = 1, .size = 4 * LS_BLOCK_MAX},
+    };
+    cr_assert_eq(ls_writev(ls, w, 5), 0);
+    cr_assert_eq(ls_close(ls), 0);
+    cr_assert_eq(ls_open(path, &o, &ls, err, sizeof(err)), 0, "%s", err);
+    expect_block(ls, 1, 0, 0, 0, 1, LS_BLOCK_MAX);
+    expect_block(ls, 1, 0, 0, 1, 2, 5000);
+    expect_block(ls, 1, 0, 0, 2, 3, 8192);
+    expect_block(ls, 1, 0, 0, 3, 4, 1000);
+    cr_assert_eq(ls_close(ls), 0);
+    free(aligned);
+    unlink(path);
+    rmdir(dir);
+}
