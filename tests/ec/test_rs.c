@@ -534,6 +534,43 @@ Test(rs, concurrent_decodes_share_the_cache)
     ec_ctx_destroy(ctx);
 }
 
+struct get_arg {
+    struct ec_ctx *ctx;
+    struct ec_codec *got[EC_K_MAX + 1][EC_M_MAX + 1];
+};
+
+static void *get_main(void *p)
+{
+    struct get_arg *a = p;
+    for (unsigned k = EC_K_MIN; k <= 12; k++)
+        for (unsigned m = EC_M_MIN; m <= 4; m++)
+            if (ec_ctx_codec(a->ctx, k, m, &a->got[k][m]) != 0)
+                a->got[k][m] = NULL;
+    return NULL;
+}
+
+Test(rs, concurrent_codec_creation_yields_one_codec)
+{
+    /* Threads racing to create the same (K, M) codecs all get the same pointer. */
+    struct ec_ctx *ctx = ctx_of(EC_BACKEND_AUTO);
+    pthread_t th[4];
+    static struct get_arg a[4];
+    for (int i = 0; i < 4; i++) {
+        memset(&a[i], 0, sizeof(a[i]));
+        a[i].ctx = ctx;
+        cr_assert_eq(pthread_create(&th[i], NULL, get_main, &a[i]), 0);
+    }
+    for (int i = 0; i < 4; i++)
+        pthread_join(th[i], NULL);
+    for (unsigned k = EC_K_MIN; k <= 12; k++)
+        for (unsigned m = EC_M_MIN; m <= 4; m++) {
+            cr_assert_not_null(a[0].got[k][m]);
+            for (int i = 1; i < 4; i++)
+                cr_assert_eq(a[i].got[k][m], a[0].got[k][m], "(%u,%u) thread %d", k, m, i);
+        }
+    ec_ctx_destroy(ctx);
+}
+
 Test(rs, decode_beyond_cache_capacity)
 {
     /* More distinct erasure patterns than the cache holds still decode correctly. */
