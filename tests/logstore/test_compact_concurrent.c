@@ -523,11 +523,7 @@ Test(compact, concurrent_writers_readers, .fini = cc_fini)
 
 /* ---- full disk ------------------------------------------------------------ */
 
-/*
- * Filling the disk ends in a clean -ENOSPC (not a broken store); the data
- * stays readable; deletes work when full; deletes + compaction make the
- * space usable again.
- */
+/* A full disk is a clean -ENOSPC; data stays readable; deletes + compaction make space again. */
 Test(compact, enospc_then_recover)
 {
     uint64_t rng = fd_test_seed("compact.enospc_then_recover");

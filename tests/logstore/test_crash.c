@@ -16,18 +16,26 @@
  *    rest derived from them), with the latest acknowledged commit semantics
  *    of ls_writev (a commit overlays the version's blocks on the older
  *    committed table, cut at the size);
- *  - deleted parts are gone; uncommitted versions were dropped by recovery;
+ *  - deleted parts are gone; each acknowledged uncommitted version is either
+ *    dropped whole (what logstore.h promises; uncommitted_dropped_at_recovery
+ *    holds the store to it) or kept exactly: never half of it;
  *  - nothing else is served: ls_list_parts lists exactly the model's parts,
  *    and every block index that is not in the model reads as a hole.
- * Only the in-flight commit or delete may have happened or not; the parent
- * adopts whichever the store shows, if it is one of the two.
+ * Only the in-flight op may have happened or not: a commit or delete whole,
+ * a batch of blocks whole or a prefix of it (format.md: the tail group is
+ * cut at its first bad record); the parent adopts what the store shows if
+ * it is one of those states.
  * State carries over: the same disk is reopened each round and the child
  * continues with new versions (it is forked from the parent, so it inherits
  * the model). The parent opens read-only every other round, so the next
  * child both cuts a torn tail and replays a longer log.
  *
- * Env: CAIRN_TEST_SEED replays a run, CAIRN_CRASH_ROUNDS sets the rounds
- * (default 200).
+ * The file also holds the faultdev tests (suite "faults"): sticky error
+ * state, short writes and simulated power loss.
+ *
+ * Env: CAIRN_TEST_SEED replays a run (the operations; kill timing is not
+ * reproducible), CAIRN_CRASH_ROUNDS sets the rounds (default 200; also the
+ * number of power cuts of faults.power_loss).
  */
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -663,7 +671,7 @@ Test(crash, sigkill_rounds, .fini = crash_fini)
 
     struct model *m = calloc(1, sizeof(*m));
     uint8_t *buf = malloc(LS_BLOCK_MAX), *exp = malloc(LS_BLOCK_MAX);
-    int killed_early = 0, total_acks = 0;
+    int killed_early = 0, total_acks = 0, kills_in[256] = {0};
     double t0 = fd_now_ms();
 
     for (int round = 0; round < rounds; round++) {
@@ -756,13 +764,17 @@ Test(crash, sigkill_rounds, .fini = crash_fini)
         cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
                   "round %d: child ended with status %#x, not by our SIGKILL", round, status);
         killed_early += acks == 0;
+        if (have_inflight)
+            kills_in[(unsigned char)inflight.kind]++;
         total_acks += acks;
         parent_check(m, &inflight, have_inflight, round, round % 2, buf, exp);
     }
     fprintf(stderr,
             "crash.sigkill_rounds: %d rounds, %d acknowledged ops, %d kills before the first "
-            "ack, %.1f s\n",
-            rounds, total_acks, killed_early, (fd_now_ms() - t0) / 1000.0);
+            "ack; kills during: write %d, commit %d, delete %d, compaction %d, checkpoint %d; "
+            "%.1f s\n",
+            rounds, total_acks, killed_early, kills_in['W'], kills_in['C'], kills_in['X'],
+            kills_in['K'], kills_in['P'], (fd_now_ms() - t0) / 1000.0);
     free(m);
     free(buf);
     free(exp);
@@ -881,10 +893,11 @@ static struct op fresh_write(struct fenv *e)
     return o;
 }
 
+/* A failed/torn write or sync makes the store sticky-broken; reads work; reopen has all acked. */
 /*
- * A failed write or sync makes the store broken: the call fails, later
- * writes get LS_EBROKEN, reads still work, and a reopen has everything
- * acknowledged and accepts writes again.
+ * Kinds: write EIO, write ENOSPC, sync EIO, torn write. The call fails,
+ * later writes, commits, deletes get LS_EBROKEN, a checkpoint fails, reads
+ * still work, and a reopen has everything acknowledged and accepts writes.
  */
 Test(faults, sticky_error_state)
 {
@@ -985,11 +998,11 @@ Test(faults, short_writes)
     fenv_release(&e);
 }
 
+/* Power cuts that drop random unsynced pages lose nothing acknowledged and serve nothing else. */
 /*
- * Power loss: writes since the last sync are kept in an overlay and a cut
- * (during a write, before a sync, or during open) persists a random subset
- * of those pages, some torn. Everything acknowledged survives, nothing else
- * is served; state carries over from cut to cut.
+ * Writes since the last sync are kept in an overlay and a cut (during a
+ * write, before a sync, or during open) persists a random subset of those
+ * pages, some torn; state carries over from cut to cut.
  */
 Test(faults, power_loss)
 {

@@ -582,7 +582,7 @@ Test(torn, single_block_group)
     free(ic);
 }
 
-/* A multi-record batch over two parts is kept whole or not at all, at any cut. */
+/* A torn multi-record batch over two parts keeps exactly its intact leading records, at any cut. */
 Test(torn, batch)
 {
     struct tenv e;
