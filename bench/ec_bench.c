@@ -113,13 +113,13 @@ static int do_memcpy(void *p)
 static int do_encode(void *p)
 {
     struct args *a = p;
-    return ec_encode(a->c, (const void *const *)a->parts, NULL, a->parts + a->k, B);
+    return ec_codec_encode(a->c, (const void *const *)a->parts, NULL, a->parts + a->k, B);
 }
 
 static int do_decode(void *p)
 {
     struct args *a = p;
-    return ec_decode(a->c, a->parts, NULL, a->want, B);
+    return ec_codec_decode(a->c, a->parts, NULL, a->want, B);
 }
 
 static int do_crc(void *p)
@@ -194,7 +194,7 @@ int main(int argc, char **argv)
         for (int bi = 0; bi < 3; bi++) {
             if (ctx[bi] == NULL)
                 continue;
-            if (ec_ctx_codec(ctx[bi], k, m, &a.c) < 0)
+            if (ec_codec_get(ctx[bi], k, m, &a.c) < 0)
                 goto out;
             for (unsigned p = 0; p < k + m; p++)
                 a.parts[p] = a.src + (size_t)p * B;

@@ -280,7 +280,7 @@ enum ec_backend ec_ctx_backend(const struct ec_ctx *ctx)
     return ctx->ops->id;
 }
 
-int ec_ctx_codec(struct ec_ctx *ctx, unsigned k, unsigned m, struct ec_codec **out)
+int ec_codec_get(struct ec_ctx *ctx, unsigned k, unsigned m, struct ec_codec **out)
 {
     struct ec_codec *c;
     int ret = 0;
@@ -360,8 +360,8 @@ static int apply(const struct ec_codec *c, const struct ec_mat *mt, const uint8_
     return 0;
 }
 
-int ec_encode(struct ec_codec *c, const void *const data[], const size_t data_len[],
-              void *const parity[], size_t len)
+int ec_codec_encode(struct ec_codec *c, const void *const data[], const size_t data_len[],
+                    void *const parity[], size_t len)
 {
     if (c == NULL || data == NULL || parity == NULL)
         return -EINVAL;
@@ -377,7 +377,8 @@ int ec_encode(struct ec_codec *c, const void *const data[], const size_t data_le
                  len);
 }
 
-int ec_encode_rows(struct ec_codec *c, const void *data, size_t data_len, void *const parity[])
+int ec_codec_encode_rows(struct ec_codec *c, const void *data, size_t data_len,
+                         void *const parity[])
 {
     const uint8_t *in[EC_K_MAX];
     uint8_t *out[EC_M_MAX];
@@ -508,8 +509,8 @@ static int dec_get(struct ec_codec *c, uint64_t have, uint64_t want, struct ec_d
     return 0;
 }
 
-int ec_decode(struct ec_codec *c, void *const parts[], const size_t part_len[], uint64_t want,
-              size_t len)
+int ec_codec_decode(struct ec_codec *c, void *const parts[], const size_t part_len[], uint64_t want,
+                    size_t len)
 {
     const unsigned n = c ? c->k + c->m : 0;
     const uint8_t *in[EC_K_MAX];
@@ -557,8 +558,8 @@ int ec_decode(struct ec_codec *c, void *const parts[], const size_t part_len[], 
     return ret;
 }
 
-int ec_reconstruct(struct ec_codec *c, const void *const parts[], const size_t part_len[],
-                   unsigned target, void *out, size_t len)
+int ec_codec_reconstruct(struct ec_codec *c, const void *const parts[], const size_t part_len[],
+                         unsigned target, void *out, size_t len)
 {
     void *p[EC_PARTS_MAX];
     if (c == NULL || parts == NULL || target >= c->k + c->m || out == NULL)
@@ -566,11 +567,11 @@ int ec_reconstruct(struct ec_codec *c, const void *const parts[], const size_t p
     for (unsigned i = 0; i < c->k + c->m; i++)
         p[i] = (void *)parts[i];
     p[target] = out;
-    return ec_decode(c, p, part_len, 1ull << target, len);
+    return ec_codec_decode(c, p, part_len, 1ull << target, len);
 }
 
-int ec_update(struct ec_codec *c, unsigned part, const void *old_data, const void *new_data,
-              void *const parity[], size_t len)
+int ec_codec_update(struct ec_codec *c, unsigned part, const void *old_data, const void *new_data,
+                    void *const parity[], size_t len)
 {
     _Alignas(EC_KERNEL_ALIGN) uint8_t delta[EC_SCRATCH];
     const uint8_t *o = old_data, *nw = new_data;

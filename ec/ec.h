@@ -112,7 +112,7 @@ uint32_t ec_geom_rows(const struct ec_layout *l, uint64_t chunk_len);
 int ec_geom_part_size(const struct ec_layout *l, uint64_t chunk_len, unsigned part, uint64_t *size);
 
 /* Stored bytes of every part (lens[nparts]) within rows [row0, row0 + nrows)
- * of a chunk of chunk_len bytes: the lengths ec_encode()/ec_decode() take.
+ * of a chunk of chunk_len bytes: the lengths ec_codec_encode()/ec_codec_decode() take.
  * Rows beyond the chunk contribute 0 bytes. */
 int ec_geom_part_lens(const struct ec_layout *l, uint64_t chunk_len, uint32_t row0, uint32_t nrows,
                       size_t lens[]);
@@ -174,23 +174,24 @@ struct ec_codec;
 
 /* The codec for (K, M), created on first use and cached. The codec is
  * borrowed: valid until ec_ctx_destroy(); do not free it. Any thread. */
-int ec_ctx_codec(struct ec_ctx *ctx, unsigned k, unsigned m, struct ec_codec **out);
+int ec_codec_get(struct ec_ctx *ctx, unsigned k, unsigned m, struct ec_codec **out);
 
 /* Encode parity for a range of rows held as parts. data[K] are the data
  * parts' bytes for the range, data_len[j] <= len of them (shorter parts are
  * zero-padded logically; NULL data_len means all are len); parity[M] receive
  * len bytes each. Buffers must not overlap and must be EC_ALIGN-aligned.
  * Any thread; concurrent calls on one codec are fine. */
-int ec_encode(struct ec_codec *c, const void *const data[], const size_t data_len[],
-              void *const parity[], size_t len);
+int ec_codec_encode(struct ec_codec *c, const void *const data[], const size_t data_len[],
+                    void *const parity[], size_t len);
 
 /* The write path: encode the rows of a chunk-ordered buffer. data holds
  * data_len bytes of the chunk starting at a row boundary (block b of the
  * buffer is data part b mod K, row b div K; the last row may be partial).
  * parity[i] receives the parity part's bytes for those rows, contiguously:
  * (rows - 1) * EC_BLOCK_SIZE + min(EC_BLOCK_SIZE, bytes in the last row).
- * Alignment and threads as ec_encode(). */
-int ec_encode_rows(struct ec_codec *c, const void *data, size_t data_len, void *const parity[]);
+ * Alignment and threads as ec_codec_encode(). */
+int ec_codec_encode_rows(struct ec_codec *c, const void *data, size_t data_len,
+                         void *const parity[]);
 
 /* Decode: rebuild the parts whose bit is set in `want` from any K others.
  * parts[K + M]: for a wanted part, the output buffer; for any other part,
@@ -200,23 +201,23 @@ int ec_encode_rows(struct ec_codec *c, const void *data, size_t data_len, void *
  * Only the wanted parts are computed (rebuilding one part never computes the
  * others). -ERANGE if more than M are wanted or fewer than K are present.
  * Decoding matrices are cached per erasure pattern. Alignment and threads as
- * ec_encode(). */
-int ec_decode(struct ec_codec *c, void *const parts[], const size_t part_len[], uint64_t want,
-              size_t len);
+ * ec_codec_encode(). */
+int ec_codec_decode(struct ec_codec *c, void *const parts[], const size_t part_len[], uint64_t want,
+                    size_t len);
 
 /* Rebuild one lost part (for a chunkserver's rebuild): parts[K + M] as in
- * ec_decode() (NULL = unavailable, parts[target] ignored), the result goes to
+ * ec_codec_decode() (NULL = unavailable, parts[target] ignored), the result goes to
  * out (part_len[target] bytes). */
-int ec_reconstruct(struct ec_codec *c, const void *const parts[], const size_t part_len[],
-                   unsigned target, void *out, size_t len);
+int ec_codec_reconstruct(struct ec_codec *c, const void *const parts[], const size_t part_len[],
+                         unsigned target, void *out, size_t len);
 
 /* Parity delta update for a partial-row overwrite of data part `part`:
  * parity[i] ^= coef(i, part) * (old_data ^ new_data) over len bytes, where
  * old_data/new_data are that part's bytes before and after the write and
  * parity[M] point at the same offset of the parity parts. Result equals
- * re-encoding the row. Alignment and threads as ec_encode(). */
-int ec_update(struct ec_codec *c, unsigned part, const void *old_data, const void *new_data,
-              void *const parity[], size_t len);
+ * re-encoding the row. Alignment and threads as ec_codec_encode(). */
+int ec_codec_update(struct ec_codec *c, unsigned part, const void *old_data, const void *new_data,
+                    void *const parity[], size_t len);
 
 /* ------------------------------------------------------------------------ */
 /* CRC32C                                                                   */

@@ -78,7 +78,7 @@ static struct ec_ctx *ctx_of(enum ec_backend b)
 static struct ec_codec *codec_of(struct ec_ctx *ctx, unsigned k, unsigned m)
 {
     struct ec_codec *c;
-    cr_assert_eq(ec_ctx_codec(ctx, k, m, &c), 0);
+    cr_assert_eq(ec_codec_get(ctx, k, m, &c), 0);
     return c;
 }
 
@@ -121,7 +121,7 @@ static void stripe_make(struct stripe *s, struct ec_codec *c, unsigned k, unsign
     void *par[EC_M_MAX];
     for (unsigned i = 0; i < m; i++)
         par[i] = s->parts[k + i];
-    cr_assert_eq(ec_encode_rows(c, s->data, len, par), 0);
+    cr_assert_eq(ec_codec_encode_rows(c, s->data, len, par), 0);
 }
 
 static void stripe_free(struct stripe *s)
@@ -234,7 +234,7 @@ Test(rs, encode_parts_equals_encode_rows)
         void *par[EC_M_MAX];
         for (unsigned i = 0; i < m; i++)
             par[i] = xalloc(s.plen + 1);
-        cr_assert_eq(ec_encode(c, (const void *const *)s.parts, s.lens, par, s.plen), 0);
+        cr_assert_eq(ec_codec_encode(c, (const void *const *)s.parts, s.lens, par, s.plen), 0);
         for (unsigned i = 0; i < m; i++) {
             cr_assert_eq(memcmp(par[i], s.parts[k + i], s.plen), 0,
                          "seed=%llu (%u,%u) len=%llu parity %u", (unsigned long long)seed, k, m,
@@ -290,7 +290,7 @@ static void all_patterns(enum ec_backend be, unsigned k, unsigned m)
                         navail--;
                     }
                 }
-            int r = ec_decode(c, parts, s.lens, want, s.plen);
+            int r = ec_codec_decode(c, parts, s.lens, want, s.plen);
             cr_assert_eq(r, 0, "seed=%llu %s (%u,%u) want=%llx: %d", (unsigned long long)seed,
                          ec_backend_name(be), k, m, (unsigned long long)want, r);
             for (unsigned p = 0; p < n; p++) {
@@ -384,7 +384,7 @@ Test(rs_patterns, jerasure_10_4)
 
 Test(rs, reconstruct_one_part_from_random_k)
 {
-    /* ec_reconstruct rebuilds each part from a random set of exactly K others. */
+    /* ec_codec_reconstruct rebuilds each part from a random set of exactly K others. */
     uint64_t seed = test_seed(), st = seed;
     struct ec_ctx *ctx = ctx_of(EC_BACKEND_AUTO);
     for (int it = 0; it < 20; it++) {
@@ -406,7 +406,7 @@ Test(rs, reconstruct_one_part_from_random_k)
                 }
             }
             memset(out, CANARY, s.plen + SLACK);
-            cr_assert_eq(ec_reconstruct(c, parts, s.lens, t, out, s.plen), 0);
+            cr_assert_eq(ec_codec_reconstruct(c, parts, s.lens, t, out, s.plen), 0);
             cr_assert_eq(memcmp(out, s.parts[t], s.lens[t]), 0,
                          "seed=%llu (%u,%u) len=%llu target %u", (unsigned long long)seed, k, m,
                          (unsigned long long)s.len, t);
@@ -442,12 +442,12 @@ static void delta_test(enum ec_backend be)
             void *par[EC_M_MAX];
             for (unsigned i = 0; i < m; i++)
                 par[i] = s.parts[k + i] + off;
-            cr_assert_eq(ec_update(c, p, s.parts[p] + off, nw, par, wl), 0);
+            cr_assert_eq(ec_codec_update(c, p, s.parts[p] + off, nw, par, wl), 0);
             memcpy(s.parts[p] + off, nw, wl);
             void *re[EC_M_MAX];
             for (unsigned i = 0; i < m; i++)
                 re[i] = xalloc(s.plen);
-            cr_assert_eq(ec_encode(c, (const void *const *)s.parts, s.lens, re, s.plen), 0);
+            cr_assert_eq(ec_codec_encode(c, (const void *const *)s.parts, s.lens, re, s.plen), 0);
             for (unsigned i = 0; i < m; i++) {
                 cr_assert_eq(memcmp(re[i], s.parts[k + i], s.plen), 0,
                              "seed=%llu %s (%u,%u) part %u off=%zu len=%zu: parity %u differs",
@@ -497,7 +497,7 @@ static void *thr_main(void *p)
         void *parts[EC_PARTS_MAX];
         for (unsigned q = 0; q < s->n; q++)
             parts[q] = want >> q & 1 ? out[q] : s->parts[q];
-        if (ec_decode(a->c, parts, s->lens, want, s->plen) != 0)
+        if (ec_codec_decode(a->c, parts, s->lens, want, s->plen) != 0)
             a->fails++;
         for (unsigned q = 0; q < s->n; q++)
             if ((want >> q & 1) && memcmp(out[q], s->parts[q], s->lens[q]) != 0)
@@ -544,7 +544,7 @@ static void *get_main(void *p)
     struct get_arg *a = p;
     for (unsigned k = EC_K_MIN; k <= 12; k++)
         for (unsigned m = EC_M_MIN; m <= 4; m++)
-            if (ec_ctx_codec(a->ctx, k, m, &a->got[k][m]) != 0)
+            if (ec_codec_get(a->ctx, k, m, &a->got[k][m]) != 0)
                 a->got[k][m] = NULL;
     return NULL;
 }
@@ -589,7 +589,7 @@ Test(rs, decode_beyond_cache_capacity)
         void *parts[EC_PARTS_MAX];
         for (unsigned q = 0; q < s.n; q++)
             parts[q] = want >> q & 1 ? out[q] : s.parts[q];
-        cr_assert_eq(ec_decode(c, parts, s.lens, want, s.plen), 0);
+        cr_assert_eq(ec_codec_decode(c, parts, s.lens, want, s.plen), 0);
         for (unsigned q = 0; q < s.n; q++)
             if (want >> q & 1)
                 cr_assert_eq(memcmp(out[q], s.parts[q], s.lens[q]), 0,
@@ -614,24 +614,24 @@ Test(rs, impossible_requests_are_errors)
     char err[128];
     for (int i = 0; i < 6; i++)
         parts[i] = buf[i] = xalloc(4096);
-    cr_assert_eq(ec_decode(c, parts, NULL, 0x7, 4096), -ERANGE); /* 3 > M */
+    cr_assert_eq(ec_codec_decode(c, parts, NULL, 0x7, 4096), -ERANGE); /* 3 > M */
     parts[2] = NULL;
     parts[3] = NULL;
-    cr_assert_eq(ec_decode(c, parts, NULL, 0x3, 4096), -ERANGE); /* 2 present < K */
+    cr_assert_eq(ec_codec_decode(c, parts, NULL, 0x3, 4096), -ERANGE); /* 2 present < K */
     parts[2] = buf[2];
     parts[3] = buf[3];
-    cr_assert_eq(ec_decode(c, parts, NULL, 1ull << 6, 4096), -EINVAL); /* no part 6 */
-    cr_assert_eq(ec_decode(c, parts, NULL, 0, 4096), 0);
+    cr_assert_eq(ec_codec_decode(c, parts, NULL, 1ull << 6, 4096), -EINVAL); /* no part 6 */
+    cr_assert_eq(ec_codec_decode(c, parts, NULL, 0, 4096), 0);
     parts[1] = buf[1] + 1;
-    cr_assert_eq(ec_decode(c, parts, NULL, 0x1, 4096), -EINVAL); /* misaligned */
-    cr_assert_eq(ec_encode(c, (const void *const *)parts, NULL, parts + 4, 4096), -EINVAL);
-    cr_assert_eq(ec_update(c, 0, buf[0], buf[1] + 8, parts + 4, 64), -EINVAL);
-    cr_assert_eq(ec_update(c, 4, buf[0], buf[1], parts + 4, 64), -EINVAL);
-    cr_assert_eq(ec_encode_rows(c, buf[0] + 4, 100, parts + 4), -EINVAL);
-    cr_assert_eq(ec_ctx_codec(ctx, 1, 1, &bad), -EINVAL);
-    cr_assert_eq(ec_ctx_codec(ctx, 33, 1, &bad), -EINVAL);
-    cr_assert_eq(ec_ctx_codec(ctx, 4, 9, &bad), -EINVAL);
-    cr_assert_eq(ec_ctx_codec(ctx, 32, 8, &bad), 0);
+    cr_assert_eq(ec_codec_decode(c, parts, NULL, 0x1, 4096), -EINVAL); /* misaligned */
+    cr_assert_eq(ec_codec_encode(c, (const void *const *)parts, NULL, parts + 4, 4096), -EINVAL);
+    cr_assert_eq(ec_codec_update(c, 0, buf[0], buf[1] + 8, parts + 4, 64), -EINVAL);
+    cr_assert_eq(ec_codec_update(c, 4, buf[0], buf[1], parts + 4, 64), -EINVAL);
+    cr_assert_eq(ec_codec_encode_rows(c, buf[0] + 4, 100, parts + 4), -EINVAL);
+    cr_assert_eq(ec_codec_get(ctx, 1, 1, &bad), -EINVAL);
+    cr_assert_eq(ec_codec_get(ctx, 33, 1, &bad), -EINVAL);
+    cr_assert_eq(ec_codec_get(ctx, 4, 9, &bad), -EINVAL);
+    cr_assert_eq(ec_codec_get(ctx, 32, 8, &bad), 0);
     for (int i = 0; i < 6; i++)
         free(buf[i]);
     ec_ctx_destroy(ctx);
