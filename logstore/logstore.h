@@ -171,6 +171,9 @@ struct ls_write {
  * -ENOSPC when the disk is full (commits and deletes may still use the
  * reserve), LS_EINDEXFULL when the checkpoint area is full, LS_EBROKEN after
  * a failed write.
+ * A batch is not atomic before it is acknowledged: a crash during the call
+ * may leave any prefix of it (records are applied in order, so a COMMIT
+ * never survives without the blocks before it in the batch).
  */
 int ls_writev(struct ls *ls, struct ls_write *w, size_t n);
 
