@@ -213,7 +213,8 @@ int ls_index_check(struct ls *ls, const struct ls_entry *w, const void *data)
             return -EINVAL;
         if (p && p->committed && w->version <= p->version)
             return -ESTALE;
-        if (ls_ckpt_estimate(ls) + LS_CKPT_PART_HDR + LS_CKPT_BLK_ENTRY >
+        /* Worst case: each queued BLOCK adds an entry and a table. */
+        if (ls_ckpt_estimate(ls) + ls->queued_index + LS_CKPT_PART_HDR + LS_CKPT_BLK_ENTRY >
             ls->sb.slot_bytes - LS_PAGE)
             return LS_EINDEXFULL;
         return 0;

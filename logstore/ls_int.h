@@ -215,6 +215,7 @@ struct ls {
     bool flushing;
     int broken;            /* sticky: first write error */
     uint64_t queued_pages; /* pages of filling + flushing groups */
+    uint64_t queued_index; /* checkpoint bytes those groups' BLOCKs may add */
     uint8_t *zero_page;    /* LS_PAGE of zeros for payload padding */
 
     /* checkpoints */

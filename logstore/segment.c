@@ -34,6 +34,7 @@
 struct ls_group {
     uint16_t nrec;
     uint32_t data_pages;
+    uint64_t index_bytes; /* worst-case checkpoint growth of its BLOCKs */
     bool done;
     int refs;
     int result;
@@ -307,6 +308,7 @@ done_locked:
             g->rec_result[i] = rc;
     g->result = rc;
     ls->queued_pages -= pages < ls->queued_pages ? pages : ls->queued_pages;
+    ls->queued_index -= g->index_bytes < ls->queued_index ? g->index_bytes : ls->queued_index;
     g->done = true;
     pthread_cond_broadcast(&ls->cv);
     free(hdr);
@@ -394,6 +396,10 @@ int ls_submit(struct ls *ls, const struct ls_entry *ents, const void *const *dat
         g->rec_result[slot] = 0;
         g->data_pages += dpages;
         ls->queued_pages += dpages + (slot == 0 ? 1 : 0);
+        if (e->type == LS_REC_BLOCK) {
+            g->index_bytes += LS_CKPT_PART_HDR + LS_CKPT_BLK_ENTRY;
+            ls->queued_index += LS_CKPT_PART_HDR + LS_CKPT_BLK_ENTRY;
+        }
         where[i].g = g;
         where[i].slot = slot;
     }
