@@ -166,6 +166,18 @@ static int avx2_prepare(struct ec_mat *mt)
  * are compile-time constants after inlining; accumulators are named
  * variables so that they stay in registers.
  */
+/*
+ * Parts are usually 64 KiB apart (chunk order), so the 64-byte lines of one
+ * step all fall into the same L1 set: 8 inputs and 3 outputs of RS(8,3)
+ * overflow its 8 ways, and lines the hardware prefetcher brings in far
+ * ahead are evicted before use. Prefetching each input just two steps
+ * ahead measured 1.1x faster than the hardware alone at 64 KiB spacing
+ * (512 bytes ahead: no gain; non-temporal parity stores: 2x slower).
+ */
+#ifndef PF_DIST
+#define PF_DIST 128
+#endif
+#define PF(p)     _mm_prefetch((const char *)(p) + PF_DIST, _MM_HINT_T0)
 #define LD(p)     _mm256_loadu_si256((const __m256i *)(p))
 #define ST(p, v)  _mm256_storeu_si256((__m256i *)(p), v)
 #define X(a, b)   _mm256_xor_si256(a, b)
@@ -182,8 +194,9 @@ static int avx2_prepare(struct ec_mat *mt)
     }
 #define M_MUL(i, A0, A1)                                                                           \
     if (NM > i) {                                                                                  \
-        const __m256i tl = _mm256_load_si256((const __m256i *)(t + i * TBL));                      \
-        const __m256i th = _mm256_load_si256((const __m256i *)(t + i * TBL + 32));                 \
+        __m256i tl = _mm256_load_si256((const __m256i *)(t + i * TBL));                            \
+        __m256i th = _mm256_load_si256((const __m256i *)(t + i * TBL + 32));                       \
+        __asm__("" : "+x"(tl), "+x"(th)); /* one load each, not one per use */                     \
         A0 = X(A0, X(_mm256_shuffle_epi8(tl, l0), _mm256_shuffle_epi8(th, h0)));                   \
         A1 = X(A1, X(_mm256_shuffle_epi8(tl, l1), _mm256_shuffle_epi8(th, h1)));                   \
     }
@@ -228,6 +241,7 @@ group(const struct grp *g, const uint8_t *tables, size_t len, const uint8_t *con
         FOR_M(M_INIT)
         for (; j < na; j++) {
             const __m256i d0 = LD(ip[j] + x), d1 = LD(ip[j] + x + 32);
+            PF(ip[j] + x);
             if (NX) {
                 x0 = X(x0, d0);
                 x1 = X(x1, d1);
@@ -235,18 +249,23 @@ group(const struct grp *g, const uint8_t *tables, size_t len, const uint8_t *con
             FOR_M(M_XOR)
         }
         for (; NX && j < nad; j++) {
+            PF(ip[j] + x);
             x0 = X(x0, LD(ip[j] + x));
             x1 = X(x1, LD(ip[j] + x + 32));
         }
+#pragma GCC unroll 2
         for (; NM && j < nabd; j++, t += NM * TBL) {
             const __m256i d0 = LD(ip[j] + x), d1 = LD(ip[j] + x + 32);
+            PF(ip[j] + x);
             x0 = X(x0, d0);
             x1 = X(x1, d1);
             SPLIT;
             FOR_M(M_MUL)
         }
+#pragma GCC unroll 2
         for (; NM && j < n; j++, t += NM * TBL) {
             const __m256i d0 = LD(ip[j] + x), d1 = LD(ip[j] + x + 32);
+            PF(ip[j] + x);
             SPLIT;
             FOR_M(M_MUL)
         }
