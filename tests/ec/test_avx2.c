@@ -34,7 +34,7 @@ struct bufs {
 /* n buffers of up to MAXLEN bytes, each 16 bytes past a 64-byte boundary. */
 static void bufs_make(struct bufs *b, unsigned n)
 {
-    b->mem = aligned_alloc(64, (size_t)n * STRIDE + 64);
+    b->mem = aligned_alloc(64, ((size_t)n * STRIDE + 127) & ~(size_t)63);
     cr_assert_not_null(b->mem);
     memset(b->mem, 0, (size_t)n * STRIDE + 64);
     for (unsigned i = 0; i < n; i++)
@@ -148,7 +148,7 @@ Test(avx2, delta_update_equals_reencode)
         for (int it = 0; it < 6; it++) {
             size_t len = pick_len(&st, it + 3), off = 16 * (size_t)rnd_range(&st, 0, 3), wl;
             unsigned p = (unsigned)(rnd(&st) % k);
-            uint8_t *nw = aligned_alloc(64, MAXLEN + 64);
+            uint8_t *nw = aligned_alloc(64, (MAXLEN + 127) & ~(size_t)63);
             cr_assert_not_null(nw);
             if (len <= off)
                 off = 0;
