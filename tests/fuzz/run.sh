@@ -8,13 +8,16 @@ secs=${2:-60}
 root=$(cd "$(dirname "$0")" && pwd)
 work=$(mktemp -d /tmp/cairn-fuzz.XXXXXX)
 trap 'rm -rf "$work"' EXIT
-for target in fuzz_recovery; do
+ran=0
+for bin in "$build"/tests/fuzz/fuzz_*; do
+  [ -x "$bin" ] || continue
+  target=$(basename "$bin")
   mkdir -p "$work/$target"
   if [ -d "$root/corpus/$target" ]; then
     cp -r "$root/corpus/$target/." "$work/$target/"
   fi
   echo "fuzz: $target for ${secs}s"
-  if ! (cd "$work" && "$build/tests/fuzz/$target" -max_total_time="$secs" -rss_limit_mb=4096 \
+  if ! (cd "$work" && "$bin" -max_total_time="$secs" -rss_limit_mb=4096 \
         -print_final_stats=1 -artifact_prefix="$work/" "$work/$target" 2>"$work/$target.log"); then
     tail -60 "$work/$target.log"
     mkdir -p /tmp/cairn-fuzz-crashes && cp "$work"/crash-* "$work"/leak-* "$work"/timeout-* \
@@ -24,4 +27,9 @@ for target in fuzz_recovery; do
   fi
   grep -E "stat::number_of_executed_units|Done" "$work/$target.log" | tail -2
   echo "fuzz: $target ok"
+  ran=$((ran + 1))
 done
+if [ "$ran" -eq 0 ]; then
+  echo "fuzz: no fuzz_* targets in $build/tests/fuzz" >&2
+  exit 1
+fi
