@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "ec.h"
+#include "wire_int.h"
 
 /* ---- errors and status -------------------------------------------------- */
 
@@ -94,17 +95,7 @@ static const struct {
 
 enum cn_status cn_status_from_errno(int err)
 {
-    if (err < 0)
-        err = -err;
-    if (err == EWOULDBLOCK)
-        err = EAGAIN;
-    if (err == EOPNOTSUPP)
-        err = ENOTSUP;
-    /* The first entry with this errno is the plain errno status. */
-    for (size_t i = 0; i < NSTATUS; i++)
-        if (status_map[i].err == err)
-            return (enum cn_status)status_map[i].st;
-    switch (err) {
+    switch (err) { /* project codes first: they are negative by nature */
     case CN_EMALFORMED:
     case CN_ENOTOURS:
     case CN_EHDRCRC:
@@ -113,10 +104,19 @@ enum cn_status cn_status_from_errno(int err)
     case CN_EUNKNOWN:
     case CN_EVERSION:
         return CN_ST_UNSUPPORTED;
-    case EPROTO:
-    case EBADMSG:
-        return CN_ST_PROTOCOL;
     }
+    if (err < 0)
+        err = -err;
+    if (err == EWOULDBLOCK)
+        err = EAGAIN;
+    if (err == EOPNOTSUPP)
+        err = ENOTSUP;
+    if (err == EPROTO || err == EBADMSG)
+        return CN_ST_PROTOCOL;
+    /* The first entry with this errno is the plain errno status. */
+    for (size_t i = 0; i < NSTATUS; i++)
+        if (status_map[i].err == err)
+            return (enum cn_status)status_map[i].st;
     return CN_ST_EIO;
 }
 
@@ -970,4 +970,93 @@ void cn_msg_free(uint16_t type, void *msg)
     int i = catalog_find(type);
     if (i >= 0 && msg)
         free_fields(catalog[i].d, msg);
+}
+
+/* ---- test support (wire_int.h) ------------------------------------------ */
+
+uint64_t cn_rand_next(uint64_t *s)
+{
+    uint64_t x = *s ? *s : 0x9E3779B97F4A7C15ull;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    *s = x;
+    return x * 0x2545F4914F6CDD1Dull;
+}
+
+/* Printable text for strings (no NUL) and bytes. */
+static const char sample_text[] =
+    "The quick brown fox jumps over the lazy dog; 0123456789 ABCDEFGHIJKLMNOPQRSTUVWXYZ "
+    "abcdefghijklmnopqrstuvwxyz -_.:/[]@#%^&*()+={}|<>?,!~ the end of the sample text...";
+
+static int fill_fields(const struct desc *d, void *m, uint64_t *seed, int depth)
+{
+    for (const struct field *f = d->f; f->kind != FK_END; f++) {
+        uint64_t r = cn_rand_next(seed);
+        switch (f->kind) {
+        case FK_U8:
+            *AT(m, f->off, uint8_t) = (uint8_t)r;
+            break;
+        case FK_U16:
+            *AT(m, f->off, uint16_t) = (uint16_t)r;
+            break;
+        case FK_U32:
+            *AT(m, f->off, uint32_t) = (uint32_t)r;
+            break;
+        case FK_U64:
+            *AT(m, f->off, uint64_t) = r;
+            break;
+        case FK_STR: {
+            struct cn_str *s = AT(m, f->off, struct cn_str);
+            s->len = (uint32_t)(r % 48);
+            s->ptr = sample_text + (r >> 32) % (sizeof(sample_text) - 1 - s->len);
+            break;
+        }
+        case FK_BYTES: {
+            struct cn_bytes *s = AT(m, f->off, struct cn_bytes);
+            s->len = (uint32_t)(r % 100);
+            s->ptr = (const uint8_t *)sample_text + (r >> 32) % (sizeof(sample_text) - 1 - s->len);
+            break;
+        }
+        case FK_UUID:
+            for (int i = 0; i < 16; i++)
+                AT(m, f->off, uint8_t)[i] = (uint8_t)(r >> (i * 4));
+            break;
+        case FK_STRUCT: {
+            int rc = fill_fields(f->elem, AT(m, f->off, char), seed, depth);
+            if (rc)
+                return rc;
+            break;
+        }
+        case FK_ARRAY: {
+            uint32_t n = depth > 0 ? 0 : (uint32_t)(r % 5);
+            if (n == 0)
+                break;
+            char *arr = calloc(n, f->elem->size);
+            if (!arr)
+                return -ENOMEM;
+            *AT(m, f->off, char *) = arr;
+            *AT(m, f->cnt_off, uint32_t) = n;
+            for (uint32_t i = 0; i < n; i++) {
+                int rc = fill_fields(f->elem, arr + (size_t)i * f->elem->size, seed, depth + 1);
+                if (rc)
+                    return rc;
+            }
+            break;
+        }
+        }
+    }
+    return 0;
+}
+
+int cn_msg_fill_random(uint16_t type, void *msg, uint64_t *seed)
+{
+    int i = catalog_find(type);
+    if (i < 0)
+        return CN_EUNKNOWN;
+    memset(msg, 0, catalog[i].d->size);
+    int rc = fill_fields(catalog[i].d, msg, seed, 0);
+    if (rc)
+        free_fields(catalog[i].d, msg);
+    return rc;
 }
