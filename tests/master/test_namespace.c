@@ -689,7 +689,7 @@ Test(namespace, orphan_kept_until_release)
 
 /* ---- randomised mix ------------------------------------------------------------------ */
 
-Test(namespace, random_ops_stay_consistent, .timeout = 120)
+Test(namespace, random_ops_stay_consistent)
 { /* random namespace ops in random turns (some aborted) keep meta_check clean */
     uint64_t seed = mt_seed(), x = seed | 1;
     uint64_t dirs[32] = {1};
