@@ -815,7 +815,7 @@ static void encode_fields(struct cn_buf *b, const struct desc *d, const void *m)
             encode_fields(b, f->elem, CAT(m, f->off, char));
             break;
         case FK_ARRAY: {
-            const char *arr = *CAT(m, f->off, const char *);
+            const char *arr = *CAT(m, f->off, char *);
             uint32_t n = *CAT(m, f->cnt_off, uint32_t);
             cn_put_u32(b, n);
             for (uint32_t i = 0; i < n && !b->err; i++)
