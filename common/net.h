@@ -48,7 +48,8 @@ typedef void (*cn_accept_cb)(struct cn_listener *l, struct cn_conn *c, void *ud)
 /* Listen on addr (host "" = every interface; port 0 = pick one) with
  * SO_REUSEADDR; accepted sockets get TCP_NODELAY. *out is owned by the caller
  * until cn_listener_close(). 0 or a libuv error (negative errno); err gets
- * "listen on HOST:PORT: reason". Loop thread. */
+ * "listen on HOST:PORT: reason". Loop thread; resolves a host name
+ * synchronously, so call it at start-up, not from a callback. */
 int cn_listener_open(uv_loop_t *loop, const struct cn_addr *addr, cn_accept_cb cb, void *ud,
                      struct cn_listener **out, char *err, size_t errlen);
 /* The bound port (useful after port 0). */

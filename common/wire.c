@@ -378,6 +378,16 @@ int cn_wire_hdr_unpack(const uint8_t *in, struct cn_frame_hdr *h)
     return 0;
 }
 
+int cn_wire_negotiate(uint16_t peer_min, uint16_t peer_max, uint16_t *out)
+{
+    uint16_t hi = peer_max < CN_WIRE_VERSION ? peer_max : CN_WIRE_VERSION;
+    uint16_t lo = peer_min > CN_WIRE_VERSION_MIN ? peer_min : CN_WIRE_VERSION_MIN;
+    if (peer_min > peer_max || lo > hi)
+        return CN_EVERSION;
+    *out = hi;
+    return 0;
+}
+
 /* ---- message descriptions ----------------------------------------------- */
 
 enum fkind {

@@ -98,6 +98,11 @@ void cn_wire_hdr_pack(const struct cn_frame_hdr *h, uint8_t out[CN_WIRE_HDR_SIZE
  * distinguishable from "corrupt". Any thread. */
 int cn_wire_hdr_unpack(const uint8_t *in, struct cn_frame_hdr *h);
 
+/* Pick the protocol version for a peer that speaks peer_min..peer_max: the
+ * highest version both sides speak. 0 with *out set, or CN_EVERSION when the
+ * ranges do not overlap (reply ERROR(UNSUPPORTED) and close). Any thread. */
+int cn_wire_negotiate(uint16_t peer_min, uint16_t peer_max, uint16_t *out);
+
 /* ---- status codes (stable: values never change meaning) -------------- */
 
 enum cn_status {

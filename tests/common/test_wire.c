@@ -402,3 +402,15 @@ Test(wire, buffers_and_readers, .description = "sticky errors, bounds, growth")
     cn_buf_release(&b);
     cr_assert_null(b.data);
 }
+
+Test(wire, version_negotiation, .description = "highest common version, or a clear refusal")
+{
+    uint16_t v = 0;
+    cr_assert_eq(cn_wire_negotiate(1, 1, &v), 0);
+    cr_assert_eq(v, 1);
+    cr_assert_eq(cn_wire_negotiate(1, 9, &v), 0);
+    cr_assert_eq(v, CN_WIRE_VERSION, "a newer peer falls back to ours");
+    cr_assert_eq(cn_wire_negotiate(2, 9, &v), CN_EVERSION, "a peer too new for us");
+    cr_assert_eq(cn_wire_negotiate(0, 0, &v), CN_EVERSION, "a peer too old for us");
+    cr_assert_eq(cn_wire_negotiate(3, 1, &v), CN_EVERSION, "an empty range");
+}
