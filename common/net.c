@@ -38,8 +38,22 @@ struct cn_listener {
     uint16_t port;
 };
 
+/* An outstanding cn_conn_call(). Few are in flight per connection (a write
+ * chain, a heartbeat), so a list is enough. */
+struct pending {
+    struct pending *next;
+    uint64_t id;
+    uint64_t deadline_ms;
+    cn_reply_cb cb;
+    void *ud;
+};
+
 struct cn_conn {
     uv_tcp_t tcp;
+    uv_timer_t timer; /* fires for the earliest call deadline */
+    int handles_open; /* tcp + timer; freed when both are closed */
+    struct pending *calls;
+    uint64_t next_id;
     const struct cn_conn_ops *ops;
     void *ud;
     int closing;
@@ -95,7 +109,11 @@ static struct cn_conn *conn_new(uv_loop_t *loop)
         free(c);
         return NULL;
     }
+    uv_timer_init(loop, &c->timer); /* cannot fail */
+    c->handles_open = 2;
     c->tcp.data = c;
+    c->timer.data = c;
+    c->next_id = 1;
     c->max_payload = CN_WIRE_MAX_PAYLOAD;
     snprintf(c->peer, sizeof(c->peer), "?");
     return c;
@@ -109,13 +127,32 @@ static void conn_set_peer(struct cn_conn *c)
         fmt_sockaddr(&ss, c->peer, sizeof(c->peer));
 }
 
+/* Last handle closed: fail outstanding calls, tell the owner, free. */
 static void on_conn_closed(uv_handle_t *h)
 {
     struct cn_conn *c = h->data;
+    if (--c->handles_open > 0)
+        return;
+    int err = c->close_err && c->close_err != UV_EOF ? c->close_err : -ECONNRESET;
+    while (c->calls) {
+        struct pending *p = c->calls;
+        c->calls = p->next;
+        p->cb(c, err, NULL, NULL, p->ud);
+        free(p);
+    }
     if (c->ops && c->ops->on_close)
         c->ops->on_close(c, c->close_err, c->ud);
     free(c->payload);
     free(c);
+}
+
+/* Close both handles of a connection that never reached its owner. */
+static void conn_discard(struct cn_conn *c)
+{
+    c->closing = 1;
+    c->ops = NULL;
+    uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
+    uv_close((uv_handle_t *)&c->timer, on_conn_closed);
 }
 
 void cn_conn_close(struct cn_conn *c, int err)
@@ -130,6 +167,7 @@ void cn_conn_close(struct cn_conn *c, int err)
         cn_log_debug("net", "%s: connection closed", c->peer);
     uv_read_stop((uv_stream_t *)&c->tcp);
     uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
+    uv_close((uv_handle_t *)&c->timer, on_conn_closed);
 }
 
 static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -158,6 +196,24 @@ static int take_header(struct cn_conn *c)
 static void deliver(struct cn_conn *c, const uint8_t *payload)
 {
     c->in_payload = 0;
+    if (c->h.type & CN_MSG_REPLY) {
+        for (struct pending **pp = &c->calls; *pp; pp = &(*pp)->next) {
+            struct pending *p = *pp;
+            if (p->id != c->h.req_id)
+                continue;
+            *pp = p->next;
+            int status = 0;
+            if (c->h.type == CN_MSG_ERROR) {
+                struct cn_error e;
+                status = cn_msg_decode(CN_MSG_ERROR, payload, c->h.len, &e);
+                if (!status)
+                    status = -cn_status_to_errno(e.status);
+            }
+            p->cb(c, status, &c->h, payload, p->ud);
+            free(p);
+            return;
+        }
+    }
     if (c->ops && c->ops->on_frame)
         c->ops->on_frame(c, &c->h, payload, c->ud);
 }
@@ -283,6 +339,74 @@ int cn_conn_send_error(struct cn_conn *c, uint64_t req_id, enum cn_status st, co
     return cn_conn_send_msg(c, CN_MSG_ERROR, req_id, &e);
 }
 
+static void arm_timer(struct cn_conn *c);
+
+static void on_call_timer(uv_timer_t *t)
+{
+    struct cn_conn *c = t->data;
+    uint64_t now = cn_now_ms();
+    struct pending *expired = NULL;
+    for (struct pending **pp = &c->calls; *pp;) {
+        struct pending *p = *pp;
+        if (p->deadline_ms <= now) {
+            *pp = p->next;
+            p->next = expired;
+            expired = p;
+        } else {
+            pp = &p->next;
+        }
+    }
+    /* Callbacks run after the list is consistent: they may call again. */
+    while (expired) {
+        struct pending *p = expired;
+        expired = p->next;
+        if (!c->closing)
+            p->cb(c, -ETIMEDOUT, NULL, NULL, p->ud);
+        else
+            p->cb(c, -ECONNRESET, NULL, NULL, p->ud);
+        free(p);
+    }
+    if (!c->closing)
+        arm_timer(c);
+}
+
+static void arm_timer(struct cn_conn *c)
+{
+    if (!c->calls) {
+        uv_timer_stop(&c->timer);
+        return;
+    }
+    uint64_t first = c->calls->deadline_ms;
+    for (struct pending *p = c->calls; p; p = p->next)
+        if (p->deadline_ms < first)
+            first = p->deadline_ms;
+    uint64_t now = cn_now_ms();
+    uv_timer_start(&c->timer, on_call_timer, first > now ? first - now : 0, 0);
+}
+
+int cn_conn_call(struct cn_conn *c, uint16_t type, const void *msg, uint32_t timeout_ms,
+                 cn_reply_cb cb, void *ud)
+{
+    if (c->closing)
+        return -EPIPE;
+    struct pending *p = calloc(1, sizeof(*p));
+    if (!p)
+        return -ENOMEM;
+    p->id = c->next_id++;
+    p->cb = cb;
+    p->ud = ud;
+    p->deadline_ms = cn_now_ms() + timeout_ms;
+    int rc = cn_conn_send_msg(c, type, p->id, msg);
+    if (rc) {
+        free(p);
+        return rc;
+    }
+    p->next = c->calls;
+    c->calls = p;
+    arm_timer(c);
+    return 0;
+}
+
 size_t cn_conn_pending(const struct cn_conn *c)
 {
     return c->pending;
@@ -319,8 +443,7 @@ static void on_new_connection(uv_stream_t *server, int status)
         return;
     }
     if (uv_accept(server, (uv_stream_t *)&c->tcp)) {
-        c->closing = 1;
-        uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
+        conn_discard(c);
         return;
     }
     uv_tcp_nodelay(&c->tcp, 1);
@@ -414,19 +537,12 @@ struct connect_req {
     void *ud;
 };
 
-static void on_failed_conn_closed(uv_handle_t *h)
-{
-    free(h->data);
-}
-
 static void on_connected(uv_connect_t *req, int status)
 {
     struct connect_req *r = req->data;
     struct cn_conn *c = r->c;
     if (status) {
-        c->closing = 1;
-        c->tcp.data = c;
-        uv_close((uv_handle_t *)&c->tcp, on_failed_conn_closed);
+        conn_discard(c);
         r->cb(NULL, status, r->ud);
         free(r);
         return;
@@ -449,10 +565,8 @@ static void on_resolved(uv_getaddrinfo_t *gai, int status, struct addrinfo *res)
     if (!rc) {
         r->conn.data = r;
         rc = uv_tcp_connect(&r->conn, &r->c->tcp, res->ai_addr, on_connected);
-        if (rc) {
-            r->c->closing = 1;
-            uv_close((uv_handle_t *)&r->c->tcp, on_failed_conn_closed);
-        }
+        if (rc)
+            conn_discard(r->c);
     }
     uv_freeaddrinfo(res);
     if (rc) {

@@ -9,8 +9,9 @@
  * wrong version, header CRC, too big) closes the connection with one log
  * line; the owner closes it the same way when a payload does not decode
  * (cn_conn_close(c, CN_EMALFORMED)). Writes are copied and queued; the owner
- * watches cn_conn_pending() for back-pressure. Everything of one connection
- * runs on its loop's thread (STYLE 16), so nothing here locks.
+ * watches cn_conn_pending() for back-pressure. cn_conn_call() sends a request
+ * and routes its reply (or a timeout, or the connection's end) to a callback. Everything of one
+ * connection runs on its loop's thread (STYLE 16), so nothing here locks.
  *
  * Blocking side: cn_sock_* are plain sockets with poll() deadlines, for one
  * request at a time (the admin CLI, tests). Never used inside a loop callback.
@@ -74,6 +75,19 @@ void cn_conn_set_max_payload(struct cn_conn *c, uint32_t max);
 int cn_conn_send(struct cn_conn *c, const void *p, size_t n);
 /* Encode and queue one frame. 0 or an error of cn_msg_frame() / cn_conn_send(). */
 int cn_conn_send_msg(struct cn_conn *c, uint16_t type, uint64_t req_id, const void *msg);
+/* The answer to a cn_conn_call(): status 0 with the reply frame (h, payload
+ * borrowed for the callback), -errno of an ERROR reply (frame given, so the
+ * text can be decoded), -ETIMEDOUT, or the connection's close error
+ * (-ECONNRESET when it simply went away; h and payload NULL then). */
+typedef void (*cn_reply_cb)(struct cn_conn *c, int status, const struct cn_frame_hdr *h,
+                            const uint8_t *payload, void *ud);
+/* Send a request with a fresh request id and call cb exactly once with its
+ * reply, an error, or a timeout after timeout_ms. Replies that match an
+ * outstanding call go to cb, not on_frame; a reply arriving after its
+ * timeout goes to on_frame (ignore it). 0 (cb will run) or an error (it will
+ * not). Loop thread. */
+int cn_conn_call(struct cn_conn *c, uint16_t type, const void *msg, uint32_t timeout_ms,
+                 cn_reply_cb cb, void *ud);
 /* Reply ERROR(status, text) to req_id. */
 int cn_conn_send_error(struct cn_conn *c, uint64_t req_id, enum cn_status st, const char *text);
 /* Close: pending writes are dropped, on_close(err) runs from the loop. A

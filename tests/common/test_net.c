@@ -430,3 +430,107 @@ Test(net, async_connect_on_one_loop, .description = "cn_conn_connect talks to a 
     cr_assert(d.client_closed);
     cr_assert_eq(uv_loop_close(&loop), 0, "no handle leaked");
 }
+
+/* ---- async calls --------------------------------------------------------- */
+
+struct calls {
+    struct cn_listener *l;
+    struct cn_conn *client;
+    int step;
+    int ping_status;
+    uint64_t ping_token;
+    int error_status;
+    int timeout_status;
+    int orphan_status;
+    int server_closed_conns;
+};
+
+static void calls_next(struct calls *k);
+
+static void calls_reply(struct cn_conn *c, int status, const struct cn_frame_hdr *h,
+                        const uint8_t *p, void *ud)
+{
+    struct calls *k = ud;
+    switch (k->step++) {
+    case 0: { /* PING */
+        struct cn_ping r = {0};
+        k->ping_status = status;
+        if (!status)
+            cn_msg_decode(CN_MSG_PING_R, p, h->len, &r);
+        k->ping_token = r.token;
+        break;
+    }
+    case 1: /* STATFS: the test server answers ERROR(UNSUPPORTED) */
+        k->error_status = status;
+        cr_assert_not_null(h, "an ERROR reply comes with its frame");
+        cr_assert_eq(h->type, CN_MSG_ERROR);
+        break;
+    case 2: /* HELLO: never answered */
+        k->timeout_status = status;
+        break;
+    case 3: /* outstanding when the connection closes */
+        k->orphan_status = status;
+        cn_listener_close(k->l);
+        return;
+    }
+    calls_next(k);
+}
+
+static void calls_next(struct calls *k)
+{
+    struct cn_ping p = {0x5151};
+    struct cn_empty e = {0};
+    struct cn_hello hello = {.role = CN_ROLE_CLIENT, .ver_min = 1, .ver_max = 1};
+    switch (k->step) {
+    case 0:
+        cr_assert_eq(cn_conn_call(k->client, CN_MSG_PING, &p, 2000, calls_reply, k), 0);
+        break;
+    case 1:
+        cr_assert_eq(cn_conn_call(k->client, CN_MSG_STATFS, &e, 2000, calls_reply, k), 0);
+        break;
+    case 2:
+        cr_assert_eq(cn_conn_call(k->client, CN_MSG_HELLO, &hello, 100, calls_reply, k), 0);
+        break;
+    case 3:
+        cr_assert_eq(cn_conn_call(k->client, CN_MSG_HELLO, &hello, 5000, calls_reply, k), 0);
+        cn_conn_close(k->client, 0);
+        break;
+    }
+}
+
+static void calls_on_connect(struct cn_conn *c, int status, void *ud)
+{
+    struct calls *k = ud;
+    cr_assert_eq(status, 0);
+    k->client = c;
+    calls_next(k);
+}
+
+static void calls_ignore_frame(struct cn_conn *c, const struct cn_frame_hdr *h, const uint8_t *p,
+                               void *ud)
+{
+}
+static const struct cn_conn_ops calls_client_ops = {calls_ignore_frame, NULL};
+
+Test(net, async_calls, .description = "replies, ERROR, timeouts and closes reach the caller once")
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    struct calls k = {0};
+    struct cn_addr a = {"127.0.0.1", 0};
+    char err[256];
+    cr_assert_eq(cn_listener_open(&loop, &a, duo_accept, NULL, &k.l, err, sizeof(err)), 0, "%s",
+                 err);
+    a.port = cn_listener_port(k.l);
+    cr_assert_eq(cn_conn_connect(&loop, &a, &calls_client_ops, calls_on_connect, &k), 0);
+    uint64_t t0 = cn_now_ms();
+    uv_run(&loop, UV_RUN_DEFAULT);
+    cr_assert_eq(k.ping_status, 0);
+    cr_assert_eq(k.ping_token, 0x5151);
+    cr_assert_eq(k.error_status, -ENOTSUP);
+    cr_assert_eq(k.timeout_status, -ETIMEDOUT);
+    cr_assert_eq(k.orphan_status, -ECONNRESET);
+    cr_assert_eq(k.step, 4, "each callback ran exactly once");
+    cr_assert_lt(cn_now_ms() - t0, 3000, "the 5 s call ended with its connection");
+    cr_assert_eq(uv_loop_close(&loop), 0, "no handle leaked");
+}
