@@ -57,7 +57,10 @@ struct cn_conn {
     const struct cn_conn_ops *ops;
     void *ud;
     int closing;
+    int paused;
     int close_err;
+    uint8_t *stash; /* bytes read but not parsed while paused */
+    size_t stash_len;
     uint32_t max_payload;
     size_t pending;
     /* frame assembly */
@@ -143,6 +146,7 @@ static void on_conn_closed(uv_handle_t *h)
     if (c->ops && c->ops->on_close)
         c->ops->on_close(c, c->close_err, c->ud);
     free(c->payload);
+    free(c->stash);
     free(c);
 }
 
@@ -218,16 +222,11 @@ static void deliver(struct cn_conn *c, const uint8_t *payload)
         c->ops->on_frame(c, &c->h, payload, c->ud);
 }
 
-static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+/* Parse n bytes at p into frames. Stops early when the owner pauses the
+ * connection; the unparsed rest is stashed for cn_conn_resume(). */
+static void feed(struct cn_conn *c, const uint8_t *p, size_t n)
 {
-    struct cn_conn *c = s->data;
-    if (nread < 0) {
-        cn_conn_close(c, (int)nread);
-        return;
-    }
-    const uint8_t *p = (const uint8_t *)buf->base;
-    size_t n = (size_t)nread;
-    while (n > 0 && !c->closing) {
+    while (n > 0 && !c->closing && !c->paused) {
         if (!c->in_payload) {
             /* Fast path: whole header and payload inside this read. */
             if (c->hdr_have == 0 && n >= CN_WIRE_HDR_SIZE) {
@@ -274,12 +273,64 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         if (c->payload_have == c->h.len)
             deliver(c, c->payload);
     }
+    if (n > 0 && c->paused && !c->closing) {
+        /* p may point into the old stash: copy before freeing it. */
+        uint8_t *st = malloc(n);
+        if (!st) {
+            cn_conn_close(c, -ENOMEM);
+            return;
+        }
+        memcpy(st, p, n);
+        free(c->stash);
+        c->stash = st;
+        c->stash_len = n;
+    }
+}
+
+static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    struct cn_conn *c = s->data;
+    if (nread < 0) {
+        cn_conn_close(c, (int)nread);
+        return;
+    }
+    feed(c, (const uint8_t *)buf->base, (size_t)nread);
+}
+
+void cn_conn_pause(struct cn_conn *c)
+{
+    if (c->paused || c->closing)
+        return;
+    c->paused = 1;
+    uv_read_stop((uv_stream_t *)&c->tcp);
+}
+
+void cn_conn_resume(struct cn_conn *c)
+{
+    if (!c->paused || c->closing)
+        return;
+    c->paused = 0;
+    if (c->stash) {
+        uint8_t *st = c->stash;
+        size_t n = c->stash_len;
+        c->stash = NULL;
+        c->stash_len = 0;
+        feed(c, st, n); /* may pause again and re-stash a copy of the rest */
+        free(st);
+    }
+    if (!c->paused && !c->closing) {
+        int rc = uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb);
+        if (rc)
+            cn_conn_close(c, rc);
+    }
 }
 
 void cn_conn_start(struct cn_conn *c, const struct cn_conn_ops *ops, void *ud)
 {
     c->ops = ops;
     c->ud = ud;
+    if (c->paused)
+        return; /* cn_conn_resume() starts reading */
     int rc = uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb);
     if (rc)
         cn_conn_close(c, rc);

@@ -69,6 +69,11 @@ int cn_conn_connect(uv_loop_t *loop, const struct cn_addr *addr, const struct cn
 
 /* Start reading frames with ops/ud. Loop thread. */
 void cn_conn_start(struct cn_conn *c, const struct cn_conn_ops *ops, void *ud);
+/* Stop delivering frames (back-pressure: too many requests in flight).
+ * Takes effect at once, even inside on_frame: frames already read are kept
+ * and delivered after cn_conn_resume(). Loop thread; both idempotent. */
+void cn_conn_pause(struct cn_conn *c);
+void cn_conn_resume(struct cn_conn *c);
 /* Lower the largest payload accepted from this peer (default CN_WIRE_MAX_PAYLOAD). */
 void cn_conn_set_max_payload(struct cn_conn *c, uint32_t max);
 /* Queue n bytes (copied). 0, -ENOMEM, or -EPIPE once the connection is closing. */

@@ -534,3 +534,87 @@ Test(net, async_calls, .description = "replies, ERROR, timeouts and closes reach
     cr_assert_lt(cn_now_ms() - t0, 3000, "the 5 s call ended with its connection");
     cr_assert_eq(uv_loop_close(&loop), 0, "no handle leaked");
 }
+
+/* ---- pause / resume -------------------------------------------------------- */
+
+struct pz {
+    struct cn_listener *l;
+    struct cn_conn *srv;
+    uv_timer_t timer;
+    int delivered;
+    int delivered_at_timer;
+    int replies;
+};
+
+static void pz_timer(uv_timer_t *t)
+{
+    struct pz *z = t->data;
+    z->delivered_at_timer = z->delivered;
+    cn_conn_resume(z->srv);
+}
+
+static void pz_srv_frame(struct cn_conn *c, const struct cn_frame_hdr *h, const uint8_t *p,
+                         void *ud)
+{
+    struct pz *z = ud;
+    z->delivered++;
+    srv_on_frame(c, h, p, ud);
+    if (z->delivered == 3) { /* pause mid-buffer: later frames wait for resume */
+        cn_conn_pause(c);
+        uv_timer_start(&z->timer, pz_timer, 50, 0);
+    }
+}
+static void pz_srv_close(struct cn_conn *c, int err, void *ud)
+{
+}
+static const struct cn_conn_ops pz_srv_ops = {pz_srv_frame, pz_srv_close};
+
+static void pz_accept(struct cn_listener *l, struct cn_conn *c, void *ud)
+{
+    struct pz *z = ud;
+    z->srv = c;
+    cn_conn_start(c, &pz_srv_ops, z);
+}
+
+static void pz_client_frame(struct cn_conn *c, const struct cn_frame_hdr *h, const uint8_t *p,
+                            void *ud)
+{
+    struct pz *z = ud;
+    if (++z->replies == 10) {
+        cn_conn_close(c, 0);
+        cn_listener_close(z->l);
+        uv_close((uv_handle_t *)&z->timer, NULL);
+    }
+}
+static const struct cn_conn_ops pz_client_ops = {pz_client_frame, NULL};
+
+static void pz_on_connect(struct cn_conn *c, int status, void *ud)
+{
+    cr_assert_eq(status, 0);
+    struct cn_buf b = {0};
+    for (uint64_t i = 1; i <= 10; i++) {
+        struct cn_ping p = {i};
+        cn_msg_frame(&b, CN_MSG_PING, i, &p);
+    }
+    cr_assert_eq(cn_conn_send(c, b.data, b.len), 0, "10 frames in one write");
+    cn_buf_release(&b);
+}
+
+Test(net, pause_holds_frames_until_resume)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    struct pz z = {0};
+    uv_timer_init(&loop, &z.timer);
+    z.timer.data = &z;
+    struct cn_addr a = {"127.0.0.1", 0};
+    char err[256];
+    cr_assert_eq(cn_listener_open(&loop, &a, pz_accept, &z, &z.l, err, sizeof(err)), 0, "%s", err);
+    a.port = cn_listener_port(z.l);
+    cr_assert_eq(cn_conn_connect(&loop, &a, &pz_client_ops, pz_on_connect, &z), 0);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    cr_assert_eq(z.delivered_at_timer, 3, "nothing delivered while paused");
+    cr_assert_eq(z.delivered, 10);
+    cr_assert_eq(z.replies, 10);
+    cr_assert_eq(uv_loop_close(&loop), 0);
+}
