@@ -179,6 +179,8 @@ int meta_chunk_lease_commit(struct meta *m, uint64_t chunk_id, uint64_t holder, 
         goto out;
     }
     rc = chunk_load(m, chunk_id, &c);
+    if (rc == -ENOENT) /* freed meanwhile (truncate, unlink): the lease went with it */
+        rc = -ESTALE;
     if (rc < 0)
         goto out;
     if (c.lease != META_LEASE_WRITE || c.lease_holder != holder || c.version != version) {

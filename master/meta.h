@@ -315,7 +315,8 @@ int meta_chunk_lease_begin(struct meta *m, uint64_t ino, uint32_t index, uint64_
  * Commits the lease's version: committed_version = version, length =
  * `length` (<= META_CHUNK_SIZE), lease cleared; the file grows to cover the
  * chunk's data and its mtime/ctime become now. -ESTALE if the chunk has no
- * lease of `holder` at `version` (expired and rolled back, or superseded).
+ * lease of `holder` at `version` (expired and rolled back, superseded, or
+ * the chunk was freed by a truncate or the file's last unlink).
  */
 int meta_chunk_lease_commit(struct meta *m, uint64_t chunk_id, uint64_t holder, uint64_t version,
                             uint64_t length, struct meta_chunk *out);

@@ -224,3 +224,19 @@ Test(chunks, freed_rolled_back_with_failed_op)
     ASSERT_RC(meta_chunk_get(M, c.id, &c), 0);
     meta_freed_release(&fr);
 }
+
+Test(chunks, commit_after_truncate_is_stale)
+{ /* a lease whose chunk a truncate freed cannot commit: -ESTALE, nothing changes */
+    struct meta_setattr sa = {.valid = META_SET_SIZE, .size = 0};
+    struct meta_chunk c;
+    struct meta_attr a;
+    uint64_t f = mt_create(M, 1, "f");
+    ASSERT_RC(TURN(M, meta_chunk_lease_begin(M, f, 1, 1, 0, 10, &c)), 0);
+    ASSERT_RC(TURN(M, meta_chunk_lease_commit(M, c.id, 1, c.version, 100, NULL)), 0);
+    ASSERT_RC(TURN(M, meta_chunk_lease_begin(M, f, 1, 1, 0, 10, &c)), 0);
+    ASSERT_RC(TURN(M, meta_setattr(M, f, &sa, NULL, NULL)), 0);
+    ASSERT_RC(TURN(M, meta_chunk_lease_commit(M, c.id, 1, c.version, 100, NULL)), -ESTALE);
+    ASSERT_RC(meta_getattr(M, f, &a), 0);
+    cr_assert_eq(a.size, 0);
+    mt_check(M);
+}

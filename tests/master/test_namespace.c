@@ -694,6 +694,7 @@ Test(namespace, random_ops_stay_consistent)
     uint64_t seed = mt_seed(), x = seed | 1;
     uint64_t dirs[32] = {1};
     int ndirs = 1;
+    struct meta_freed freed = {0};
     for (int turn = 0; turn < 150; turn++) {
         ASSERT_RC(meta_txn_begin(M), 0);
         int nops = 1 + (int)(mt_rand(&x) % 8);
@@ -705,7 +706,7 @@ Test(namespace, random_ops_stay_consistent)
             int rc = 0;
             snprintf(n1, sizeof(n1), "e%d", (int)(mt_rand(&x) % 12));
             snprintf(n2, sizeof(n2), "e%d", (int)(mt_rand(&x) % 12));
-            switch (mt_rand(&x) % 7) {
+            switch (mt_rand(&x) % 10) {
             case 0:
                 rc = meta_mknod(M, p1, n1, S_IFREG | 0644, 0, 0, 0, NULL);
                 break;
@@ -728,6 +729,27 @@ Test(namespace, random_ops_stay_consistent)
                 if (meta_lookup(M, p1, n1, &a) == 0)
                     rc = meta_link(M, a.ino, p2, n2, NULL);
                 break;
+            case 7: /* write a chunk: lease and commit */
+                if (meta_lookup(M, p1, n1, &a) == 0 && S_ISREG(a.mode)) {
+                    struct meta_chunk c;
+                    uint32_t idx = (uint32_t)(mt_rand(&x) % 4);
+                    rc = meta_chunk_lease_begin(M, a.ino, idx, 1, 0, 1, &c);
+                    if (rc == 0)
+                        rc = meta_chunk_lease_commit(M, c.id, 1, c.version,
+                                                     mt_rand(&x) % (META_CHUNK_SIZE + 1), NULL);
+                }
+                break;
+            case 8: /* truncate */
+                if (meta_lookup(M, p1, n1, &a) == 0) {
+                    struct meta_setattr sa = {.valid = META_SET_SIZE,
+                                              .size = mt_rand(&x) % (3ull * META_CHUNK_SIZE)};
+                    rc = meta_setattr(M, a.ino, &sa, NULL, &freed);
+                }
+                break;
+            case 9:
+                if (meta_lookup(M, p1, n1, &a) == 0)
+                    rc = meta_xattr_set(M, a.ino, n2, n1, 3, 0);
+                break;
             }
             cr_assert(rc == 0 || (rc < 0 && rc > -200), "seed %llu turn %d: op gave %d (%s)",
                       (unsigned long long)seed, turn, rc, meta_strerror(rc));
@@ -739,6 +761,7 @@ Test(namespace, random_ops_stay_consistent)
         char err[512];
         int rc = meta_check(M, NULL, err, sizeof(err));
         cr_assert_eq(rc, 0, "seed %llu turn %d: %s", (unsigned long long)seed, turn, err);
+        freed.n = 0;
         /* forget directories that went away */
         for (int i = 1; i < ndirs; i++) {
             struct meta_attr a;
@@ -748,4 +771,5 @@ Test(namespace, random_ops_stay_consistent)
             }
         }
     }
+    meta_freed_release(&freed);
 }
