@@ -279,6 +279,22 @@ int meta_check(struct meta *m, struct meta_check_stats *st, char *err, size_t er
             goto out;
         }
     }
+    /* every directory reaches the root through its parents (no detached cycle) */
+    for (size_t i = 0; i < c.cap; i++) {
+        struct ck_ino *e = &c.tab[i];
+        uint64_t cur = e->ino, steps = 0;
+        if (!e->used || e->type != (S_IFDIR >> 12))
+            continue;
+        while (cur != META_ROOT_INO) {
+            struct ck_ino *p = ck_find(&c, cur);
+            if (!p || steps++ > c.n) {
+                ck_fail(&c, "directory %llu does not reach the root (a detached cycle)",
+                        (unsigned long long)e->ino);
+                goto out;
+            }
+            cur = p->parent;
+        }
+    }
     if (c.st.inodes != m->sb.inodes || c.st.chunks != m->sb.chunks ||
         c.used_bytes != m->sb.used_bytes) {
         ck_fail(&c, "superblock counters inodes %llu chunks %llu used %llu; counted %llu %llu %llu",
