@@ -641,6 +641,14 @@ static const struct field d_truncate_f[] = {
     F(FK_U64, cn_truncate, ino), F(FK_U64, cn_truncate, size), F(FK_U32, cn_truncate, uid),
     F(FK_U32, cn_truncate, gid), FEND};
 DESC(d_truncate, cn_truncate);
+static const struct field d_create_f[] = {F(FK_U64, cn_create, parent),
+                                          F(FK_STR, cn_create, name),
+                                          F(FK_U32, cn_create, mode),
+                                          F(FK_U32, cn_create, flags),
+                                          F(FK_U32, cn_create, uid),
+                                          F(FK_U32, cn_create, gid),
+                                          FEND};
+DESC(d_create, cn_create);
 static const struct field d_path_req_f[] = {F(FK_STR, cn_path_req, path), FEND};
 DESC(d_path_req, cn_path_req);
 static const struct field d_json_r_f[] = {F(FK_BYTES, cn_json_r, json), FEND};
@@ -660,10 +668,10 @@ static const struct {
     {CN_MSG_CS_REGISTER, "CS_REGISTER", &d_cs_register},
     {CN_MSG_CS_REGISTER_R, "CS_REGISTER_R", &d_cs_register_r},
     {CN_MSG_CS_HEARTBEAT, "CS_HEARTBEAT", &d_cs_heartbeat},
-    {CN_MSG_CS_DELETE_PART, "CS_DELETE_PART", &d_cs_delete_part},
-    {CN_MSG_CS_DELETE_PART_R, "CS_DELETE_PART_R", &d_empty},
-    {CN_MSG_CS_COPY_PART, "CS_COPY_PART", &d_cs_copy_part},
-    {CN_MSG_CS_COPY_PART_R, "CS_COPY_PART_R", &d_empty},
+    {CN_MSG_CS_CMD_DELETE_PART, "CS_CMD_DELETE_PART", &d_cs_delete_part},
+    {CN_MSG_CS_CMD_DELETE_PART_R, "CS_CMD_DELETE_PART_R", &d_empty},
+    {CN_MSG_CS_CMD_COPY_PART, "CS_CMD_COPY_PART", &d_cs_copy_part},
+    {CN_MSG_CS_CMD_COPY_PART_R, "CS_CMD_COPY_PART_R", &d_empty},
     {CN_MSG_READ_BLOCK, "READ_BLOCK", &d_read_block},
     {CN_MSG_READ_BLOCK_R, "READ_BLOCK_R", &d_read_block_r},
     {CN_MSG_WRITE_BLOCK, "WRITE_BLOCK", &d_write_block},
@@ -714,6 +722,8 @@ static const struct {
     {CN_MSG_WRITE_END_R, "WRITE_END_R", &d_attr_r},
     {CN_MSG_TRUNCATE, "TRUNCATE", &d_truncate},
     {CN_MSG_TRUNCATE_R, "TRUNCATE_R", &d_attr_r},
+    {CN_MSG_CREATE, "CREATE", &d_create},
+    {CN_MSG_CREATE_R, "CREATE_R", &d_attr_r},
     {CN_MSG_ADM_STATUS, "ADM_STATUS", &d_empty},
     {CN_MSG_ADM_STATUS_R, "ADM_STATUS_R", &d_json_r},
     {CN_MSG_ADM_SERVERS, "ADM_SERVERS", &d_empty},

@@ -253,18 +253,18 @@ enum cn_msg_type {
     CN_MSG_PING_R = 0x8002,  /* PONG: token u64 (echoed) */
 
     /* -- chunkserver <-> master -- */
-    CN_MSG_CS_REGISTER = 0x0100,    /* cs -> master: cs_id u64 (0 = new), name str, labels str,
-                                       addr str (host:port for clients), disks cs_disk[],
-                                       parts cs_part[] */
-    CN_MSG_CS_REGISTER_R = 0x8100,  /* master -> cs: cs_id u64, heartbeat_ms u32 */
-    CN_MSG_CS_HEARTBEAT = 0x0101,   /* cs -> master: disks cs_disk[] (space now),
-                                       changed cs_part[] (since last heartbeat); no reply */
-    CN_MSG_CS_DELETE_PART = 0x0102, /* master -> cs: chunk u64, version u64, part u16;
+    CN_MSG_CS_REGISTER = 0x0100,        /* cs -> master: cs_id u64 (0 = new), name str, labels str,
+                                           addr str (host:port for clients), disks cs_disk[],
+                                           parts cs_part[] */
+    CN_MSG_CS_REGISTER_R = 0x8100,      /* master -> cs: cs_id u64, heartbeat_ms u32 */
+    CN_MSG_CS_HEARTBEAT = 0x0101,       /* cs -> master: disks cs_disk[] (space now),
+                                           changed cs_part[] (since last heartbeat); no reply */
+    CN_MSG_CS_CMD_DELETE_PART = 0x0102, /* master -> cs: chunk u64, version u64, part u16;
                                        reply: empty _R or ERROR */
-    CN_MSG_CS_DELETE_PART_R = 0x8102,
-    CN_MSG_CS_COPY_PART = 0x0103, /* master -> cs: chunk u64, version u64, part u16,
+    CN_MSG_CS_CMD_DELETE_PART_R = 0x8102,
+    CN_MSG_CS_CMD_COPY_PART = 0x0103, /* master -> cs: chunk u64, version u64, part u16,
                                      src_addr str, src_part u16; reply: empty _R or ERROR */
-    CN_MSG_CS_COPY_PART_R = 0x8103,
+    CN_MSG_CS_CMD_COPY_PART_R = 0x8103,
 
     /* -- data path: client or chunkserver -> chunkserver -- */
     CN_MSG_READ_BLOCK = 0x0200,    /* chunk u64, version u64, part u16, block u32,
@@ -331,6 +331,9 @@ enum cn_msg_type {
     CN_MSG_WRITE_END_R = 0x8314,    /* attr */
     CN_MSG_TRUNCATE = 0x0315,       /* ino u64, size u64, uid u32, gid u32 */
     CN_MSG_TRUNCATE_R = 0x8315,     /* attr */
+    CN_MSG_CREATE = 0x0316,         /* parent u64, name str, mode u32, flags u32 (O_*), uid u32,
+                                       gid u32: MKNOD of a regular file and OPEN in one trip */
+    CN_MSG_CREATE_R = 0x8316,       /* attr */
 
     /* -- admin -> master; every reply is json: bytes (UTF-8 JSON object) -- */
     CN_MSG_ADM_STATUS = 0x0400,    /* empty */
@@ -590,6 +593,11 @@ struct cn_write_end {
     uint64_t chunk, version, lease, size;
     uint16_t status;
 };
+struct cn_create {
+    uint64_t parent;
+    struct cn_str name;
+    uint32_t mode, flags, uid, gid;
+};
 struct cn_truncate {
     uint64_t ino, size;
     uint32_t uid, gid;
@@ -611,10 +619,10 @@ struct cn_json_r { /* every ADM_*_R */
     X(CN_MSG_CS_REGISTER, cn_cs_register)                                                          \
     X(CN_MSG_CS_REGISTER_R, cn_cs_register_r)                                                      \
     X(CN_MSG_CS_HEARTBEAT, cn_cs_heartbeat)                                                        \
-    X(CN_MSG_CS_DELETE_PART, cn_cs_delete_part)                                                    \
-    X(CN_MSG_CS_DELETE_PART_R, cn_empty)                                                           \
-    X(CN_MSG_CS_COPY_PART, cn_cs_copy_part)                                                        \
-    X(CN_MSG_CS_COPY_PART_R, cn_empty)                                                             \
+    X(CN_MSG_CS_CMD_DELETE_PART, cn_cs_delete_part)                                                \
+    X(CN_MSG_CS_CMD_DELETE_PART_R, cn_empty)                                                       \
+    X(CN_MSG_CS_CMD_COPY_PART, cn_cs_copy_part)                                                    \
+    X(CN_MSG_CS_CMD_COPY_PART_R, cn_empty)                                                         \
     X(CN_MSG_READ_BLOCK, cn_read_block)                                                            \
     X(CN_MSG_READ_BLOCK_R, cn_read_block_r)                                                        \
     X(CN_MSG_WRITE_BLOCK, cn_write_block)                                                          \
@@ -665,6 +673,8 @@ struct cn_json_r { /* every ADM_*_R */
     X(CN_MSG_WRITE_END_R, cn_attr_r)                                                               \
     X(CN_MSG_TRUNCATE, cn_truncate)                                                                \
     X(CN_MSG_TRUNCATE_R, cn_attr_r)                                                                \
+    X(CN_MSG_CREATE, cn_create)                                                                    \
+    X(CN_MSG_CREATE_R, cn_attr_r)                                                                  \
     X(CN_MSG_ADM_STATUS, cn_empty)                                                                 \
     X(CN_MSG_ADM_STATUS_R, cn_json_r)                                                              \
     X(CN_MSG_ADM_SERVERS, cn_empty)                                                                \
