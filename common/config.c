@@ -465,24 +465,31 @@ struct load_ctx {
     const char *path;
     FILE *f;
     int line;
-    int at_line_start;
     int rc;    /* first error */
     int *seen; /* line where each option was set, 0 = not yet */
     char *err;
     size_t errlen;
 };
 
-/* fgets that counts lines (inih splits lines longer than its buffer). */
+/* fgets that counts lines. inih reads at most `num` bytes per line; a longer
+ * line would be split into garbage, so it is refused here (and parsing
+ * stops, as if at end of file, with the error recorded). */
 static char *counting_reader(char *str, int num, void *stream)
 {
     struct load_ctx *c = stream;
+    if (c->rc)
+        return NULL;
     char *s = fgets(str, num, c->f);
     if (!s)
         return NULL;
-    if (c->at_line_start)
-        c->line++;
+    c->line++;
     size_t n = strlen(s);
-    c->at_line_start = n > 0 && s[n - 1] == '\n';
+    if (n > 0 && s[n - 1] != '\n' && !feof(c->f)) {
+        set_err(c->err, c->errlen, "%s:%d: line longer than %d bytes; shorten it", c->path, c->line,
+                num - 2);
+        c->rc = -EINVAL;
+        return NULL;
+    }
     return s;
 }
 
@@ -519,7 +526,7 @@ static int cfg_line_handler(void *user, const char *section, const char *name, c
 
 int cn_config_load(const struct cn_opt *tab, void *cfg, const char *path, char *err, size_t errlen)
 {
-    struct load_ctx c = {tab, cfg, path, NULL, 0, 1, 0, NULL, err, errlen};
+    struct load_ctx c = {tab, cfg, path, NULL, 0, 0, NULL, err, errlen};
     size_t n = 0;
     int rc = cn_config_defaults(tab, cfg, err, errlen);
     if (rc)

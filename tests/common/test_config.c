@@ -86,6 +86,8 @@ Test(config, good_file, .description = "every type parses into its field; defaul
                   "; a comment\n"
                   "[master]\n"
                   "heartbeat_s = 5   ; names match case-insensitively\n"
+                  "\n"
+                  "# another comment style\n"
                   "VERBOSE = yes\n"
                   "CACHE = 2G\n"
                   "TIMEOUT = 1500ms\n"
@@ -145,6 +147,9 @@ Test(config, error_messages, .description = "each error path gives file:line and
                  "master.cfg:2: LISTEN = host:0: port must be between 1 and 65535");
     expect_error("[master]\nHEARTBEAT_S = 3\nVERBOSE = 1\nheartbeat_s = 4\n",
                  "master.cfg:4: heartbeat_s set twice (first at line 2); keep one");
+    char longline[400];
+    snprintf(longline, sizeof(longline), "[master]\nLABEL = %0300d\n", 7);
+    expect_error(longline, "master.cfg:2: line longer than 198 bytes; shorten it");
     expect_error("[master]\nthis line has no equals sign\n",
                  "master.cfg:2: syntax error: expected [section] or NAME = VALUE");
 }
