@@ -618,3 +618,27 @@ Test(net, pause_holds_frames_until_resume)
     cr_assert_eq(z.replies, 10);
     cr_assert_eq(uv_loop_close(&loop), 0);
 }
+
+Test(net, bad_frame_leaves_a_log_line, .description = "the operator can see who sent what")
+{
+    char path[] = "/tmp/cairn-test-net-log.XXXXXX";
+    int lfd = mkstemp(path);
+    cr_assert_geq(lfd, 0);
+    struct cn_log_config cfg = {CN_LOG_WARN, 0, path, 0, "test_net"};
+    cr_assert_eq(cn_log_init(&cfg), 0);
+    struct srv *s = srv_start(0);
+    int fd = client(s);
+    cr_assert_eq(cn_sock_send(fd, "SSH-2.0-OpenSSH_9.2p1 Debian\r\n", 30, 1000), 0);
+    expect_closed(fd);
+    close(fd);
+    srv_wait_closes(s, 1);
+    srv_stop(s);
+    char buf[4096] = "";
+    ssize_t n = pread(lfd, buf, sizeof(buf) - 1, 0);
+    cr_assert_gt(n, 0);
+    cr_assert_not_null(strstr(buf, "warn: net: 127.0.0.1:"), "%s", buf);
+    cr_assert_not_null(strstr(buf, ": not a Cairn peer (bad magic); closing connection\n"), "%s",
+                       buf);
+    close(lfd);
+    unlink(path);
+}
