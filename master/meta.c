@@ -530,6 +530,10 @@ int meta_open(const char *dir, const struct meta_options *opt, struct meta **out
     }
     rocksdb_block_based_options_set_block_cache(m->topts, m->cache);
     rocksdb_block_based_options_set_cache_index_and_filter_blocks(m->topts, 1);
+    /* lookups are point reads of keys that often do not exist (create checks):
+     * a bloom filter spares a block read per table. The table options own it. */
+    rocksdb_block_based_options_set_filter_policy(m->topts,
+                                                  rocksdb_filterpolicy_create_bloom_full(10));
     rocksdb_options_set_block_based_table_factory(m->opts, m->topts);
     rocksdb_options_set_create_if_missing(m->opts, opt->create ? 1 : 0);
     rocksdb_options_set_paranoid_checks(m->opts, 1);

@@ -248,7 +248,8 @@ int meta_rename(struct meta *m, uint64_t oldparent, const char *oldname, uint64_
  * inserted or deleted meanwhile (even the cookie's own entry). "." and ".."
  * are not stored; the caller synthesises them (meta_attr.parent).
  * Returns 0 at the end of the directory, 1 if fn stopped, or an error.
- * `name` passed to fn is borrowed for the call and NUL-terminated.
+ * `name` passed to fn is borrowed for the call and NUL-terminated. fn may
+ * read (getattr for readdirplus) but must not mutate the database.
  */
 typedef int (*meta_dirent_fn)(void *ctx, const char *name, size_t namelen, uint64_t ino,
                               uint32_t mode_type);
@@ -330,6 +331,7 @@ int meta_chunk_leases_expire(struct meta *m, int64_t now_ms);
 int meta_chunk_get(struct meta *m, uint64_t chunk_id, struct meta_chunk *out);
 
 /* Calls fn for each chunk of file `ino` in index order (for `cairn info`). */
+/* fn may read but must not mutate the database; c is borrowed for the call. */
 typedef int (*meta_chunk_fn)(void *ctx, const struct meta_chunk *c);
 int meta_file_chunks(struct meta *m, uint64_t ino, meta_chunk_fn fn, void *ctx);
 

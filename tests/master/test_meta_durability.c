@@ -439,3 +439,51 @@ Test(durability, check_finds_counter_drift)
     M->sb.inodes++;
     check_fails("superblock counters");
 }
+
+struct pager {
+    char last[META_NAME_MAX + 1];
+    int page, total;
+};
+static int pager_cb(void *ctx, const char *name, size_t len, uint64_t ino, uint32_t type)
+{
+    struct pager *p = ctx;
+    (void)ino;
+    (void)type;
+    if (p->page == 100)
+        return 1;
+    cr_assert_gt(strcmp(name, p->last), 0, "'%s' after '%s'", name, p->last);
+    memcpy(p->last, name, len + 1);
+    p->page++;
+    p->total++;
+    return 0;
+}
+
+Test(durability, many_entries_from_tables)
+{ /* 3000 entries read back from flushed tables after reopen, in 100-entry pages */
+    rocksdb_flushoptions_t *fo = rocksdb_flushoptions_create();
+    struct pager p = {.last = ""};
+    char name[32], *rerr = NULL;
+    for (int t = 0; t < 30; t++) {
+        ASSERT_RC(meta_txn_begin(M), 0);
+        for (int i = 0; i < 100; i++) {
+            snprintf(name, sizeof(name), "file-%05d", t * 100 + i);
+            ASSERT_RC(meta_mknod(M, 1, name, S_IFREG | 0644, 0, 0, 0, NULL), 0);
+        }
+        ASSERT_RC(meta_txn_commit(M), 0);
+    }
+    rocksdb_flushoptions_set_wait(fo, 1);
+    rocksdb_flush(M->db, fo, &rerr);
+    cr_assert_null(rerr, "%s", rerr);
+    rocksdb_flushoptions_destroy(fo);
+    mt_reopen(&T);
+    int rc;
+    do {
+        p.page = 0;
+        rc = meta_readdir(M, 1, p.last, pager_cb, &p);
+        cr_assert(rc == 0 || rc == 1);
+    } while (rc == 1);
+    cr_assert_eq(p.total, 3000);
+    ASSERT_RC(meta_lookup(M, 1, "file-02999", NULL), 0);
+    ASSERT_RC(meta_lookup(M, 1, "file-03000", NULL), -ENOENT);
+    mt_check(M);
+}
