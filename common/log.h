@@ -61,7 +61,7 @@ void cn_log_vwrite(int level, const char *module, const char *fmt, va_list ap);
 
 #define CN_LOG(level, module, ...)                                                                 \
     do {                                                                                           \
-        if ((level) <= cn_log_max_level)                                                           \
+        if ((level) <= __atomic_load_n(&cn_log_max_level, __ATOMIC_RELAXED))                       \
             cn_log_write((level), (module), __VA_ARGS__);                                          \
     } while (0)
 #define cn_log_error(module, ...) CN_LOG(CN_LOG_ERROR, module, __VA_ARGS__)
