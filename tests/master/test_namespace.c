@@ -689,13 +689,103 @@ Test(namespace, orphan_kept_until_release)
 
 /* ---- randomised mix ------------------------------------------------------------------ */
 
+/* A model of the directory entries: what each successful operation must have done. */
+struct ment {
+    uint64_t parent, ino;
+    char name[8];
+    bool dir;
+};
+struct model {
+    struct ment e[1024];
+    int n;
+};
+
+static int model_find(const struct model *md, uint64_t parent, const char *name)
+{
+    for (int i = 0; i < md->n; i++)
+        if (md->e[i].parent == parent && strcmp(md->e[i].name, name) == 0)
+            return i;
+    return -1;
+}
+
+static void model_add(struct model *md, uint64_t parent, const char *name, uint64_t ino, bool dir)
+{
+    cr_assert_lt(md->n, 1024);
+    md->e[md->n] = (struct ment){.parent = parent, .ino = ino, .dir = dir};
+    snprintf(md->e[md->n].name, sizeof(md->e[0].name), "%s", name);
+    md->n++;
+}
+
+static void model_del(struct model *md, int i)
+{
+    md->e[i] = md->e[--md->n];
+}
+
+struct listing {
+    char name[64][8];
+    uint64_t ino[64];
+    int n;
+};
+static int listing_cb(void *ctx, const char *name, size_t len, uint64_t ino, uint32_t type)
+{
+    struct listing *l = ctx;
+    (void)type;
+    cr_assert_lt(l->n, 64);
+    cr_assert_lt(len, sizeof(l->name[0]));
+    memcpy(l->name[l->n], name, len + 1);
+    l->ino[l->n++] = ino;
+    return 0;
+}
+
+/* Every model directory lists exactly the model's entries. */
+static void model_compare(const struct model *md, uint64_t seed, int turn)
+{
+    for (int d = -1; d < md->n; d++) {
+        uint64_t dir = d < 0 ? 1 : md->e[d].ino;
+        struct listing l = {.n = 0};
+        int want = 0;
+        if (d >= 0 && !md->e[d].dir)
+            continue;
+        ASSERT_RC(meta_readdir(M, dir, NULL, listing_cb, &l), 0);
+        for (int i = 0; i < md->n; i++)
+            want += md->e[i].parent == dir;
+        cr_assert_eq(l.n, want, "seed %llu turn %d: dir %llu lists %d entries, model %d",
+                     (unsigned long long)seed, turn, (unsigned long long)dir, l.n, want);
+        for (int i = 0; i < l.n; i++) {
+            int j = model_find(md, dir, l.name[i]);
+            cr_assert(j >= 0 && md->e[j].ino == l.ino[i],
+                      "seed %llu turn %d: dir %llu entry %s -> %llu not in the model",
+                      (unsigned long long)seed, turn, (unsigned long long)dir, l.name[i],
+                      (unsigned long long)l.ino[i]);
+        }
+    }
+}
+
+/* Applies a successful rename to the model. */
+static void model_rename(struct model *md, uint64_t p1, const char *n1, uint64_t p2, const char *n2)
+{
+    int s = model_find(md, p1, n1), t = model_find(md, p2, n2);
+    cr_assert_geq(s, 0, "rename succeeded on a name the model lacks");
+    if (t >= 0 && md->e[t].ino == md->e[s].ino)
+        return;
+    if (t >= 0) {
+        model_del(md, t);
+        s = model_find(md, p1, n1);
+    }
+    md->e[s].parent = p2;
+    snprintf(md->e[s].name, sizeof(md->e[s].name), "%s", n2);
+}
+
 Test(namespace, random_ops_stay_consistent)
-{ /* random namespace ops in random turns (some aborted) keep meta_check clean */
+{ /* random ops in random turns (some aborted) match a model and keep meta_check clean */
     uint64_t seed = mt_seed(), x = seed | 1;
     uint64_t dirs[32] = {1};
     int ndirs = 1;
     struct meta_freed freed = {0};
+    static struct model md, md_turn;
+    md.n = 0;
     for (int turn = 0; turn < 150; turn++) {
+        md_turn = md;
         ASSERT_RC(meta_txn_begin(M), 0);
         int nops = 1 + (int)(mt_rand(&x) % 8);
         for (int op = 0; op < nops; op++) {
@@ -703,31 +793,44 @@ Test(namespace, random_ops_stay_consistent)
             uint64_t p1 = dirs[mt_rand(&x) % (uint64_t)ndirs];
             uint64_t p2 = dirs[mt_rand(&x) % (uint64_t)ndirs];
             struct meta_attr a;
-            int rc = 0;
+            int rc = 0, i;
             snprintf(n1, sizeof(n1), "e%d", (int)(mt_rand(&x) % 12));
             snprintf(n2, sizeof(n2), "e%d", (int)(mt_rand(&x) % 12));
             switch (mt_rand(&x) % 10) {
             case 0:
-                rc = meta_mknod(M, p1, n1, S_IFREG | 0644, 0, 0, 0, NULL);
+                rc = meta_mknod(M, p1, n1, S_IFREG | 0644, 0, 0, 0, &a);
+                if (rc == 0)
+                    model_add(&md, p1, n1, a.ino, false);
                 break;
             case 1:
                 rc = meta_mkdir(M, p1, n1, 0755, 0, 0, &a);
+                if (rc == 0)
+                    model_add(&md, p1, n1, a.ino, true);
                 if (rc == 0 && ndirs < 32)
                     dirs[ndirs++] = a.ino;
                 break;
             case 2:
-                rc = meta_unlink(M, p1, n1, NULL);
-                break;
             case 3:
-                rc = meta_rmdir(M, p1, n1);
+                i = model_find(&md, p1, n1);
+                rc = mt_rand(&x) % 2 ? meta_unlink(M, p1, n1, NULL) : meta_rmdir(M, p1, n1);
+                if (rc == 0) {
+                    cr_assert_geq(i, 0, "seed %llu: removed a name the model lacks",
+                                  (unsigned long long)seed);
+                    model_del(&md, i);
+                }
                 break;
             case 4:
             case 5:
                 rc = meta_rename(M, p1, n1, p2, n2, 0, NULL);
+                if (rc == 0)
+                    model_rename(&md, p1, n1, p2, n2);
                 break;
             case 6:
-                if (meta_lookup(M, p1, n1, &a) == 0)
+                if (meta_lookup(M, p1, n1, &a) == 0) {
                     rc = meta_link(M, a.ino, p2, n2, NULL);
+                    if (rc == 0)
+                        model_add(&md, p2, n2, a.ino, false);
+                }
                 break;
             case 7: /* write a chunk: lease and commit */
                 if (meta_lookup(M, p1, n1, &a) == 0 && S_ISREG(a.mode)) {
@@ -754,13 +857,16 @@ Test(namespace, random_ops_stay_consistent)
             cr_assert(rc == 0 || (rc < 0 && rc > -200), "seed %llu turn %d: op gave %d (%s)",
                       (unsigned long long)seed, turn, rc, meta_strerror(rc));
         }
-        if (mt_rand(&x) % 5 == 0)
+        if (mt_rand(&x) % 5 == 0) {
             meta_txn_abort(M);
-        else
+            md = md_turn;
+        } else {
             ASSERT_RC(meta_txn_commit(M), 0);
+        }
         char err[512];
         int rc = meta_check(M, NULL, err, sizeof(err));
         cr_assert_eq(rc, 0, "seed %llu turn %d: %s", (unsigned long long)seed, turn, err);
+        model_compare(&md, seed, turn);
         freed.n = 0;
         /* forget directories that went away */
         for (int i = 1; i < ndirs; i++) {
