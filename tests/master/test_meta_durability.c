@@ -267,8 +267,16 @@ Test(durability, open_superblock_checks)
     mt_check(M);
 }
 
+static int log_calls;
+static void count_log(void *ctx, const char *msg)
+{
+    (void)ctx;
+    cr_assert(strstr(msg, "meta: corrupt") != NULL, "%s", msg);
+    log_calls++;
+}
+
 Test(durability, corrupt_records_are_errors)
-{ /* malformed inode, dentry, chunk, map and xattr values give META_ECORRUPT */
+{ /* malformed inode, dentry, chunk, map and xattr values give META_ECORRUPT, and are logged */
     struct meta_key k;
     struct meta_attr a;
     struct meta_chunk c;
@@ -279,9 +287,11 @@ Test(durability, corrupt_records_are_errors)
     ASSERT_RC(TURN(M, meta_chunk_lease_begin(M, g, 0, 1, 0, 10, &c)), 0);
     ASSERT_RC(TURN(M, meta_xattr_set(M, g, "user.a", "v", 1, 0)), 0);
 
+    meta_set_log(M, count_log, NULL);
     meta_key_ino(&k, META_K_INODE, f);
     raw_put(M, k.b, k.len, junk, sizeof(junk));
     ASSERT_RC(meta_getattr(M, f, &a), META_ECORRUPT);
+    cr_assert_eq(log_calls, 1);
     ASSERT_RC(meta_lookup(M, 1, "f", &a), META_ECORRUPT);
     ASSERT_RC(TURN(M, meta_unlink(M, 1, "f", NULL)), META_ECORRUPT);
     cr_assert(strstr(meta_last_error(M), "inode") != NULL, "%s", meta_last_error(M));
