@@ -539,6 +539,13 @@ int meta_open(const char *dir, const struct meta_options *opt, struct meta **out
     rocksdb_options_set_paranoid_checks(m->opts, 1);
     rocksdb_writeoptions_set_sync(m->wopts, opt->no_sync ? 0 : 1);
 
+    if (!opt->create && access(dir, F_OK) != 0) { /* rocksdb_open would create the directory */
+        rc = META_ENOTOURS;
+        if (err)
+            snprintf(err, errlen,
+                     "metadata %s: no such directory (create it with the format option)", dir);
+        goto fail;
+    }
     m->db = rocksdb_open(m->opts, dir, &rerr);
     if (rerr) {
         rc = opt->create ? META_EDB : META_ENOTOURS;

@@ -205,9 +205,14 @@ Test(durability, open_missing_database)
     struct meta_options o = {0};
     struct meta *m = (struct meta *)1;
     char err[256];
-    ASSERT_RC(meta_open("/tmp/cairn-meta-does-not-exist", &o, &m, err, sizeof(err)), META_ENOTOURS);
+    char path[128];
+    snprintf(path, sizeof(path), "%s/does-not-exist", T.dir);
+    ASSERT_RC(meta_open(path, &o, &m, err, sizeof(err)), META_ENOTOURS);
     cr_assert_null(m);
     cr_assert(strstr(err, "does-not-exist") != NULL, "%s", err);
+    cr_assert_neq(access(path, F_OK), 0, "a failed open created %s", path);
+    cr_assert_eq(mkdir(path, 0700), 0); /* an empty directory: no database either */
+    ASSERT_RC(meta_open(path, &o, &m, err, sizeof(err)), META_ENOTOURS);
 }
 
 Test(durability, open_foreign_database)
