@@ -1,0 +1,231 @@
+/*
+ * admin.c - answers to the admin requests (ADM_STATUS, ADM_SERVERS,
+ * ADM_DISKS, ADM_INFO) as JSON objects built with jansson, never printf.
+ *
+ * Chunk health is computed on demand by walking the whole chunk table and
+ * counting each chunk's live copies of its committed version against GOAL:
+ * ok (goal met), undergoal (fewer, but at least 2), endangered (exactly 1:
+ * one failure from loss), lost (none). That walk is O(chunks) on the loop
+ * thread, acceptable for an operator's command; the health loop will keep
+ * running counts once it exists. Chunks never committed (a first write in
+ * progress) hold no data yet and are counted apart as "empty".
+ */
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "master_int.h"
+
+struct health {
+    struct master *M;
+    json_int_t ok, under, endangered, lost, empty;
+};
+
+static int health_fn(void *ctx, const struct meta_chunk *c)
+{
+    struct health *h = ctx;
+    if (!c->committed_version) {
+        h->empty++;
+        return 0;
+    }
+    unsigned live = cs_live_copies(h->M, c->id, c->committed_version);
+    if (live >= (unsigned)h->M->cfg.goal)
+        h->ok++;
+    else if (live >= 2)
+        h->under++;
+    else if (live == 1)
+        h->endangered++;
+    else
+        h->lost++;
+    return 0;
+}
+
+static json_t *disk_json(const struct cs_disk_info *d)
+{
+    static const char *states[] = {"ok", "read-only", "draining", "failed"};
+    char uuid[33];
+    for (int i = 0; i < 16; i++)
+        snprintf(uuid + 2 * i, 3, "%02x", d->uuid[i]);
+    return json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:s}", "uuid", uuid, "path", d->path, "labels",
+                     d->labels, "total", (json_int_t)d->total, "used", (json_int_t)d->used, "free",
+                     (json_int_t)d->free, "state", d->state < 4 ? states[d->state] : "unknown");
+}
+
+static json_t *server_json(const struct cs_server *s)
+{
+    json_t *disks = json_array();
+    uint64_t total = 0, free_b = 0;
+    for (uint32_t i = 0; i < s->ndisks; i++) {
+        json_array_append_new(disks, disk_json(&s->disks[i]));
+        total += s->disks[i].total;
+        free_b += s->disks[i].free;
+    }
+    return json_pack("{s:I, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:o}", "id", (json_int_t)s->id,
+                     "name", s->name, "state", cs_state_name(s->state), "addr",
+                     s->addr ? s->addr : "", "labels", s->labels ? s->labels : "", "parts",
+                     (json_int_t)s->nparts, "total", (json_int_t)total, "free", (json_int_t)free_b,
+                     "disks", disks);
+}
+
+static json_t *servers_json(struct master *M)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < M->reg.nservers; i++)
+        json_array_append_new(a, server_json(M->reg.servers[i]));
+    return a;
+}
+
+static json_t *status_json(struct master *M, int *err)
+{
+    struct health h = {.M = M};
+    struct meta_statfs st;
+    int rc = meta_chunk_iter(M->meta, 0, health_fn, &h);
+    if (!rc)
+        rc = meta_statfs(M->meta, &st);
+    if (rc < 0) {
+        *err = rc;
+        return NULL;
+    }
+    uint64_t total = 0, free_b = 0;
+    for (size_t i = 0; i < M->reg.nservers; i++) {
+        struct cs_server *s = M->reg.servers[i];
+        if (s->state != CS_ONLINE)
+            continue;
+        for (uint32_t k = 0; k < s->ndisks; k++) {
+            total += s->disks[k].total;
+            free_b += s->disks[k].free;
+        }
+    }
+    return json_pack("{s:{s:I, s:I, s:I, s:I, s:I}, s:I, s:I, s:I, s:I, s:I, s:I, s:o}", "chunks",
+                     "ok", h.ok, "undergoal", h.under, "endangered", h.endangered, "lost", h.lost,
+                     "empty", h.empty, "goal", (json_int_t)M->cfg.goal, "inodes",
+                     (json_int_t)st.inodes, "used_bytes", (json_int_t)st.used_bytes, "total",
+                     (json_int_t)total, "free", (json_int_t)free_b, "commits",
+                     (json_int_t)M->turn.commits, "servers", servers_json(M));
+}
+
+static json_t *disks_json(struct master *M)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < M->reg.nservers; i++) {
+        struct cs_server *s = M->reg.servers[i];
+        for (uint32_t k = 0; k < s->ndisks; k++) {
+            json_t *d = disk_json(&s->disks[k]);
+            json_object_set_new(d, "server", json_string(s->name));
+            json_object_set_new(d, "server_state", json_string(cs_state_name(s->state)));
+            json_array_append_new(a, d);
+        }
+    }
+    return json_pack("{s:o}", "disks", a);
+}
+
+struct info_ctx {
+    struct master *M;
+    json_t *chunks;
+};
+
+static int info_fn(void *ctx, const struct meta_chunk *c)
+{
+    struct info_ctx *x = ctx;
+    json_t *parts = json_array();
+    struct cs_chunk_locs *e = cs_locs_get(x->M, c->id);
+    for (uint32_t i = 0; e && i < e->n; i++) {
+        const struct cs_loc *l = &e->v[i];
+        const char *disk = l->disk < l->srv->ndisks ? l->srv->disks[l->disk].path : "?";
+        json_array_append_new(parts, json_pack("{s:I, s:s, s:s, s:s, s:I, s:b}", "part",
+                                               (json_int_t)l->part, "server", l->srv->name, "state",
+                                               cs_state_name(l->srv->state), "disk", disk,
+                                               "version", (json_int_t)l->version, "current",
+                                               l->version == c->committed_version));
+    }
+    char id[17];
+    snprintf(id, sizeof(id), "%016llx", (unsigned long long)c->id);
+    json_array_append_new(
+        x->chunks,
+        json_pack("{s:I, s:s, s:I, s:I, s:I, s:b, s:I, s:o}", "index", (json_int_t)c->index, "id",
+                  id, "version", (json_int_t)c->committed_version, "length", (json_int_t)c->length,
+                  "live", (json_int_t)cs_live_copies(x->M, c->id, c->committed_version), "leased",
+                  c->lease == META_LEASE_WRITE, "goal", (json_int_t)x->M->cfg.goal, "parts",
+                  parts));
+    return 0;
+}
+
+static json_t *info_json(struct master *M, struct cn_str path, int *err)
+{
+    char name[META_NAME_MAX + 1];
+    struct meta_attr a;
+    int rc = meta_getattr(M->meta, META_ROOT_INO, &a);
+    size_t i = 0;
+    while (!rc && i < path.len) {
+        while (i < path.len && path.ptr[i] == '/')
+            i++;
+        size_t j = i;
+        while (j < path.len && path.ptr[j] != '/')
+            j++;
+        if (j == i)
+            break;
+        if (j - i > META_NAME_MAX) {
+            rc = -ENAMETOOLONG;
+            break;
+        }
+        memcpy(name, path.ptr + i, j - i);
+        name[j - i] = 0;
+        if (strcmp(name, ".") != 0)
+            rc = strcmp(name, "..") == 0 ? meta_getattr(M->meta, a.parent ? a.parent : a.ino, &a)
+                                         : meta_lookup(M->meta, a.ino, name, &a);
+        i = j;
+    }
+    if (rc) {
+        *err = rc;
+        return NULL;
+    }
+    json_t *o = json_pack("{s:s#, s:I, s:I, s:I, s:I, s:I}", "path", path.ptr, (int)path.len, "ino",
+                          (json_int_t)a.ino, "mode", (json_int_t)a.mode, "size", (json_int_t)a.size,
+                          "nlink", (json_int_t)a.nlink, "uid", (json_int_t)a.uid);
+    if (S_ISREG(a.mode)) {
+        struct info_ctx x = {M, json_array()};
+        rc = meta_file_chunks(M->meta, a.ino, info_fn, &x);
+        json_object_set_new(o, "chunks", x.chunks);
+        if (rc < 0) {
+            json_decref(o);
+            *err = rc;
+            return NULL;
+        }
+    }
+    return o;
+}
+
+char *admin_json(struct master *M, uint16_t type, const struct cn_path_req *info, int *err)
+{
+    json_t *o = NULL;
+    switch (type) {
+    case CN_MSG_ADM_STATUS:
+        o = status_json(M, err);
+        break;
+    case CN_MSG_ADM_SERVERS:
+        o = json_pack("{s:o}", "servers", servers_json(M));
+        break;
+    case CN_MSG_ADM_DISKS:
+        o = disks_json(M);
+        break;
+    case CN_MSG_ADM_INFO:
+        o = info_json(M, info->path, err);
+        break;
+    default:
+        *err = -ENOTSUP;
+        return NULL;
+    }
+    if (!o) {
+        if (!*err)
+            *err = -ENOMEM;
+        return NULL;
+    }
+    char *s = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    if (!s)
+        *err = -ENOMEM;
+    return s;
+}

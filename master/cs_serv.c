@@ -1,0 +1,495 @@
+/*
+ * cs_serv.c - the chunkserver port: registry of chunkservers, where each
+ * chunk's parts are, and the commands the master sends them.
+ *
+ * Locations are soft state (DESIGN.md, Master): a chunkserver reports all
+ * its parts in CS_REGISTER and the changes in each CS_HEARTBEAT; nothing of
+ * it is written to RocksDB, and a restarted master learns it all again from
+ * the re-registrations. Servers are keyed by name: a chunkserver that comes
+ * back under the same name gets its old id (and the id it sends is honoured
+ * when no other server uses it), so ids survive master restarts without
+ * being persisted.
+ *
+ * A server whose connection drops is "unreachable": its parts are kept but
+ * not served to readers; after CS_TIMEOUT_MS it is "lost" and its parts are
+ * forgotten. A server silent for CS_TIMEOUT_MS while connected is dropped.
+ * Parts of chunks the metadata no longer has, or older than the committed
+ * version with no write in progress, are deleted on the reporting server.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cn_time.h"
+#include "log.h"
+#include "master_int.h"
+#include "xmalloc.h"
+
+#define MOD "cs_serv"
+
+#define CMD_TIMEOUT_MS 30000u
+
+struct cs_peer {
+    struct master *M;
+    struct cs_server *srv; /* NULL until CS_REGISTER */
+    int hello;
+};
+
+const char *cs_state_name(enum cs_state s)
+{
+    switch (s) {
+    case CS_ONLINE:
+        return "online";
+    case CS_UNREACHABLE:
+        return "unreachable";
+    default:
+        return "lost";
+    }
+}
+
+uint64_t cs_server_free(const struct cs_server *s)
+{
+    uint64_t f = 0;
+    for (uint32_t i = 0; i < s->ndisks; i++)
+        if (s->disks[i].state == 0)
+            f += s->disks[i].free;
+    return f;
+}
+
+/* ---- chunk -> locations hash ---------------------------------------------------- */
+
+static size_t bucket_of(const struct cs_registry *g, uint64_t chunk)
+{
+    return (size_t)((chunk * 0x9E3779B97F4A7C15ull) >> 17) & (g->nbuckets - 1);
+}
+
+struct cs_chunk_locs *cs_locs_get(struct master *M, uint64_t chunk)
+{
+    struct cs_registry *g = &M->reg;
+    if (!g->nbuckets)
+        return NULL;
+    for (struct cs_chunk_locs *e = g->buckets[bucket_of(g, chunk)]; e; e = e->next)
+        if (e->chunk == chunk)
+            return e;
+    return NULL;
+}
+
+static void grow(struct cs_registry *g)
+{
+    size_t nb = g->nbuckets ? g->nbuckets * 2 : 1024;
+    struct cs_chunk_locs **b = cn_xcalloc(nb, sizeof(*b));
+    size_t old = g->nbuckets;
+    struct cs_chunk_locs **ob = g->buckets;
+    g->buckets = b;
+    g->nbuckets = nb;
+    for (size_t i = 0; i < old; i++) {
+        for (struct cs_chunk_locs *e = ob[i], *n; e; e = n) {
+            n = e->next;
+            size_t k = bucket_of(g, e->chunk);
+            e->next = b[k];
+            b[k] = e;
+        }
+    }
+    free(ob);
+}
+
+static void loc_set(struct master *M, uint64_t chunk, struct cs_server *s, uint16_t part,
+                    uint16_t disk, uint64_t version)
+{
+    struct cs_registry *g = &M->reg;
+    struct cs_chunk_locs *e = cs_locs_get(M, chunk);
+    if (!e) {
+        if (g->nchunks >= g->nbuckets)
+            grow(g);
+        e = cn_xcalloc(1, sizeof(*e));
+        e->chunk = chunk;
+        size_t k = bucket_of(g, chunk);
+        e->next = g->buckets[k];
+        g->buckets[k] = e;
+        g->nchunks++;
+    }
+    for (uint32_t i = 0; i < e->n; i++) {
+        if (e->v[i].srv == s && e->v[i].part == part) {
+            e->v[i].version = version;
+            e->v[i].disk = disk;
+            return;
+        }
+    }
+    if (e->n == e->cap) {
+        e->cap = e->cap ? e->cap * 2 : 4;
+        e->v = cn_xrealloc(e->v, e->cap * sizeof(*e->v));
+    }
+    e->v[e->n++] = (struct cs_loc){s, version, part, disk};
+    s->nparts++;
+}
+
+static void chunk_drop_if_empty(struct master *M, struct cs_chunk_locs *e)
+{
+    if (e->n)
+        return;
+    struct cs_registry *g = &M->reg;
+    for (struct cs_chunk_locs **pp = &g->buckets[bucket_of(g, e->chunk)]; *pp; pp = &(*pp)->next) {
+        if (*pp == e) {
+            *pp = e->next;
+            free(e->v);
+            free(e);
+            g->nchunks--;
+            return;
+        }
+    }
+}
+
+/* Remove server s's part (part < 0: every part of s) of chunk. */
+static void loc_del(struct master *M, uint64_t chunk, struct cs_server *s, int part)
+{
+    struct cs_chunk_locs *e = cs_locs_get(M, chunk);
+    if (!e)
+        return;
+    for (uint32_t i = 0; i < e->n;) {
+        if (e->v[i].srv == s && (part < 0 || e->v[i].part == part)) {
+            e->v[i] = e->v[--e->n];
+            s->nparts--;
+        } else {
+            i++;
+        }
+    }
+    chunk_drop_if_empty(M, e);
+}
+
+/* Forget every part of s (re-registration, lost server). */
+static void locs_forget_server(struct master *M, struct cs_server *s)
+{
+    struct cs_registry *g = &M->reg;
+    for (size_t b = 0; b < g->nbuckets && s->nparts; b++) {
+        for (struct cs_chunk_locs *e = g->buckets[b], *n; e; e = n) {
+            n = e->next;
+            for (uint32_t i = 0; i < e->n;) {
+                if (e->v[i].srv == s) {
+                    e->v[i] = e->v[--e->n];
+                    s->nparts--;
+                } else {
+                    i++;
+                }
+            }
+            chunk_drop_if_empty(M, e);
+        }
+    }
+    s->nparts = 0;
+}
+
+unsigned cs_live_copies(struct master *M, uint64_t chunk, uint64_t version)
+{
+    struct cs_chunk_locs *e = cs_locs_get(M, chunk);
+    unsigned n = 0;
+    for (uint32_t i = 0; e && i < e->n; i++)
+        if (e->v[i].srv->state == CS_ONLINE && e->v[i].version == version)
+            n++;
+    return n;
+}
+
+/* ---- commands ------------------------------------------------------------------ */
+
+struct del_ctx {
+    struct master *M;
+    uint64_t chunk;
+    uint16_t part;
+};
+
+static void on_delete_reply(struct cn_conn *c, int status, const struct cn_frame_hdr *h,
+                            const uint8_t *payload, void *ud)
+{
+    struct del_ctx *d = ud;
+    (void)h;
+    (void)payload;
+    if (status)
+        cn_log_warn(MOD, "%s: delete of chunk %016llx part %u: %s", cn_conn_peer(c),
+                    (unsigned long long)d->chunk, d->part, cn_strerror(status));
+    free(d);
+}
+
+static void send_delete(struct master *M, struct cs_server *s, uint64_t chunk, uint64_t version,
+                        uint16_t part)
+{
+    if (!s->conn)
+        return; /* it will report the part again at registration and be told then */
+    struct cn_cs_delete_part m = {chunk, version, part};
+    struct del_ctx *d = cn_xmalloc(sizeof(*d));
+    *d = (struct del_ctx){M, chunk, part};
+    int rc =
+        cn_conn_call(s->conn, CN_MSG_CS_CMD_DELETE_PART, &m, CMD_TIMEOUT_MS, on_delete_reply, d);
+    if (rc) {
+        free(d);
+        return;
+    }
+    M->reg.deletes_sent++;
+    cn_log_debug(MOD, "%s: delete chunk %016llx v%llu part %u", s->name, (unsigned long long)chunk,
+                 (unsigned long long)version, part);
+}
+
+void cs_serv_chunk_freed(struct master *M, uint64_t chunk)
+{
+    struct cs_chunk_locs *e = cs_locs_get(M, chunk);
+    if (!e)
+        return;
+    for (uint32_t i = 0; i < e->n; i++)
+        send_delete(M, e->v[i].srv, chunk, e->v[i].version, e->v[i].part);
+    while (e->n) { /* forget them now: the chunk is gone from the metadata */
+        e->v[e->n - 1].srv->nparts--;
+        e->n--;
+    }
+    chunk_drop_if_empty(M, e);
+}
+
+/* A reported part: record it, or tell the server to drop it if the
+ * metadata says it is garbage. */
+static void part_reported(struct master *M, struct cs_server *s, const struct cn_cs_part *p)
+{
+    if (p->status != 0) { /* gone, or failed its CRC: not a usable copy */
+        loc_del(M, p->chunk, s, p->part);
+        return;
+    }
+    struct meta_chunk c;
+    int rc = meta_chunk_get(M->meta, p->chunk, &c);
+    if (rc == -ENOENT || (rc == 0 && p->version < c.committed_version &&
+                          (c.lease != META_LEASE_WRITE || p->version < c.version))) {
+        send_delete(M, s, p->chunk, p->version, p->part);
+        return;
+    }
+    loc_set(M, p->chunk, s, p->part, p->disk, p->version);
+}
+
+/* ---- registration and heartbeats ---------------------------------------------- */
+
+static void set_disks(struct cs_server *s, const struct cn_cs_disk *d, uint32_t n)
+{
+    for (uint32_t i = 0; i < s->ndisks; i++) {
+        free(s->disks[i].path);
+        free(s->disks[i].labels);
+    }
+    free(s->disks);
+    s->disks = cn_xcalloc(n ? n : 1, sizeof(*s->disks));
+    s->ndisks = n;
+    for (uint32_t i = 0; i < n; i++) {
+        memcpy(s->disks[i].uuid, d[i].uuid, 16);
+        s->disks[i].path = cn_xstrndup(d[i].path.ptr, d[i].path.len);
+        s->disks[i].labels = cn_xstrndup(d[i].labels.ptr, d[i].labels.len);
+        s->disks[i].total = d[i].total;
+        s->disks[i].used = d[i].used;
+        s->disks[i].free = d[i].free;
+        s->disks[i].state = d[i].state;
+    }
+}
+
+static struct cs_server *find_server(struct master *M, struct cn_str name, uint64_t id)
+{
+    struct cs_registry *g = &M->reg;
+    for (size_t i = 0; i < g->nservers; i++)
+        if (cn_str_eq(name, g->servers[i]->name))
+            return g->servers[i];
+    uint64_t max_id = 0;
+    int id_taken = id == 0;
+    for (size_t i = 0; i < g->nservers; i++) {
+        if (g->servers[i]->id > max_id)
+            max_id = g->servers[i]->id;
+        if (g->servers[i]->id == id)
+            id_taken = 1;
+    }
+    struct cs_server *s = cn_xcalloc(1, sizeof(*s));
+    s->id = id_taken ? max_id + 1 : id;
+    s->name = cn_xstrndup(name.ptr, name.len);
+    s->state = CS_LOST;
+    if (g->nservers == g->capservers) {
+        g->capservers = g->capservers ? g->capservers * 2 : 16;
+        g->servers = cn_xrealloc(g->servers, g->capservers * sizeof(*g->servers));
+    }
+    g->servers[g->nservers++] = s;
+    return s;
+}
+
+static void on_register(struct cs_peer *p, struct cn_conn *c, uint64_t req_id,
+                        const struct cn_cs_register *m)
+{
+    struct master *M = p->M;
+    if (p->srv || m->name.len == 0 || m->addr.len == 0) {
+        cn_conn_close(c, CN_EMALFORMED);
+        return;
+    }
+    struct cs_server *s = find_server(M, m->name, m->cs_id);
+    if (s->conn) { /* the same name connected twice: the newer one wins */
+        cn_log_warn(MOD, "%s: %s registers again; dropping its old connection", cn_conn_peer(c),
+                    s->name);
+        struct cs_peer *old = cn_conn_data(s->conn);
+        old->srv = NULL;
+        cn_conn_close(s->conn, 0);
+    }
+    free(s->labels);
+    free(s->addr);
+    s->labels = cn_xstrndup(m->labels.ptr, m->labels.len);
+    s->addr = cn_xstrndup(m->addr.ptr, m->addr.len);
+    set_disks(s, m->disks, m->ndisks);
+    s->conn = c;
+    s->state = CS_ONLINE;
+    s->last_seen_ms = cn_now_ms();
+    p->srv = s;
+    locs_forget_server(M, s);
+    for (uint32_t i = 0; i < m->nparts; i++)
+        part_reported(M, s, &m->parts[i]);
+    cn_log_info(MOD, "%s: chunkserver %s (id %llu, %s) registered with %u disks, %u parts",
+                cn_conn_peer(c), s->name, (unsigned long long)s->id, s->addr, m->ndisks, m->nparts);
+    struct cn_cs_register_r r = {s->id, (uint32_t)M->cfg.heartbeat_ms};
+    cn_conn_send_msg(c, CN_MSG_CS_REGISTER_R, req_id, &r);
+}
+
+static void on_heartbeat(struct cs_peer *p, struct cn_conn *c, const struct cn_cs_heartbeat *m)
+{
+    struct cs_server *s = p->srv;
+    if (!s) {
+        cn_conn_close(c, CN_EMALFORMED); /* heartbeat before registration */
+        return;
+    }
+    s->last_seen_ms = cn_now_ms();
+    if (m->ndisks)
+        set_disks(s, m->disks, m->ndisks);
+    for (uint32_t i = 0; i < m->nchanged; i++)
+        part_reported(p->M, s, &m->changed[i]);
+}
+
+union cs_msg {
+    struct cn_hello hello;
+    struct cn_cs_register reg;
+    struct cn_cs_heartbeat hb;
+    struct cn_ping ping;
+};
+
+static void on_frame(struct cn_conn *c, const struct cn_frame_hdr *h, const uint8_t *payload,
+                     void *ud)
+{
+    struct cs_peer *p = ud;
+    if (h->type & CN_MSG_REPLY)
+        return; /* a late reply to a command that timed out */
+    union cs_msg u;
+    int ok_type = h->type == CN_MSG_HELLO || h->type == CN_MSG_CS_REGISTER ||
+                  h->type == CN_MSG_CS_HEARTBEAT || h->type == CN_MSG_PING;
+    if (!ok_type) {
+        cn_conn_close(c, CN_EUNKNOWN);
+        return;
+    }
+    int rc = cn_msg_decode(h->type, payload, h->len, &u);
+    if (rc) {
+        cn_msg_free(h->type, &u);
+        cn_conn_close(c, rc);
+        return;
+    }
+    if (!p->hello) {
+        uint16_t ver;
+        if (h->type != CN_MSG_HELLO || u.hello.role != CN_ROLE_CHUNKSERVER ||
+            cn_wire_negotiate(u.hello.ver_min, u.hello.ver_max, &ver)) {
+            cn_conn_close(c, CN_EMALFORMED);
+        } else {
+            p->hello = 1;
+            struct cn_hello_r hr = {
+                ver, ++p->M->next_session + p->M->session_base, CN_STR(MASTER_NAME), {NULL, 0}};
+            cn_conn_send_msg(c, CN_MSG_HELLO_R, h->req_id, &hr);
+        }
+    } else if (h->type == CN_MSG_CS_REGISTER) {
+        on_register(p, c, h->req_id, &u.reg);
+    } else if (h->type == CN_MSG_CS_HEARTBEAT) {
+        on_heartbeat(p, c, &u.hb);
+    } else if (h->type == CN_MSG_PING) {
+        cn_conn_send_msg(c, CN_MSG_PING_R, h->req_id, &u.ping);
+    } else {
+        cn_conn_close(c, CN_EMALFORMED);
+    }
+    cn_msg_free(h->type, &u);
+}
+
+static void on_close(struct cn_conn *c, int err, void *ud)
+{
+    struct cs_peer *p = ud;
+    (void)c;
+    if (p->srv) {
+        p->srv->conn = NULL;
+        p->srv->state = CS_UNREACHABLE;
+        p->srv->down_since_ms = cn_now_ms();
+        if (!p->M->stopping)
+            cn_log_warn(MOD, "chunkserver %s unreachable (%s)", p->srv->name,
+                        err ? cn_strerror(err) : "closed");
+    }
+    free(p);
+}
+
+static const struct cn_conn_ops cs_ops = {on_frame, on_close};
+
+static void on_accept(struct cn_listener *l, struct cn_conn *c, void *ud)
+{
+    struct master *M = ud;
+    (void)l;
+    if (M->stopping) {
+        cn_conn_close(c, 0);
+        return;
+    }
+    struct cs_peer *p = cn_xcalloc(1, sizeof(*p));
+    p->M = M;
+    cn_conn_start(c, &cs_ops, p);
+}
+
+void cs_serv_tick(struct master *M, uint64_t now_ms)
+{
+    struct cs_registry *g = &M->reg;
+    uint64_t grace = (uint64_t)M->cfg.cs_timeout_ms;
+    for (size_t i = 0; i < g->nservers; i++) {
+        struct cs_server *s = g->servers[i];
+        if (s->state == CS_ONLINE && s->conn && now_ms - s->last_seen_ms > grace) {
+            cn_log_warn(MOD, "chunkserver %s: no heartbeat for %llu ms; dropping it", s->name,
+                        (unsigned long long)(now_ms - s->last_seen_ms));
+            cn_conn_close(s->conn, -ETIMEDOUT);
+        } else if (s->state == CS_UNREACHABLE && now_ms - s->down_since_ms >= grace) {
+            s->state = CS_LOST;
+            cn_log_warn(MOD, "chunkserver %s lost (unreachable for %llu ms); forgetting %llu parts",
+                        s->name, (unsigned long long)(now_ms - s->down_since_ms),
+                        (unsigned long long)s->nparts);
+            locs_forget_server(M, s);
+        }
+    }
+}
+
+int cs_serv_init(struct master *M, char *err, size_t errlen)
+{
+    return cn_listener_open(M->loop, &M->cfg.cs_listen, on_accept, M, &M->cs_l, err, errlen);
+}
+
+void cs_serv_release(struct master *M)
+{
+    struct cs_registry *g = &M->reg;
+    if (M->cs_l)
+        cn_listener_close(M->cs_l);
+    M->cs_l = NULL;
+    for (size_t i = 0; i < g->nservers; i++)
+        if (g->servers[i]->conn)
+            cn_conn_close(g->servers[i]->conn, 0);
+}
+
+/* After the loop has drained: free the registry. */
+void cs_serv_free(struct master *M)
+{
+    struct cs_registry *g = &M->reg;
+    for (size_t b = 0; b < g->nbuckets; b++) {
+        for (struct cs_chunk_locs *e = g->buckets[b], *n; e; e = n) {
+            n = e->next;
+            free(e->v);
+            free(e);
+        }
+    }
+    free(g->buckets);
+    for (size_t i = 0; i < g->nservers; i++) {
+        struct cs_server *s = g->servers[i];
+        set_disks(s, NULL, 0);
+        free(s->disks);
+        free(s->name);
+        free(s->labels);
+        free(s->addr);
+        free(s);
+    }
+    free(g->servers);
+    memset(g, 0, sizeof(*g));
+}

@@ -1,0 +1,161 @@
+/*
+ * master_int.h - private declarations shared by the modules of cairn-master.
+ *
+ * main.c owns the one `struct master` (STYLE 4); every other module takes it
+ * as its first argument. Everything here runs on the loop thread only: the
+ * metadata handle, the chunkserver registry and the held replies are never
+ * touched from another thread, so nothing locks.
+ */
+#ifndef CAIRN_MASTER_INT_H
+#define CAIRN_MASTER_INT_H
+
+#include <stdint.h>
+#include <uv.h>
+
+#include "config.h"
+#include "meta.h"
+#include "net.h"
+#include "wire.h"
+
+#define MASTER_NAME "cairn-master 0.1"
+
+struct master_config {
+    char *data_path;
+    struct cn_addr client_listen;
+    struct cn_addr cs_listen;
+    int64_t heartbeat_ms;
+    int64_t cs_timeout_ms;
+    int64_t lease_ms;
+    uint64_t cache_size;
+    int64_t goal;
+    char *log_file;
+    char *log_level;
+};
+
+/* ---- group commit (turn.c) ---------------------------------------------- */
+
+struct client; /* client_serv.c */
+
+struct held_reply {
+    struct client *cl; /* NULL once the client is gone */
+    uint64_t req_id;
+    struct cn_buf frame; /* the encoded reply frame */
+};
+
+struct turn {
+    uv_check_t check; /* runs after the loop's I/O callbacks: ends the turn */
+    int active;
+    struct held_reply *held;
+    size_t nheld, capheld;
+    struct meta_freed freed; /* chunks freed by this turn's mutations */
+    uint64_t commits, commit_failures;
+};
+
+/* ---- chunkserver registry (cs_serv.c) ------------------------------------ */
+
+enum cs_state { CS_ONLINE = 0, CS_UNREACHABLE = 1, CS_LOST = 2 };
+
+struct cs_disk_info {
+    uint8_t uuid[16];
+    char *path, *labels;
+    uint64_t total, used, free;
+    uint8_t state;
+};
+
+struct cs_server {
+    uint64_t id;
+    char *name, *labels, *addr;
+    struct cs_disk_info *disks;
+    uint32_t ndisks;
+    enum cs_state state;
+    struct cn_conn *conn; /* NULL unless online */
+    uint64_t last_seen_ms, down_since_ms;
+    uint64_t nparts;
+};
+
+/* One reported part: soft state, never persisted (DESIGN.md, Master). */
+struct cs_loc {
+    struct cs_server *srv;
+    uint64_t version;
+    uint16_t part, disk;
+};
+
+struct cs_chunk_locs {
+    struct cs_chunk_locs *next; /* hash chain */
+    uint64_t chunk;
+    uint32_t n, cap;
+    struct cs_loc *v;
+};
+
+struct cs_registry {
+    struct cs_server **servers; /* never freed while the daemon runs */
+    size_t nservers, capservers;
+    struct cs_chunk_locs **buckets;
+    size_t nbuckets, nchunks;
+    uint64_t deletes_sent;
+};
+
+/* ---- the daemon -------------------------------------------------------------- */
+
+struct master {
+    uv_loop_t *loop;
+    const char *cfg_path; /* NULL: defaults only */
+    struct master_config cfg;
+    struct meta *meta;
+    struct turn turn;
+    struct cs_registry reg;
+    struct cn_listener *client_l, *cs_l;
+    struct client *clients; /* list of open client connections */
+    uint64_t session_base, next_session;
+    uint64_t place_rng; /* placement.c's random state */
+    uv_timer_t tick;
+    uint64_t last_lease_scan_ms;
+    uv_signal_t sig_term, sig_int, sig_hup;
+    int stopping;
+};
+
+/* Translate a -errno or META_E* into a wire status. */
+enum cn_status master_status(int err);
+
+/* turn.c: begin the loop turn's transaction if none is open. 0 or an error
+ * (the store is broken: the request gets ERROR(IO)). */
+int turn_init(struct master *M);
+void turn_release(struct master *M);
+int turn_begin(struct master *M);
+/* Send a reply now, or hold it until the turn commits when one is open. */
+void turn_reply(struct master *M, struct client *cl, struct cn_conn *c, uint64_t req_id,
+                uint16_t type, const void *msg);
+/* Commit now (also called by the check handle and at shutdown). */
+void turn_end(struct master *M);
+
+/* client_serv.c */
+int client_serv_init(struct master *M, char *err, size_t errlen);
+void client_serv_release(struct master *M);
+struct cn_conn *client_conn(struct client *cl); /* NULL once closed */
+void client_unref(struct client *cl);
+void client_ref(struct client *cl);
+
+/* cs_serv.c */
+int cs_serv_init(struct master *M, char *err, size_t errlen);
+void cs_serv_release(struct master *M);
+void cs_serv_tick(struct master *M, uint64_t now_ms);
+/* After the loop drained: free the registry. */
+void cs_serv_free(struct master *M);
+/* A chunk's data went away: tell every server holding a part to delete it. */
+void cs_serv_chunk_freed(struct master *M, uint64_t chunk);
+/* Locations of a chunk, or NULL. Borrowed until the next registry change. */
+struct cs_chunk_locs *cs_locs_get(struct master *M, uint64_t chunk);
+/* Live copies of `version` (parts on online servers). */
+unsigned cs_live_copies(struct master *M, uint64_t chunk, uint64_t version);
+const char *cs_state_name(enum cs_state s);
+uint64_t cs_server_free(const struct cs_server *s);
+
+/* placement.c: pick up to n distinct online servers weighted by free
+ * space. Returns how many were picked (0 when none is online). */
+unsigned placement_pick(struct master *M, unsigned n, struct cs_server **out);
+
+/* admin.c: the JSON answer to an ADM_* request; caller frees with free().
+ * NULL with *err set (a -errno) when the request cannot be answered. */
+char *admin_json(struct master *M, uint16_t type, const struct cn_path_req *info, int *err);
+
+#endif

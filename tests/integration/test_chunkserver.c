@@ -1,0 +1,614 @@
+/*
+ * test_chunkserver.c - real cairn-chunkserver processes on loopback, with
+ * file-backed disks formatted by the logstore library in a mkdtemp dir.
+ * MASTER points at a closed port: the data path must work without a master.
+ *
+ * Each test owns its work dir, waits only on events with timeouts (the
+ * daemon's "ready" line on a pipe, replies, a pidfd), kills its children by
+ * PID and removes its files in .fini. Invariants cited are those at the top
+ * of chunkserver/client_serv.c.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cn_time.h"
+#include "ec.h"
+#include "logstore.h"
+#include "net.h"
+#include "wire.h"
+
+#define TMO_MS  15000 /* one start or one call (ASan builds are slow) */
+#define NCS     4
+#define BLK     LS_BLOCK_MAX
+#define DEAD_MS 1 /* port 1 on loopback: nothing listens there */
+
+struct csproc {
+    pid_t pid;
+    int out_fd;
+    uint16_t port;
+    char cfg[160];
+};
+
+static char dir[64];
+static struct csproc cs[NCS];
+static struct cn_buf rbuf;
+static uint64_t next_id;
+
+static int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb, (void)flag, (void)ftw;
+    return remove(p);
+}
+
+static int wait_exit(pid_t pid, int timeout_ms)
+{
+    int st = 0;
+    int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
+    if (pfd >= 0) {
+        struct pollfd p = {pfd, POLLIN, 0};
+        poll(&p, 1, timeout_ms);
+        close(pfd);
+    }
+    return waitpid(pid, &st, WNOHANG) == pid ? st : -1;
+}
+
+/* Stop server i with sig; returns its wait status (-1 if it had to be killed). */
+static int stop_cs(int i, int sig)
+{
+    struct csproc *p = &cs[i];
+    int st = -1;
+    if (p->pid > 0) {
+        kill(p->pid, sig);
+        st = wait_exit(p->pid, TMO_MS);
+        if (st < 0) {
+            kill(p->pid, SIGKILL);
+            waitpid(p->pid, NULL, 0);
+        }
+    }
+    p->pid = 0;
+    if (p->out_fd >= 0)
+        close(p->out_fd);
+    p->out_fd = -1;
+    return st;
+}
+
+static void setup(void)
+{
+    snprintf(dir, sizeof(dir), "/tmp/cairn-cs-test.XXXXXX");
+    cr_assert_not_null(mkdtemp(dir));
+    for (int i = 0; i < NCS; i++)
+        cs[i].out_fd = -1;
+}
+
+static void teardown(void)
+{
+    for (int i = 0; i < NCS; i++)
+        stop_cs(i, SIGKILL);
+    cn_buf_release(&rbuf);
+    nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static void make_disk(const char *path, const uint8_t *cluster)
+{
+    struct ls_format_opts o = {0};
+    char err[256];
+    o.size = 24u << 20;
+    o.segment_bytes = 1u << 20;
+    if (cluster)
+        memcpy(o.cluster_id, cluster, 16);
+    cr_assert_eq(ls_format(path, &o, err, sizeof(err)), 0, "format %s: %s", path, err);
+}
+
+/* Write server i's config: its own disk(s), LISTEN port 0, dead master. */
+static void write_cfg(int i, const char *disks, const char *extra)
+{
+    snprintf(cs[i].cfg, sizeof(cs[i].cfg), "%s/cs%d.cfg", dir, i);
+    FILE *f = fopen(cs[i].cfg, "w");
+    cr_assert_not_null(f);
+    fprintf(f,
+            "# written by test_chunkserver\nNAME = cs%d\nLABELS = test\nLISTEN = 127.0.0.1:0\n"
+            "MASTER = 127.0.0.1:%d\nDISKS = %s\nLOG_LEVEL = debug\n%s",
+            i, DEAD_MS, disks, extra ? extra : "");
+    fclose(f);
+}
+
+/* Fork/exec cairn-chunkserver with args; stdout to a pipe, stderr to DIR/csI.err. */
+static pid_t spawn(int i, char *const argv[], int *out_fd)
+{
+    int pfd[2];
+    char errpath[160];
+    cr_assert_eq(pipe2(pfd, O_CLOEXEC), 0);
+    snprintf(errpath, sizeof(errpath), "%s/cs%d.err", dir, i);
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        int e = open(errpath, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        dup2(pfd[1], 1);
+        if (e >= 0)
+            dup2(e, 2);
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    close(pfd[1]);
+    *out_fd = pfd[0];
+    return pid;
+}
+
+/* Read from fd until a line starting with prefix (0) or EOF/timeout. */
+static int read_line(int fd, const char *prefix, char *line, size_t len, int timeout_ms)
+{
+    uint64_t deadline = cn_now_ms() + (uint64_t)timeout_ms;
+    size_t have = 0;
+    for (;;) {
+        char *nl;
+        line[have] = 0;
+        while ((nl = strchr(line, '\n'))) {
+            *nl = 0;
+            if (!strncmp(line, prefix, strlen(prefix)))
+                return 0;
+            size_t rest = have - (size_t)(nl + 1 - line);
+            memmove(line, nl + 1, rest + 1);
+            have = rest;
+        }
+        struct pollfd p = {fd, POLLIN, 0};
+        int left = cn_ms_left(deadline);
+        if (left == 0 || poll(&p, 1, left) <= 0)
+            return -ETIMEDOUT;
+        ssize_t n = read(fd, line + have, len - 1 - have);
+        if (n <= 0)
+            return -EPIPE;
+        have += (size_t)n;
+    }
+}
+
+/* Start server i from its config; 0 once ready, else -EPIPE (exited). */
+static int try_start_cs(int i)
+{
+    char *argv[] = {CAIRN_CS_BIN, "-c", cs[i].cfg, NULL};
+    char line[256];
+    cs[i].pid = spawn(i, argv, &cs[i].out_fd);
+    int rc = read_line(cs[i].out_fd, "ready ", line, sizeof(line), TMO_MS);
+    if (rc)
+        return rc;
+    unsigned port;
+    cr_assert_eq(sscanf(line, "ready data_port=%u", &port), 1, "%s", line);
+    cs[i].port = (uint16_t)port;
+    return 0;
+}
+
+static void start_cs(int i)
+{
+    int rc = try_start_cs(i);
+    cr_assert_eq(rc, 0, "cs%d did not become ready: %s (see %s/cs%d.err)", i, cn_strerror(rc), dir,
+                 i);
+}
+
+/* A fresh server i with one new disk. */
+static void new_cs(int i)
+{
+    char disk[160];
+    snprintf(disk, sizeof(disk), "%s/cs%d-d0.img", dir, i);
+    make_disk(disk, NULL);
+    write_cfg(i, disk, NULL);
+    start_cs(i);
+}
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return calloc(1, 1);
+    static char buf[1 << 16];
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    buf[n] = 0;
+    fclose(f);
+    return buf;
+}
+
+static char *err_log(int i)
+{
+    char p[160];
+    snprintf(p, sizeof(p), "%s/cs%d.err", dir, i);
+    return slurp(p);
+}
+
+/* ---- wire ---------------------------------------------------------------- */
+
+static int connect_raw(uint16_t port)
+{
+    struct cn_addr a = {"127.0.0.1", port};
+    int fd = cn_sock_connect(&a, TMO_MS);
+    cr_assert_geq(fd, 0, "connect to %u: %s", port, cn_strerror(fd));
+    return fd;
+}
+
+static char last_err[512];
+
+static int call(int fd, uint16_t type, const void *msg, void *reply)
+{
+    struct cn_frame_hdr h;
+    last_err[0] = 0;
+    int rc = cn_sock_call(fd, type, ++next_id, msg, &h, &rbuf, TMO_MS, last_err, sizeof(last_err));
+    if (rc)
+        return rc;
+    cr_assert_eq(h.type, type | CN_MSG_REPLY);
+    if (reply)
+        cr_assert_eq(cn_msg_decode(h.type, rbuf.data, rbuf.len, reply), 0);
+    return 0;
+}
+
+static int conn(int i)
+{
+    int fd = connect_raw(cs[i].port);
+    struct cn_hello h = {CN_ROLE_CLIENT, 1, 1, CN_STR("test"), {NULL, 0}, {NULL, 0}};
+    struct cn_hello_r hr;
+    int rc = call(fd, CN_MSG_HELLO, &h, &hr);
+    cr_assert_eq(rc, 0, "HELLO: %s", cn_strerror(rc));
+    return fd;
+}
+
+static char hopbuf[NCS][32];
+
+/* Write through server `first` with chain `next` (indices into cs, -1 ends;
+ * -2 = a dead port). */
+static int write_block(int fd, uint64_t chunk, uint64_t ver, uint32_t block, uint32_t off,
+                       const void *data, uint32_t len, const int *next)
+{
+    struct cn_hop hops[NCS];
+    uint32_t n = 0;
+    for (; next && next[n] != -1; n++) {
+        snprintf(hopbuf[n], sizeof(hopbuf[n]), "127.0.0.1:%u",
+                 next[n] == -2 ? DEAD_MS : cs[next[n]].port);
+        hops[n].addr = cn_str_of(hopbuf[n]);
+    }
+    struct cn_write_block m = {0};
+    m.chunk = chunk;
+    m.version = ver;
+    m.part = 0;
+    m.block = block;
+    m.offset = off;
+    m.crc = ec_crc32c(0, data, len);
+    m.chain = hops;
+    m.nchain = n;
+    m.data.ptr = data;
+    m.data.len = len;
+    return call(fd, CN_MSG_WRITE_BLOCK, &m, NULL);
+}
+
+static int commit(int fd, uint64_t chunk, uint64_t ver, uint64_t size, const int *next)
+{
+    struct cn_hop hops[NCS];
+    uint32_t n = 0;
+    for (; next && next[n] != -1; n++) {
+        snprintf(hopbuf[n], sizeof(hopbuf[n]), "127.0.0.1:%u", cs[next[n]].port);
+        hops[n].addr = cn_str_of(hopbuf[n]);
+    }
+    struct cn_commit_part m = {chunk, ver, 0, size, hops, n};
+    return call(fd, CN_MSG_COMMIT_PART, &m, NULL);
+}
+
+/* Read a block into out (returns length or -errno); checks the reply CRC. */
+static int read_block(int fd, uint64_t chunk, uint64_t ver, uint32_t block, uint32_t off,
+                      uint32_t len, uint8_t *out)
+{
+    struct cn_read_block m = {chunk, ver, 0, block, off, len};
+    struct cn_read_block_r r;
+    int rc = call(fd, CN_MSG_READ_BLOCK, &m, &r);
+    if (rc)
+        return rc;
+    cr_assert_eq(r.crc, ec_crc32c(0, r.data.ptr, r.data.len), "reply CRC");
+    memcpy(out, r.data.ptr, r.data.len);
+    return (int)r.data.len;
+}
+
+static void fill(uint8_t *b, size_t n, unsigned seed)
+{
+    uint32_t x = seed * 2654435761u + 1;
+    for (size_t i = 0; i < n; i++) {
+        x = x * 1103515245u + 12345u;
+        b[i] = (uint8_t)(x >> 16);
+    }
+}
+
+TestSuite(chunkserver, .init = setup, .fini = teardown, .timeout = 60);
+
+/* Proves: a 3-server chain stores every block on every server, byte-exact,
+ * readable from each server directly once committed (invariants 1 and 3). */
+Test(chunkserver, chain_write_commit_read_every_copy)
+{
+    for (int i = 0; i < 3; i++)
+        new_cs(i);
+    static uint8_t data[4][BLK], got[BLK];
+    uint32_t lens[4] = {BLK, BLK, BLK, 1234};
+    const int chain[] = {1, 2, -1};
+    int fd = conn(0);
+    for (uint32_t b = 0; b < 4; b++) {
+        fill(data[b], lens[b], b + 1);
+        int rc = write_block(fd, 0x42, 7, b, 0, data[b], lens[b], chain);
+        cr_assert_eq(rc, 0, "write block %u: %s %s", b, cn_strerror(rc), last_err);
+    }
+    uint64_t size = 3ull * BLK + 1234;
+    cr_assert_eq(commit(fd, 0x42, 7, size, chain), 0, "%s", last_err);
+    for (int i = 0; i < 3; i++) {
+        int rfd = conn(i);
+        for (uint32_t b = 0; b < 4; b++) {
+            int n = read_block(rfd, 0x42, 7, b, 0, 0, got);
+            cr_assert_eq(n, (int)lens[b], "cs%d block %u: %d (%s)", i, b, n, last_err);
+            cr_assert_eq(memcmp(got, data[b], lens[b]), 0, "cs%d block %u differs", i, b);
+        }
+        /* a range inside a block */
+        cr_assert_eq(read_block(rfd, 0x42, 0, 1, 1000, 333, got), 333);
+        cr_assert_eq(memcmp(got, data[1] + 1000, 333), 0);
+        close(rfd);
+    }
+    close(fd);
+}
+
+/* Proves: blocks of an uncommitted version are invisible to readers of the
+ * committed one, and a partial write is a read-modify-write (invariants 3, 4). */
+Test(chunkserver, uncommitted_invisible_and_partial_write)
+{
+    for (int i = 0; i < 2; i++)
+        new_cs(i);
+    static uint8_t v1[BLK], patch[500], got[BLK], want[BLK];
+    const int chain[] = {1, -1};
+    fill(v1, BLK, 11);
+    fill(patch, sizeof(patch), 12);
+    int fd = conn(0);
+    cr_assert_eq(write_block(fd, 9, 1, 0, 0, v1, BLK, chain), 0, "%s", last_err);
+    cr_assert_eq(commit(fd, 9, 1, BLK, chain), 0, "%s", last_err);
+    /* version 2 patches 500 bytes at offset 1000, not committed */
+    cr_assert_eq(write_block(fd, 9, 2, 0, 1000, patch, sizeof(patch), chain), 0, "%s", last_err);
+    memcpy(want, v1, BLK);
+    memcpy(want + 1000, patch, sizeof(patch));
+    for (int i = 0; i < 2; i++) {
+        int rfd = conn(i);
+        cr_assert_eq(read_block(rfd, 9, 0, 0, 0, 0, got), BLK);
+        cr_assert_eq(memcmp(got, v1, BLK), 0, "cs%d: committed read sees version 2", i);
+        cr_assert_eq(read_block(rfd, 9, 1, 0, 0, 0, got), BLK);
+        cr_assert_eq(memcmp(got, v1, BLK), 0);
+        cr_assert_eq(read_block(rfd, 9, 2, 0, 0, 0, got), BLK);
+        cr_assert_eq(memcmp(got, want, BLK), 0, "cs%d: version 2 is not v1 + patch", i);
+        close(rfd);
+    }
+    cr_assert_eq(commit(fd, 9, 2, BLK, chain), 0, "%s", last_err);
+    int rfd = conn(1);
+    cr_assert_eq(read_block(rfd, 9, 0, 0, 0, 0, got), BLK);
+    cr_assert_eq(memcmp(got, want, BLK), 0);
+    /* an old version is refused, not served */
+    cr_assert_eq(read_block(rfd, 9, 1, 0, 0, 0, got), -ESTALE);
+    close(rfd);
+    /* a bad CRC is refused and not forwarded (invariant 2) */
+    struct cn_write_block m = {0};
+    m.chunk = 10, m.version = 1, m.crc = 1234, m.data.ptr = v1, m.data.len = 100;
+    cr_assert_eq(call(fd, CN_MSG_WRITE_BLOCK, &m, NULL), -EIO, "%s", last_err);
+    close(fd);
+}
+
+/* Proves: a down hop fails the write with a clear error; no partial ack (invariant 1). */
+Test(chunkserver, dead_forward_target_fails_the_write)
+{
+    for (int i = 0; i < 2; i++)
+        new_cs(i);
+    static uint8_t d[BLK];
+    fill(d, BLK, 3);
+    const int chain[] = {1, -2, -1};
+    int fd = conn(0);
+    int rc = write_block(fd, 5, 1, 0, 0, d, BLK, chain);
+    cr_assert_neq(rc, 0, "write acknowledged although the last hop is down");
+    cr_assert_not_null(strstr(last_err, "127.0.0.1:1"), "error does not name the hop: %s",
+                       last_err);
+    /* a server that was running and stopped: same */
+    stop_cs(1, SIGKILL);
+    const int chain2[] = {1, -1};
+    rc = write_block(fd, 6, 1, 0, 0, d, BLK, chain2);
+    cr_assert_neq(rc, 0, "write acknowledged although the next hop was killed");
+    /* and the server goes on serving */
+    cr_assert_eq(write_block(fd, 7, 1, 0, 0, d, BLK, NULL), 0, "%s", last_err);
+    close(fd);
+}
+
+/* Proves: committed parts survive SIGTERM (clean close) and SIGKILL restarts. */
+Test(chunkserver, restart_keeps_committed_parts)
+{
+    new_cs(0);
+    static uint8_t d[BLK], got[BLK];
+    for (int round = 0; round < 2; round++) {
+        int sig = round ? SIGKILL : SIGTERM;
+        fill(d, BLK, 20 + round);
+        int fd = conn(0);
+        cr_assert_eq(write_block(fd, 100 + round, 1, 0, 0, d, BLK, NULL), 0, "%s", last_err);
+        cr_assert_eq(commit(fd, 100 + round, 1, BLK, NULL), 0, "%s", last_err);
+        /* an uncommitted session that must not survive */
+        cr_assert_eq(write_block(fd, 100 + round, 2, 0, 0, got, 77, NULL), 0, "%s", last_err);
+        close(fd);
+        int st = stop_cs(0, sig);
+        if (sig == SIGTERM)
+            cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "SIGTERM exit status %d (see %s)", st,
+                      dir);
+        start_cs(0);
+        fd = conn(0);
+        cr_assert_eq(read_block(fd, 100 + round, 0, 0, 0, 0, got), BLK, "%s", last_err);
+        cr_assert_eq(memcmp(got, d, BLK), 0, "after %s", strsignal(sig));
+        cr_assert_eq(read_block(fd, 100 + round, 2, 0, 0, 0, got), -ESTALE);
+        close(fd);
+    }
+    cr_assert_not_null(strstr(err_log(0), "shutting down"));
+}
+
+/* Proves: a block corrupted on disk reads as BAD_CRC (EIO), never as data, and
+ * is reported for the master. */
+Test(chunkserver, corrupt_block_is_refused)
+{
+    new_cs(0);
+    static uint8_t d[BLK], got[BLK];
+    fill(d, BLK, 77);
+    int fd = conn(0);
+    cr_assert_eq(write_block(fd, 0xc0, 1, 0, 0, d, BLK, NULL), 0, "%s", last_err);
+    cr_assert_eq(commit(fd, 0xc0, 1, BLK, NULL), 0, "%s", last_err);
+    char disk[160];
+    snprintf(disk, sizeof(disk), "%s/cs0-d0.img", dir);
+    int dfd = open(disk, O_RDWR);
+    cr_assert_geq(dfd, 0);
+    struct stat sb;
+    fstat(dfd, &sb);
+    uint8_t *map = mmap(NULL, (size_t)sb.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, dfd, 0);
+    cr_assert_neq(map, MAP_FAILED);
+    uint8_t *hit = memmem(map, (size_t)sb.st_size, d, 4096);
+    cr_assert_not_null(hit, "block not found in the disk file");
+    hit[100] ^= 0x5a;
+    msync(map, (size_t)sb.st_size, MS_SYNC);
+    munmap(map, (size_t)sb.st_size);
+    close(dfd);
+    int rc = read_block(fd, 0xc0, 0, 0, 0, 0, got);
+    cr_assert_eq(rc, -EIO, "read of a corrupt block: %d (%s)", rc, last_err);
+    cr_assert_not_null(strstr(last_err, "ECORRUPT") ? last_err : strstr(last_err, "CRC"),
+                       "error text: %s", last_err);
+    close(fd);
+    cr_assert_not_null(strstr(err_log(0), "fails its CRC"), "bad part not reported");
+}
+
+/* Proves: garbage and malformed frames close that connection; the server serves on. */
+Test(chunkserver, garbage_closes_connection_server_survives)
+{
+    new_cs(0);
+    static uint8_t junk[4096], got[BLK];
+    fill(junk, sizeof(junk), 5);
+    /* 1. not Cairn at all */
+    int fd = connect_raw(cs[0].port);
+    cr_assert_eq(cn_sock_send(fd, junk, sizeof(junk), TMO_MS), 0);
+    struct cn_frame_hdr h;
+    struct cn_buf b = {0};
+    int rc = cn_sock_recv_frame(fd, &h, &b, 0, TMO_MS);
+    cr_assert(rc == -ECONNRESET || rc == -EPIPE, "garbage: %s", cn_strerror(rc));
+    close(fd);
+    /* 2. a valid header whose payload does not decode as READ_BLOCK */
+    fd = conn(0);
+    uint8_t frame[CN_WIRE_HDR_SIZE + 5];
+    struct cn_frame_hdr fh = {1, 0, CN_MSG_READ_BLOCK, 9, 5};
+    cn_wire_hdr_pack(&fh, frame);
+    memset(frame + CN_WIRE_HDR_SIZE, 0xff, 5);
+    cr_assert_eq(cn_sock_send(fd, frame, sizeof(frame), TMO_MS), 0);
+    do {
+        rc = cn_sock_recv_frame(fd, &h, &b, 0, TMO_MS);
+    } while (rc == 0);
+    cr_assert(rc == -ECONNRESET || rc == -EPIPE, "malformed: %s", cn_strerror(rc));
+    close(fd);
+    /* 3. a request before HELLO */
+    fd = connect_raw(cs[0].port);
+    struct cn_ping p = {1};
+    rc = call(fd, CN_MSG_PING, &p, NULL);
+    cr_assert_neq(rc, 0);
+    close(fd);
+    cn_buf_release(&b);
+    /* still serving */
+    fd = conn(0);
+    fill(got, 100, 1);
+    cr_assert_eq(write_block(fd, 1, 1, 0, 0, got, 100, NULL), 0, "%s", last_err);
+    cr_assert_eq(read_block(fd, 1, 1, 0, 0, 0, got), 100, "%s", last_err);
+    close(fd);
+}
+
+/* Proves: a missing disk and another cluster's disk are reported; the rest serve.
+ * With no usable disk the server refuses to start, saying why. */
+Test(chunkserver, bad_disks_reported_others_serve)
+{
+    char good[160], foreign[160], missing[160], disks[600];
+    uint8_t ours[16], theirs[16];
+    memset(ours, 0x11, 16);
+    memset(theirs, 0x22, 16);
+    snprintf(good, sizeof(good), "%s/good.img", dir);
+    snprintf(foreign, sizeof(foreign), "%s/foreign.img", dir);
+    snprintf(missing, sizeof(missing), "%s/missing.img", dir);
+    make_disk(good, ours);
+    make_disk(foreign, theirs);
+    snprintf(disks, sizeof(disks), "%s, %s [hdd usb], *%s", missing, foreign, good);
+    write_cfg(0, disks, "CLUSTER_ID = 11111111111111111111111111111111\n");
+    start_cs(0);
+    char *log = err_log(0);
+    cr_assert_not_null(strstr(log, missing), "missing disk not reported:\n%s", log);
+    cr_assert_not_null(strstr(log, "another cluster"), "foreign disk not reported:\n%s", log);
+    cr_assert_not_null(strstr(log, "marked for removal"), "removal mark not reported:\n%s", log);
+    /* the disk marked for removal takes no new part: nothing is writable */
+    static uint8_t d[1000];
+    int fd = conn(0);
+    cr_assert_eq(write_block(fd, 1, 1, 0, 0, d, sizeof(d), NULL), -ENOSPC, "%s", last_err);
+    close(fd);
+    stop_cs(0, SIGTERM);
+    snprintf(disks, sizeof(disks), "%s, %s [hdd]", missing, good);
+    write_cfg(0, disks, "CLUSTER_ID = 11111111111111111111111111111111\n");
+    start_cs(0);
+    fd = conn(0);
+    cr_assert_eq(write_block(fd, 1, 1, 0, 0, d, sizeof(d), NULL), 0, "%s", last_err);
+    close(fd);
+    stop_cs(0, SIGTERM);
+    /* nothing usable: refuse to start */
+    write_cfg(0, missing, NULL);
+    int rc = try_start_cs(0);
+    cr_assert_neq(rc, 0);
+    int st = wait_exit(cs[0].pid, TMO_MS);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) != 0, "status %d", st);
+    cs[0].pid = 0;
+    cr_assert_not_null(strstr(err_log(0), "no disk could be opened"));
+}
+
+/* Run the binary with args, capture stdout+stderr; returns the exit code. */
+static int run(char *out, size_t outlen, const char *args)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof(cmd), "exec 2>&1; %s %s", CAIRN_CS_BIN, args);
+    FILE *p = popen(cmd, "r");
+    cr_assert_not_null(p);
+    size_t n = fread(out, 1, outlen - 1, p);
+    out[n] = 0;
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* Proves: --dump-config prints every option; config errors name file:line. */
+Test(chunkserver, dump_config_and_errors)
+{
+    static char out[16384];
+    char args[256];
+    cr_assert_eq(run(out, sizeof(out), "--dump-config"), 0, "%s", out);
+    const char *names[] = {
+        "NAME",           "LABELS",       "MASTER",   "LISTEN",    "DISKS",
+        "CLUSTER_ID",     "HEARTBEAT_MS", "LOG_FILE", "LOG_LEVEL", "COMPACT_RATE_MBPS",
+        "SCRUB_RATE_MBPS"};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        cr_assert_not_null(strstr(out, names[i]), "--dump-config lacks %s", names[i]);
+    cr_assert_not_null(strstr(out, "9420"));
+
+    write_cfg(0, "/x", "HEARTBEAT_MS = 5\n");
+    snprintf(args, sizeof(args), "-c %s", cs[0].cfg);
+    cr_assert_eq(run(out, sizeof(out), args), 2, "%s", out);
+    cr_assert_not_null(strstr(out, "cs0.cfg:8:"), "no file:line in: %s", out);
+
+    write_cfg(0, "/x", "BOGUS = 1\n");
+    cr_assert_eq(run(out, sizeof(out), args), 2);
+    cr_assert_not_null(strstr(out, "cs0.cfg:8: unknown option BOGUS"), "%s", out);
+
+    write_cfg(0, "/x [ssd", NULL);
+    cr_assert_eq(run(out, sizeof(out), args), 2);
+    cr_assert_not_null(strstr(out, "cs0.cfg:6: DISKS"), "%s", out);
+
+    write_cfg(0, "/x", "CLUSTER_ID = xyz\n");
+    cr_assert_eq(run(out, sizeof(out), args), 2);
+    cr_assert_not_null(strstr(out, "cs0.cfg:8: CLUSTER_ID"), "%s", out);
+
+    snprintf(args, sizeof(args), "-c %s/nope.cfg", dir);
+    cr_assert_eq(run(out, sizeof(out), args), 2);
+    cr_assert_not_null(strstr(out, "nope.cfg"), "%s", out);
+}
