@@ -1,0 +1,145 @@
+/*
+ * cs.h - state shared by the modules of cairn-chunkserver.
+ *
+ * main.c owns the one `struct cs_ctx` (STYLE 4); every module takes it as an
+ * argument. Everything in it belongs to the libuv loop thread unless a field
+ * says otherwise: the per-disk background threads (scrub, compaction) touch
+ * only their `struct cs_disk` and the bad-block queue, under its mutex.
+ */
+#ifndef CAIRN_CS_H
+#define CAIRN_CS_H
+
+#include <pthread.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "config.h"
+#include "logstore.h"
+#include "net.h"
+#include "wire.h"
+
+/* The daemon's configuration (option table in main.c). */
+struct cs_config {
+    char *name;
+    char *labels;
+    struct cn_addr master;
+    struct cn_addr listen;
+    char *advertise;
+    char *disks;
+    char *cluster_id;
+    int64_t heartbeat_ms;
+    char *log_file;
+    char *log_level;
+    int64_t compact_rate_mbps;
+    int64_t scrub_rate_mbps;
+};
+
+/* One configured disk. Background threads read `ls` (thread-safe) and their
+ * own fields; the loop reads the rest. */
+struct cs_disk {
+    char *path;
+    char *labels;  /* comma-separated, "" if none */
+    int remove;    /* '*' in the config: marked for removal (draining later) */
+    struct ls *ls; /* NULL: failed to open */
+    uint8_t uuid[16];
+    struct cs_ctx *ctx;
+    pthread_t scrub_thr, compact_thr;
+    int threads; /* 1 once the two threads run */
+    struct ls_scrub_cursor cursor;
+};
+
+/* Where a part lives: (chunk, part) -> disk, with its committed version. */
+struct cs_partref {
+    uint64_t chunk;
+    uint64_t version; /* committed version; 0 while only a write session exists */
+    uint16_t part;
+    uint16_t disk;
+    struct cs_partref *next;
+};
+
+struct cs_bad {
+    uint64_t chunk, version;
+    uint16_t part, disk;
+};
+
+struct cs_ctx {
+    uv_loop_t *loop;
+    struct cs_config cfg;
+    const char *cfg_path;
+    uint8_t cluster_id[16];
+    int have_cluster_id;
+
+    struct cs_disk *disks;
+    size_t ndisks;
+
+    /* part map (loop thread) */
+    struct cs_partref **buckets;
+    size_t nbuckets, nparts;
+
+    /* parts changed since the last heartbeat (loop thread) */
+    struct cn_cs_part *changes;
+    size_t nchanges, capchanges;
+
+    /* bad blocks found by scrub threads: queue under bad_mu, drained by the
+     * loop through bad_async */
+    pthread_mutex_t bad_mu;
+    pthread_cond_t stop_cv; /* background threads wait on it with bad_mu */
+    struct cs_bad *bad;
+    size_t nbad, capbad;
+    uv_async_t bad_async;
+    volatile int stop;                               /* set under bad_mu; background threads exit */
+    volatile int scrub_rate_mbps, compact_rate_mbps; /* reloadable, atomics */
+
+    uint16_t data_port;       /* bound port of LISTEN (which may say 0) */
+    int stopping;             /* shutdown started: no new connections */
+    struct cs_client *client; /* client_serv.c */
+    struct cs_peers *peers;   /* peers.c */
+    struct cs_master *master; /* master_conn.c */
+};
+
+/* ---- disks.c ---- */
+/* Parse a DISKS value: entries separated by commas, each `[*]PATH [LABEL ...]`.
+ * Fills ctx->disks (paths and labels only). 0 or -EINVAL with err. */
+int cs_disks_parse(const char *spec, struct cs_disk **out, size_t *n, char *err, size_t errlen);
+void cs_disks_free(struct cs_disk *d, size_t n);
+int cs_disks_init(struct cs_ctx *ctx);
+void cs_disks_stop(struct cs_ctx *ctx);    /* loop side: join threads, close the async */
+void cs_disks_release(struct cs_ctx *ctx); /* after the loop: close the logstores */
+struct cs_partref *cs_part_find(struct cs_ctx *ctx, uint64_t chunk, uint16_t part);
+struct cs_partref *cs_part_add(struct cs_ctx *ctx, uint64_t chunk, uint16_t part, uint16_t disk);
+void cs_part_remove(struct cs_ctx *ctx, uint64_t chunk, uint16_t part);
+/* Disk for a new part: open, writable, not marked for removal, most free
+ * space. -ENOSPC if none. */
+int cs_disk_pick(struct cs_ctx *ctx);
+/* Space of disk i as the wire reports it (path/labels borrowed from ctx). */
+void cs_disk_describe(struct cs_ctx *ctx, size_t i, struct cn_cs_disk *out);
+/* Remember a change for the next heartbeat. status: 0 present, 1 gone, 2 bad. */
+void cs_note_change(struct cs_ctx *ctx, uint64_t chunk, uint64_t version, uint16_t part,
+                    uint16_t disk, uint8_t status);
+/* A read found a bad block (loop thread): log it and queue it for the master. */
+void cs_report_bad(struct cs_ctx *ctx, uint64_t chunk, uint64_t version, uint16_t part,
+                   uint16_t disk);
+/* logstore error -> wire status. */
+enum cn_status cs_status_of(int err);
+
+/* ---- client_serv.c ---- */
+int cs_client_init(struct cs_ctx *ctx);
+void cs_client_release(struct cs_ctx *ctx);
+void cs_client_free(struct cs_ctx *ctx); /* after the loop drained */
+
+/* ---- peers.c: connections to other chunkservers (write chains) ---- */
+int cs_peers_init(struct cs_ctx *ctx);
+void cs_peers_release(struct cs_ctx *ctx);
+void cs_peers_free(struct cs_ctx *ctx); /* after the loop drained */
+/* Send a request to the chunkserver at addr (host:port), connecting and
+ * saying HELLO first if needed; cb runs exactly once (c NULL when the peer
+ * could not be reached). msg is borrowed until cb runs. Loop thread. */
+void cs_peer_call(struct cs_ctx *ctx, struct cn_str addr, uint16_t type, const void *msg,
+                  uint32_t timeout_ms, cn_reply_cb cb, void *ud);
+
+/* ---- master_conn.c ---- */
+int cs_master_init(struct cs_ctx *ctx);
+void cs_master_release(struct cs_ctx *ctx);
+void cs_master_free(struct cs_ctx *ctx); /* after the loop drained */
+
+#endif

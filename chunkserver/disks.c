@@ -1,0 +1,551 @@
+/*
+ * disks.c - the chunkserver's disks: one logstore each, the part map, and the
+ * background scrub and compaction threads.
+ *
+ * Decisions a reader must know:
+ *  - A disk that fails to open (missing, another cluster's, damaged) is
+ *    logged with what to do and left out; the server runs with the others.
+ *    Only when no disk opens does start-up fail.
+ *  - The part map ((chunk, part) -> disk) is rebuilt from ls_list_parts() at
+ *    start and is owned by the loop thread. The logstore is the truth; the
+ *    map only says which disk to ask.
+ *  - Scrub and compaction run in two threads per disk (the logstore wants one
+ *    background thread each, and throttles itself). They never touch loop
+ *    state: bad blocks go through a mutex-protected queue and a uv_async.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cs.h"
+#include "log.h"
+#include "xmalloc.h"
+
+#define SCRUB_STEP_BYTES  (8ull << 20) /* one ls_scrub call, then check stop */
+#define SCRUB_PAUSE_MS    60000        /* between passes */
+#define COMPACT_PERIOD_MS 10000
+#define COMPACT_DEAD_PCT  25 /* compact once dead space is this share of the written space */
+
+/* ---- config syntax -------------------------------------------------------- */
+
+static char *trim(char *s)
+{
+    while (*s == ' ' || *s == '\t')
+        s++;
+    size_t n = strlen(s);
+    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+        s[--n] = 0;
+    return s;
+}
+
+void cs_disks_free(struct cs_disk *d, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(d[i].path);
+        free(d[i].labels);
+    }
+    free(d);
+}
+
+/* One entry: `[*]PATH [LABEL LABEL ...]`; labels become "a,b". */
+static int parse_entry(char *e, struct cs_disk *d, char *err, size_t errlen)
+{
+    e = trim(e);
+    if (*e == '*') {
+        d->remove = 1;
+        e = trim(e + 1);
+    }
+    char *lb = strchr(e, '[');
+    char labels[512] = "";
+    if (lb) {
+        char *rb = strchr(lb, ']');
+        if (!rb || trim(rb + 1)[0]) {
+            snprintf(err, errlen, "DISKS: '%s': labels go in [ ] at the end of the entry", e);
+            return -EINVAL;
+        }
+        *rb = 0;
+        *lb = 0;
+        size_t n = 0;
+        for (char *p = lb + 1; *p;) {
+            while (*p == ' ' || *p == '\t')
+                p++;
+            if (!*p)
+                break;
+            size_t w = strcspn(p, " \t");
+            if (n + w + 2 > sizeof(labels)) {
+                snprintf(err, errlen, "DISKS: labels of '%s' too long", e);
+                return -EINVAL;
+            }
+            if (n)
+                labels[n++] = ',';
+            memcpy(labels + n, p, w);
+            n += w;
+            labels[n] = 0;
+            p += w;
+        }
+    }
+    e = trim(e);
+    if (!*e) {
+        snprintf(err, errlen, "DISKS: empty disk path in the list");
+        return -EINVAL;
+    }
+    d->path = cn_xstrdup(e);
+    d->labels = cn_xstrdup(labels);
+    return 0;
+}
+
+int cs_disks_parse(const char *spec, struct cs_disk **out, size_t *n, char *err, size_t errlen)
+{
+    struct cs_disk *d = NULL;
+    size_t nd = 0;
+    int rc = 0;
+    char *s = cn_xstrdup(spec ? spec : "");
+    char *p = s;
+    while (*p) {
+        /* split at commas outside [ ] */
+        char *q = p;
+        int depth = 0;
+        while (*q && (depth || *q != ',')) {
+            depth += *q == '[' ? 1 : *q == ']' ? -1 : 0;
+            q++;
+        }
+        int last = !*q;
+        *q = 0;
+        if (*trim(p)) {
+            d = cn_xrealloc(d, (nd + 1) * sizeof(*d));
+            memset(&d[nd], 0, sizeof(*d));
+            rc = parse_entry(p, &d[nd], err, errlen);
+            if (rc)
+                goto out;
+            nd++;
+        }
+        if (last)
+            break;
+        p = q + 1;
+    }
+    if (!nd) {
+        snprintf(err, errlen, "DISKS: no disk configured (DISKS = /path/one, /path/two [ssd])");
+        rc = -EINVAL;
+    }
+out:
+    free(s);
+    if (rc) {
+        cs_disks_free(d, nd);
+        return rc;
+    }
+    *out = d;
+    *n = nd;
+    return 0;
+}
+
+/* ---- part map ----------------------------------------------------------- */
+
+static size_t part_hash(const struct cs_ctx *ctx, uint64_t chunk, uint16_t part)
+{
+    uint64_t h = (chunk ^ ((uint64_t)part << 48)) * 0x9E3779B97F4A7C15ull;
+    return (size_t)(h >> 20) & (ctx->nbuckets - 1);
+}
+
+struct cs_partref *cs_part_find(struct cs_ctx *ctx, uint64_t chunk, uint16_t part)
+{
+    for (struct cs_partref *r = ctx->buckets[part_hash(ctx, chunk, part)]; r; r = r->next)
+        if (r->chunk == chunk && r->part == part)
+            return r;
+    return NULL;
+}
+
+static void grow(struct cs_ctx *ctx)
+{
+    size_t nb = ctx->nbuckets * 2;
+    struct cs_partref **old = ctx->buckets;
+    size_t on = ctx->nbuckets;
+    ctx->buckets = cn_xcalloc(nb, sizeof(*ctx->buckets));
+    ctx->nbuckets = nb;
+    for (size_t i = 0; i < on; i++)
+        for (struct cs_partref *r = old[i], *nx; r; r = nx) {
+            nx = r->next;
+            size_t h = part_hash(ctx, r->chunk, r->part);
+            r->next = ctx->buckets[h];
+            ctx->buckets[h] = r;
+        }
+    free(old);
+}
+
+struct cs_partref *cs_part_add(struct cs_ctx *ctx, uint64_t chunk, uint16_t part, uint16_t disk)
+{
+    if (ctx->nparts + 1 > ctx->nbuckets)
+        grow(ctx);
+    struct cs_partref *r = cn_xcalloc(1, sizeof(*r));
+    r->chunk = chunk;
+    r->part = part;
+    r->disk = disk;
+    size_t h = part_hash(ctx, chunk, part);
+    r->next = ctx->buckets[h];
+    ctx->buckets[h] = r;
+    ctx->nparts++;
+    return r;
+}
+
+void cs_part_remove(struct cs_ctx *ctx, uint64_t chunk, uint16_t part)
+{
+    for (struct cs_partref **pp = &ctx->buckets[part_hash(ctx, chunk, part)]; *pp;
+         pp = &(*pp)->next) {
+        struct cs_partref *r = *pp;
+        if (r->chunk == chunk && r->part == part) {
+            *pp = r->next;
+            free(r);
+            ctx->nparts--;
+            return;
+        }
+    }
+}
+
+/* ---- space, changes, errors --------------------------------------------- */
+
+int cs_disk_pick(struct cs_ctx *ctx)
+{
+    int best = -ENOSPC;
+    uint64_t best_free = 0;
+    for (size_t i = 0; i < ctx->ndisks; i++) {
+        struct cs_disk *d = &ctx->disks[i];
+        struct ls_stats st;
+        if (!d->ls || d->remove || ls_stats(d->ls, &st) || st.broken)
+            continue;
+        if (best < 0 || st.free_bytes > best_free) {
+            best = (int)i;
+            best_free = st.free_bytes;
+        }
+    }
+    return best;
+}
+
+void cs_disk_describe(struct cs_ctx *ctx, size_t i, struct cn_cs_disk *out)
+{
+    struct cs_disk *d = &ctx->disks[i];
+    struct ls_stats st;
+    memset(out, 0, sizeof(*out));
+    memcpy(out->uuid, d->uuid, 16);
+    out->path = cn_str_of(d->path);
+    out->labels = cn_str_of(d->labels);
+    if (!d->ls || ls_stats(d->ls, &st)) {
+        out->state = 3;
+        return;
+    }
+    out->total = st.disk_bytes;
+    out->free = st.free_bytes;
+    out->used = st.live_bytes + st.dead_bytes;
+    out->state = st.broken ? 1 : d->remove ? 2 : 0;
+}
+
+void cs_note_change(struct cs_ctx *ctx, uint64_t chunk, uint64_t version, uint16_t part,
+                    uint16_t disk, uint8_t status)
+{
+    if (ctx->nchanges == ctx->capchanges) {
+        ctx->capchanges = ctx->capchanges ? ctx->capchanges * 2 : 64;
+        ctx->changes = cn_xrealloc(ctx->changes, ctx->capchanges * sizeof(*ctx->changes));
+    }
+    struct cn_cs_part *p = &ctx->changes[ctx->nchanges++];
+    p->chunk = chunk;
+    p->version = version;
+    p->part = part;
+    p->disk = disk;
+    p->status = status;
+}
+
+void cs_report_bad(struct cs_ctx *ctx, uint64_t chunk, uint64_t version, uint16_t part,
+                   uint16_t disk)
+{
+    cn_log_error("disks",
+                 "disk %s: chunk %016llx part %u version %llu has a block that fails its CRC; "
+                 "reporting it to the master (run cairn-disk check on the disk if this repeats)",
+                 ctx->disks[disk].path, (unsigned long long)chunk, part,
+                 (unsigned long long)version);
+    cs_note_change(ctx, chunk, version, part, disk, 2);
+}
+
+enum cn_status cs_status_of(int err)
+{
+    switch (err) {
+    case 0:
+        return CN_ST_OK;
+    case LS_ECORRUPT:
+        return CN_ST_BAD_CRC;
+    case -ESTALE:
+        return CN_ST_BAD_VERSION;
+    case -ENOENT:
+        return CN_ST_NO_CHUNK;
+    case LS_EINDEXFULL:
+        return CN_ST_ENOSPC;
+    case LS_EBROKEN:
+    case LS_ENOTOURS:
+    case LS_EVERSION:
+    case LS_ECLUSTER:
+        return CN_ST_EIO;
+    default:
+        return cn_status_from_errno(err);
+    }
+}
+
+/* ---- background threads ------------------------------------------------- */
+
+/* Wait up to ms for stop; returns ctx->stop. */
+static int wait_stop(struct cs_ctx *ctx, int64_t ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&ctx->bad_mu);
+    while (!ctx->stop && pthread_cond_timedwait(&ctx->stop_cv, &ctx->bad_mu, &ts) == 0)
+        ;
+    int s = ctx->stop;
+    pthread_mutex_unlock(&ctx->bad_mu);
+    return s;
+}
+
+struct scrub_arg {
+    struct cs_disk *d;
+    uint16_t idx;
+};
+
+static void on_bad_block(const struct ls_bad_block *b, void *arg)
+{
+    struct cs_disk *d = arg;
+    struct cs_ctx *ctx = d->ctx;
+    pthread_mutex_lock(&ctx->bad_mu);
+    if (ctx->nbad == ctx->capbad) {
+        ctx->capbad = ctx->capbad ? ctx->capbad * 2 : 16;
+        ctx->bad = cn_xrealloc(ctx->bad, ctx->capbad * sizeof(*ctx->bad));
+    }
+    struct cs_bad *e = &ctx->bad[ctx->nbad++];
+    e->chunk = b->chunk;
+    e->version = b->version;
+    e->part = b->part;
+    e->disk = (uint16_t)(d - ctx->disks);
+    pthread_mutex_unlock(&ctx->bad_mu);
+    uv_async_send(&ctx->bad_async);
+}
+
+static void *scrub_main(void *arg)
+{
+    struct cs_disk *d = arg;
+    struct cs_ctx *ctx = d->ctx;
+    while (!ctx->stop) {
+        int rate = __atomic_load_n(&ctx->scrub_rate_mbps, __ATOMIC_RELAXED);
+        if (rate <= 0) { /* scrub off: look again later (a reload may enable it) */
+            if (wait_stop(ctx, 1000))
+                break;
+            continue;
+        }
+        uint64_t passes = d->cursor.passes;
+        int rc = ls_scrub(d->ls, &d->cursor, SCRUB_STEP_BYTES, rate, on_bad_block, d);
+        if (rc < 0)
+            cn_log_warn("disks", "disk %s: scrub: %s", d->path, ls_strerror(rc));
+        if (rc < 0 || d->cursor.passes != passes)
+            if (wait_stop(ctx, SCRUB_PAUSE_MS))
+                break;
+    }
+    return NULL;
+}
+
+static void *compact_main(void *arg)
+{
+    struct cs_disk *d = arg;
+    struct cs_ctx *ctx = d->ctx;
+    while (!wait_stop(ctx, COMPACT_PERIOD_MS)) {
+        struct ls_stats st;
+        if (ls_stats(d->ls, &st) || st.broken)
+            continue;
+        uint64_t written = st.live_bytes + st.dead_bytes;
+        if (!written || st.dead_bytes * 100 < written * COMPACT_DEAD_PCT)
+            continue;
+        struct ls_compact_opts o = {0};
+        struct ls_compact_result r = {0};
+        o.rate_mbps = __atomic_load_n(&ctx->compact_rate_mbps, __ATOMIC_RELAXED);
+        o.stop = &ctx->stop;
+        o.max_segments = 16;
+        int rc = ls_compact(d->ls, &o, &r);
+        if (rc)
+            cn_log_warn("disks", "disk %s: compaction: %s", d->path, ls_strerror(rc));
+        else if (r.segments_freed)
+            cn_log_info("disks", "disk %s: compaction freed %u segments, moved %llu bytes", d->path,
+                        r.segments_freed, (unsigned long long)r.bytes_moved);
+    }
+    return NULL;
+}
+
+static void on_bad_async(uv_async_t *a)
+{
+    struct cs_ctx *ctx = a->data;
+    pthread_mutex_lock(&ctx->bad_mu);
+    struct cs_bad *list = ctx->bad;
+    size_t n = ctx->nbad;
+    ctx->bad = NULL;
+    ctx->nbad = ctx->capbad = 0;
+    pthread_mutex_unlock(&ctx->bad_mu);
+    for (size_t i = 0; i < n; i++)
+        cs_report_bad(ctx, list[i].chunk, list[i].version, list[i].part, list[i].disk);
+    free(list);
+}
+
+/* ---- open / close -------------------------------------------------------- */
+
+static void ls_log(void *arg, int level, const char *msg)
+{
+    struct cs_disk *d = arg;
+    int l = level <= LS_LOG_ERR ? CN_LOG_ERROR : level <= LS_LOG_WARN ? CN_LOG_WARN : CN_LOG_INFO;
+    CN_LOG(l, "logstore", "disk %s: %s", d->path, msg);
+}
+
+struct list_arg {
+    struct cs_ctx *ctx;
+    uint16_t disk;
+};
+
+static int on_part(const struct ls_part_info *pi, void *arg)
+{
+    struct list_arg *a = arg;
+    struct cs_ctx *ctx = a->ctx;
+    if (!pi->committed)
+        return 0; /* write sessions do not survive a restart */
+    struct cs_partref *r = cs_part_find(ctx, pi->chunk, pi->part);
+    if (r) {
+        cn_log_warn("disks",
+                    "chunk %016llx part %u is on disk %s (version %llu) and disk %s "
+                    "(version %llu); serving the newer one",
+                    (unsigned long long)pi->chunk, pi->part, ctx->disks[r->disk].path,
+                    (unsigned long long)r->version, ctx->disks[a->disk].path,
+                    (unsigned long long)pi->version);
+        if (pi->version > r->version) {
+            r->disk = a->disk;
+            r->version = pi->version;
+        }
+        return 0;
+    }
+    r = cs_part_add(ctx, pi->chunk, pi->part, a->disk);
+    r->version = pi->version;
+    return 0;
+}
+
+static int open_disk(struct cs_ctx *ctx, uint16_t i)
+{
+    struct cs_disk *d = &ctx->disks[i];
+    struct ls_open_opts o = {0};
+    char err[512] = "";
+    d->ctx = ctx;
+    o.cluster_id = ctx->have_cluster_id ? ctx->cluster_id : NULL;
+    o.log = ls_log;
+    o.log_arg = d;
+    int rc = ls_open(d->path, &o, &d->ls, err, sizeof(err));
+    if (rc) {
+        cn_log_error("disks", "disk %s: cannot open (%s); serving without it (%s)", d->path,
+                     err[0] ? err : ls_strerror(rc),
+                     rc == LS_ENOTOURS ? "format it with: cairn-disk format DISK"
+                     : rc == LS_ECLUSTER
+                         ? "it belongs to another cluster; reformat with: cairn-disk format "
+                           "--force DISK"
+                         : "check the path and run: cairn-disk check DISK");
+        d->ls = NULL;
+        return rc;
+    }
+    struct ls_stats st;
+    ls_stats(d->ls, &st);
+    memcpy(d->uuid, st.disk_uuid, 16);
+    struct list_arg la = {ctx, i};
+    int np = ls_list_parts(d->ls, on_part, &la);
+    cn_log_info("disks", "disk %s: %d parts, %llu of %llu bytes free%s%s%s", d->path,
+                np < 0 ? 0 : np, (unsigned long long)st.free_bytes,
+                (unsigned long long)st.disk_bytes, d->labels[0] ? ", labels " : "", d->labels,
+                d->remove ? ", marked for removal" : "");
+    return 0;
+}
+
+int cs_disks_init(struct cs_ctx *ctx)
+{
+    size_t ok = 0;
+    ctx->nbuckets = 1024;
+    ctx->buckets = cn_xcalloc(ctx->nbuckets, sizeof(*ctx->buckets));
+    pthread_mutex_init(&ctx->bad_mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&ctx->stop_cv, &ca);
+    pthread_condattr_destroy(&ca);
+    uv_async_init(ctx->loop, &ctx->bad_async, on_bad_async);
+    ctx->bad_async.data = ctx;
+    for (size_t i = 0; i < ctx->ndisks; i++)
+        if (open_disk(ctx, (uint16_t)i) == 0)
+            ok++;
+    if (!ok) {
+        cn_log_error("disks", "no disk could be opened; refusing to start (see the errors above)");
+        return -ENODEV;
+    }
+    for (size_t i = 0; i < ctx->ndisks; i++) {
+        struct cs_disk *d = &ctx->disks[i];
+        if (!d->ls)
+            continue;
+        if (pthread_create(&d->scrub_thr, NULL, scrub_main, d))
+            CN_BUG("pthread_create failed");
+        if (pthread_create(&d->compact_thr, NULL, compact_main, d))
+            CN_BUG("pthread_create failed");
+        d->threads = 1;
+    }
+    return 0;
+}
+
+static void close_cb(uv_handle_t *h)
+{
+    (void)h;
+}
+
+void cs_disks_stop(struct cs_ctx *ctx)
+{
+    pthread_mutex_lock(&ctx->bad_mu);
+    ctx->stop = 1;
+    pthread_cond_broadcast(&ctx->stop_cv);
+    pthread_mutex_unlock(&ctx->bad_mu);
+    for (size_t i = 0; i < ctx->ndisks; i++) {
+        struct cs_disk *d = &ctx->disks[i];
+        if (d->threads) {
+            pthread_join(d->scrub_thr, NULL);
+            pthread_join(d->compact_thr, NULL);
+            d->threads = 0;
+        }
+    }
+    on_bad_async(&ctx->bad_async); /* report what the threads found last */
+    uv_close((uv_handle_t *)&ctx->bad_async, close_cb);
+}
+
+void cs_disks_release(struct cs_ctx *ctx)
+{
+    for (size_t i = 0; i < ctx->ndisks; i++) {
+        struct cs_disk *d = &ctx->disks[i];
+        if (d->ls) {
+            int rc = ls_close(d->ls);
+            if (rc)
+                cn_log_error("disks", "disk %s: close: %s", d->path, ls_strerror(rc));
+            d->ls = NULL;
+        }
+    }
+    if (ctx->buckets) {
+        for (size_t i = 0; i < ctx->nbuckets; i++)
+            for (struct cs_partref *r = ctx->buckets[i], *nx; r; r = nx) {
+                nx = r->next;
+                free(r);
+            }
+        free(ctx->buckets);
+        ctx->buckets = NULL;
+    }
+    pthread_mutex_destroy(&ctx->bad_mu);
+    pthread_cond_destroy(&ctx->stop_cv);
+    free(ctx->bad);
+    ctx->bad = NULL;
+    free(ctx->changes);
+    ctx->changes = NULL;
+}

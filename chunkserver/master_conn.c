@@ -1,0 +1,361 @@
+/*
+ * master_conn.c - the chunkserver's session with the master (MooseFS
+ * `csserv`/`masterconn`): HELLO, CS_REGISTER with every part, CS_HEARTBEAT
+ * with space and the parts changed since the previous one, and the master's
+ * commands (CS_CMD_DELETE_PART).
+ *
+ * Decisions a reader must know:
+ *  - Chunk locations are soft state on the master, so every (re)connection
+ *    registers again with the full part list; the change list kept for
+ *    heartbeats is cleared at registration, except bad-CRC reports, which
+ *    the full list cannot express.
+ *  - The master being down never stops the data path: the data port and the
+ *    disks do not depend on this module. Reconnection backs off from 200 ms
+ *    to 5 s.
+ *  - A delete runs on the thread pool like every logstore call and is
+ *    answered when durable. Deleting a part this server does not hold
+ *    answers OK (the master's wish is already true).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cs.h"
+#include "log.h"
+#include "xmalloc.h"
+
+#define BACKOFF_MIN_MS  200
+#define BACKOFF_MAX_MS  5000
+#define CALL_TIMEOUT_MS 10000
+
+struct cs_master {
+    struct cs_ctx *ctx;
+    struct cn_conn *c; /* NULL when not connected */
+    int connecting;
+    int registered;
+    uint64_t cs_id; /* assigned by the master; kept across reconnects */
+    uint32_t heartbeat_ms;
+    uint32_t backoff_ms;
+    uv_timer_t retry, beat;
+    int warned; /* "master unreachable" logged once per outage */
+    char addr[300];
+};
+
+struct delreq {
+    uv_work_t work;
+    struct cs_master *m;
+    struct cn_conn *c; /* the connection the command came on */
+    uint64_t req_id;
+    struct cn_cs_delete_part cmd;
+    struct cs_disk *disk;
+    uint16_t disk_idx;
+    int rc;
+};
+
+static void connect_now(struct cs_master *m);
+static void on_beat(uv_timer_t *t);
+static void on_retry(uv_timer_t *t)
+{
+    connect_now(t->data);
+}
+
+static void schedule_retry(struct cs_master *m)
+{
+    if (m->ctx->stopping)
+        return;
+    uv_timer_start(&m->retry, on_retry, m->backoff_ms, 0);
+    m->backoff_ms = m->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : m->backoff_ms * 2;
+}
+
+/* ---- register / heartbeat ------------------------------------------------ */
+
+static void fill_disks(struct cs_ctx *ctx, struct cn_cs_disk **out, uint32_t *n)
+{
+    *out = cn_xcalloc(ctx->ndisks ? ctx->ndisks : 1, sizeof(**out));
+    for (size_t i = 0; i < ctx->ndisks; i++)
+        cs_disk_describe(ctx, i, &(*out)[i]);
+    *n = (uint32_t)ctx->ndisks;
+}
+
+static void advertise(struct cs_ctx *ctx, char *buf, size_t len)
+{
+    if (ctx->cfg.advertise && ctx->cfg.advertise[0]) {
+        snprintf(buf, len, "%s", ctx->cfg.advertise);
+        return;
+    }
+    struct cn_addr a = ctx->cfg.listen;
+    a.port = ctx->data_port;
+    if (!a.host[0] || !strcmp(a.host, "*") || !strcmp(a.host, "0.0.0.0") || !strcmp(a.host, "::")) {
+        if (gethostname(a.host, sizeof(a.host) - 1))
+            snprintf(a.host, sizeof(a.host), "127.0.0.1");
+    }
+    cn_addr_format(&a, buf, len);
+}
+
+static void on_register(struct cn_conn *c, int status, const struct cn_frame_hdr *h,
+                        const uint8_t *payload, void *ud)
+{
+    struct cs_master *m = ud;
+    struct cn_cs_register_r r;
+    if (status || cn_msg_decode(CN_MSG_CS_REGISTER_R, payload, h->len, &r)) {
+        cn_log_warn("master_conn", "master %s refused the registration: %s", m->addr,
+                    status ? cn_strerror(status) : "malformed reply");
+        if (c)
+            cn_conn_close(c, 0);
+        return;
+    }
+    m->cs_id = r.cs_id;
+    m->heartbeat_ms = r.heartbeat_ms ? r.heartbeat_ms : (uint32_t)m->ctx->cfg.heartbeat_ms;
+    m->registered = 1;
+    m->backoff_ms = BACKOFF_MIN_MS;
+    cn_log_info("master_conn", "registered with master %s as chunkserver %llu (%zu parts)", m->addr,
+                (unsigned long long)m->cs_id, m->ctx->nparts);
+    uv_timer_start(&m->beat, on_beat, m->heartbeat_ms, m->heartbeat_ms);
+}
+
+static void send_register(struct cs_master *m)
+{
+    struct cs_ctx *ctx = m->ctx;
+    struct cn_cs_register reg = {0};
+    char addr[300];
+    advertise(ctx, addr, sizeof(addr));
+    reg.cs_id = m->cs_id;
+    reg.name = cn_str_of(ctx->cfg.name);
+    reg.labels = cn_str_of(ctx->cfg.labels);
+    reg.addr = cn_str_of(addr);
+    fill_disks(ctx, &reg.disks, &reg.ndisks);
+    reg.parts = cn_xcalloc(ctx->nparts ? ctx->nparts : 1, sizeof(*reg.parts));
+    for (size_t i = 0; i < ctx->nbuckets; i++)
+        for (struct cs_partref *p = ctx->buckets[i]; p; p = p->next) {
+            if (!p->version)
+                continue; /* a write session only: nothing committed yet */
+            struct cn_cs_part *e = &reg.parts[reg.nparts++];
+            e->chunk = p->chunk;
+            e->version = p->version;
+            e->part = p->part;
+            e->disk = p->disk;
+        }
+    /* the full list replaces the changes, except bad-CRC reports */
+    size_t k = 0;
+    for (size_t i = 0; i < ctx->nchanges; i++)
+        if (ctx->changes[i].status == 2)
+            ctx->changes[k++] = ctx->changes[i];
+    ctx->nchanges = k;
+    int rc = cn_conn_call(m->c, CN_MSG_CS_REGISTER, &reg, CALL_TIMEOUT_MS, on_register, m);
+    if (rc) {
+        cn_log_warn("master_conn", "cannot send CS_REGISTER (%u parts): %s", reg.nparts,
+                    cn_strerror(rc));
+        cn_conn_close(m->c, rc);
+    }
+    free(reg.disks);
+    free(reg.parts);
+}
+
+static void on_beat(uv_timer_t *t)
+{
+    struct cs_master *m = t->data;
+    struct cs_ctx *ctx = m->ctx;
+    if (!m->c || !m->registered)
+        return;
+    struct cn_cs_heartbeat hb = {0};
+    fill_disks(ctx, &hb.disks, &hb.ndisks);
+    hb.changed = ctx->changes;
+    hb.nchanged = (uint32_t)ctx->nchanges;
+    int rc = cn_conn_send_msg(m->c, CN_MSG_CS_HEARTBEAT, 0, &hb);
+    free(hb.disks);
+    if (rc) {
+        cn_log_warn("master_conn", "heartbeat: %s", cn_strerror(rc));
+        return;
+    }
+    ctx->nchanges = 0;
+}
+
+static void on_hello(struct cn_conn *c, int status, const struct cn_frame_hdr *h,
+                     const uint8_t *payload, void *ud)
+{
+    struct cs_master *m = ud;
+    if (status) {
+        cn_log_warn("master_conn", "master %s refused the handshake: %s", m->addr,
+                    cn_strerror(status));
+        if (c)
+            cn_conn_close(c, 0);
+        return;
+    }
+    send_register(m);
+}
+
+/* ---- commands ----------------------------------------------------------- */
+
+static void work_delete(uv_work_t *w)
+{
+    struct delreq *d = w->data;
+    d->rc = ls_delete(d->disk->ls, d->cmd.chunk, d->cmd.part, d->cmd.version);
+}
+
+static void delete_done(uv_work_t *w, int status)
+{
+    struct delreq *d = w->data;
+    struct cs_master *m = d->m;
+    struct cs_ctx *ctx = m->ctx;
+    if (status && !d->rc)
+        d->rc = status;
+    if (!d->rc) {
+        struct ls_part_info pi;
+        if (ls_part_stat(d->disk->ls, d->cmd.chunk, d->cmd.part, &pi) == -ENOENT) {
+            cs_part_remove(ctx, d->cmd.chunk, d->cmd.part);
+            cs_note_change(ctx, d->cmd.chunk, d->cmd.version, d->cmd.part, d->disk_idx, 1);
+        }
+        cn_log_info("master_conn", "deleted chunk %016llx part %u version %llu",
+                    (unsigned long long)d->cmd.chunk, d->cmd.part,
+                    (unsigned long long)d->cmd.version);
+    }
+    if (m->c == d->c) { /* still the same session: answer */
+        if (d->rc) {
+            char text[200];
+            snprintf(text, sizeof(text), "delete chunk %016llx part %u: %s",
+                     (unsigned long long)d->cmd.chunk, d->cmd.part, ls_strerror(d->rc));
+            cn_conn_send_error(m->c, d->req_id, cs_status_of(d->rc), text);
+        } else {
+            struct cn_empty e = {0};
+            cn_conn_send_msg(m->c, CN_MSG_CS_CMD_DELETE_PART_R, d->req_id, &e);
+        }
+    }
+    free(d);
+}
+
+static void on_frame(struct cn_conn *c, const struct cn_frame_hdr *h, const uint8_t *payload,
+                     void *ud)
+{
+    struct cs_master *m = ud;
+    struct cs_ctx *ctx = m->ctx;
+    if (h->type & CN_MSG_REPLY)
+        return; /* a reply after its timeout */
+    if (h->type != CN_MSG_CS_CMD_DELETE_PART) {
+        cn_conn_send_error(c, h->req_id, CN_ST_UNSUPPORTED,
+                           "command not supported by this chunkserver yet");
+        return;
+    }
+    struct cn_cs_delete_part cmd;
+    if (cn_msg_decode(h->type, payload, h->len, &cmd)) {
+        cn_conn_close(c, CN_EMALFORMED);
+        return;
+    }
+    struct cs_partref *p = cs_part_find(ctx, cmd.chunk, cmd.part);
+    if (!p || !ctx->disks[p->disk].ls) {
+        struct cn_empty e = {0};
+        cn_conn_send_msg(c, CN_MSG_CS_CMD_DELETE_PART_R, h->req_id, &e);
+        return;
+    }
+    struct delreq *d = cn_xcalloc(1, sizeof(*d));
+    d->m = m;
+    d->c = c;
+    d->req_id = h->req_id;
+    d->cmd = cmd;
+    d->disk = &ctx->disks[p->disk];
+    d->disk_idx = p->disk;
+    d->work.data = d;
+    int rc = uv_queue_work(ctx->loop, &d->work, work_delete, delete_done);
+    if (rc) {
+        cn_conn_send_error(c, h->req_id, CN_ST_EIO, "cannot queue the delete");
+        free(d);
+    }
+}
+
+/* ---- connection lifecycle ------------------------------------------------ */
+
+static void on_close(struct cn_conn *c, int err, void *ud)
+{
+    struct cs_master *m = ud;
+    m->c = NULL;
+    uv_timer_stop(&m->beat);
+    if (m->registered)
+        cn_log_warn("master_conn",
+                    "lost the master %s (%s); data keeps being served, "
+                    "reconnecting",
+                    m->addr, err ? cn_strerror(err) : "closed");
+    m->registered = 0;
+    schedule_retry(m);
+}
+
+static const struct cn_conn_ops master_ops = {on_frame, on_close};
+
+static void on_connect(struct cn_conn *c, int status, void *ud)
+{
+    struct cs_master *m = ud;
+    m->connecting = 0;
+    if (status) {
+        if (!m->warned)
+            cn_log_warn("master_conn", "cannot reach the master %s: %s; retrying", m->addr,
+                        cn_strerror(status));
+        m->warned = 1;
+        schedule_retry(m);
+        return;
+    }
+    if (m->ctx->stopping) {
+        cn_conn_close(c, 0);
+        return;
+    }
+    m->warned = 0;
+    m->c = c;
+    struct cn_hello hello = {0};
+    hello.role = CN_ROLE_CHUNKSERVER;
+    hello.ver_min = CN_WIRE_VERSION_MIN;
+    hello.ver_max = CN_WIRE_VERSION;
+    hello.name = cn_str_of(m->ctx->cfg.name);
+    int rc = cn_conn_call(c, CN_MSG_HELLO, &hello, CALL_TIMEOUT_MS, on_hello, m);
+    if (rc)
+        cn_conn_close(c, rc);
+}
+
+static void connect_now(struct cs_master *m)
+{
+    if (m->ctx->stopping || m->c || m->connecting)
+        return;
+    m->connecting = 1;
+    int rc = cn_conn_connect(m->ctx->loop, &m->ctx->cfg.master, &master_ops, on_connect, m);
+    if (rc) {
+        m->connecting = 0;
+        schedule_retry(m);
+    }
+}
+
+int cs_master_init(struct cs_ctx *ctx)
+{
+    struct cs_master *m = cn_xcalloc(1, sizeof(*m));
+    ctx->master = m;
+    m->ctx = ctx;
+    m->backoff_ms = BACKOFF_MIN_MS;
+    cn_addr_format(&ctx->cfg.master, m->addr, sizeof(m->addr));
+    uv_timer_init(ctx->loop, &m->retry);
+    uv_timer_init(ctx->loop, &m->beat);
+    m->retry.data = m;
+    m->beat.data = m;
+    connect_now(m);
+    return 0;
+}
+
+static void noop_close(uv_handle_t *h)
+{
+    (void)h;
+}
+
+void cs_master_release(struct cs_ctx *ctx)
+{
+    struct cs_master *m = ctx->master;
+    if (!m)
+        return;
+    uv_timer_stop(&m->retry);
+    uv_timer_stop(&m->beat);
+    uv_close((uv_handle_t *)&m->retry, noop_close);
+    uv_close((uv_handle_t *)&m->beat, noop_close);
+    if (m->c)
+        cn_conn_close(m->c, 0);
+}
+
+void cs_master_free(struct cs_ctx *ctx)
+{
+    free(ctx->master);
+    ctx->master = NULL;
+}
