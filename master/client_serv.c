@@ -830,6 +830,8 @@ static int do_write_begin(struct req *r, const struct cn_write_begin *m)
                                 now + M->cfg.lease_ms, &c);
     if (rc)
         return rc;
+    if (now + M->cfg.lease_ms > M->leases_until_ms)
+        M->leases_until_ms = now + M->cfg.lease_ms;
     struct cn_write_begin_r wr = {c.id, c.version, r->cl->session, (uint32_t)M->cfg.lease_ms,
                                   locs, n};
     rep(r, CN_MSG_WRITE_BEGIN_R, &wr);

@@ -110,6 +110,10 @@ struct master {
     uint64_t place_rng; /* placement.c's random state */
     uv_timer_t tick;
     uint64_t last_lease_scan_ms;
+    /* Wall ms: the latest expiry of any lease granted (or possibly left by
+     * the previous run), and the wall time of the last expiry scan. Once a
+     * scan ran after leases_until_ms no lease can be live: scans stop. */
+    int64_t leases_until_ms, last_scan_wall_ms;
     uv_signal_t sig_term, sig_int, sig_hup;
     int stopping;
 };
