@@ -28,7 +28,8 @@
 #include "log.h"
 #include "xmalloc.h"
 
-#define PROG "cairn-chunkserver"
+#define PROG        "cairn-chunkserver"
+#define DEFAULT_CFG "/etc/cairn/chunkserver.cfg"
 
 static struct cs_ctx g_ctx;
 static uv_signal_t g_sigterm, g_sigint, g_sighup;
@@ -225,8 +226,9 @@ static void notify_ready(struct cs_ctx *ctx)
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: " PROG " [-c FILE] [--dump-config]\n"
-               "  -c, --config FILE  configuration file (INI; --dump-config shows every option)\n"
+    fprintf(f, "usage: " PROG " [-c FILE] [-f] [--dump-config]\n"
+               "  -c, --config FILE  configuration file (default " DEFAULT_CFG " if it exists)\n"
+               "  -f                 foreground (always; logs go to stderr and LOG_FILE)\n"
                "  --dump-config      print the effective configuration and exit\n");
 }
 
@@ -240,15 +242,18 @@ int main(int argc, char **argv)
     static const struct option lopts[] = {{"config", required_argument, NULL, 'c'},
                                           {"dump-config", no_argument, NULL, 'D'},
                                           {"help", no_argument, NULL, 'h'},
+                                          {"foreground", no_argument, NULL, 'f'},
                                           {NULL, 0, NULL, 0}};
     int o;
-    while ((o = getopt_long(argc, argv, "c:h", lopts, NULL)) != -1) {
+    while ((o = getopt_long(argc, argv, "c:fh", lopts, NULL)) != -1) {
         switch (o) {
         case 'c':
             ctx->cfg_path = optarg;
             break;
         case 'D':
             dump = 1;
+            break;
+        case 'f': /* habit: the daemon always stays in the foreground */
             break;
         case 'h':
             usage(stdout);
@@ -262,6 +267,8 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    if (!ctx->cfg_path && access(DEFAULT_CFG, R_OK) == 0)
+        ctx->cfg_path = DEFAULT_CFG;
     int rc = ctx->cfg_path ? cn_config_load(g_opts, &ctx->cfg, ctx->cfg_path, err, sizeof(err))
                            : cn_config_defaults(g_opts, &ctx->cfg, err, sizeof(err));
     if (rc) {
