@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -147,6 +148,8 @@ static inline pid_t it_spawn(char *const argv[], const char *name, int *out_fd)
     pid_t pid = fork();
     cr_assert_geq(pid, 0);
     if (pid == 0) {
+        /* a test killed by its timeout runs no .fini: take the daemon along */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
         int e = open(errpath, O_WRONLY | O_CREAT | O_APPEND, 0644);
         dup2(pfd[1], 1);
         if (e >= 0)

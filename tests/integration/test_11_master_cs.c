@@ -177,6 +177,22 @@ Test(master_cs, write_locate_health_delete)
     cr_assert_eq(lr.nlocs, 2);
     cn_msg_free(CN_MSG_CHUNK_LOCATE_R, &lr);
     cr_assert_eq(chunks_count(cl, "ok"), 1);
+    /* a rewrite goes to the servers holding the chunk, under a new version;
+     * a failed write rolls back to the committed one */
+    ASSERT_ERR(it_call(cl, CN_MSG_WRITE_BEGIN, &wb, &wr), 0);
+    cr_assert_eq(wr.chunk, chunk);
+    cr_assert_eq(wr.version, version + 1);
+    cr_assert_eq(wr.nlocs, 2);
+    for (uint32_t k = 0; k < 2; k++)
+        cr_assert(wr.locs[k].cs_id == ids[holder[0]] || wr.locs[k].cs_id == ids[holder[1]]);
+    struct cn_write_end fail = {f.ino, 0, chunk, wr.version, wr.lease, 5000, CN_ST_EIO};
+    cn_msg_free(CN_MSG_WRITE_BEGIN_R, &wr);
+    ASSERT_ERR(it_call(cl, CN_MSG_WRITE_END, &fail, &ar), 0);
+    cr_assert_eq(ar.attr.size, 1000, "a rolled back write does not change the size");
+    ASSERT_ERR(it_call(cl, CN_MSG_CHUNK_LOCATE, &lc, &lr), 0);
+    cr_assert_eq(lr.version, version);
+    cr_assert_eq(lr.nlocs, 2);
+    cn_msg_free(CN_MSG_CHUNK_LOCATE_R, &lr);
     json_t *info = it_admin(cl, CN_MSG_ADM_INFO, "/f");
     json_t *c0 = json_array_get(json_object_get(info, "chunks"), 0);
     cr_assert_eq(json_integer_value(json_object_get(c0, "version")), (json_int_t)version);
