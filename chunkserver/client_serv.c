@@ -19,6 +19,9 @@
  *  4. A partial-block write (offset > 0, or shorter than the stored block) is
  *     a read-modify-write of the block as this version sees it, so a stored
  *     block is always whole and carries one CRC.
+ *  5. Two writes of the same block never run their local read-modify-write
+ *     at once: the later one waits for the earlier (in arrival order), so
+ *     neither loses the other's bytes.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -36,6 +39,7 @@
 
 struct cs_client {
     struct cn_listener *l;
+    struct creq *writes; /* WRITE_BLOCKs whose local write runs now */
     struct cconn *conns;
     uint64_t next_session;
 };
@@ -79,6 +83,10 @@ struct creq {
     /* read result */
     uint8_t *out;
     uint32_t outlen;
+    /* invariant 5: writes of one block run one at a time */
+    uv_work_cb fn;
+    struct creq *lnext; /* cs_client.writes: local writes running */
+    struct creq *wnext; /* writes of the same block waiting for this one */
 };
 
 static void cconn_put(struct cconn *cc)
@@ -230,11 +238,60 @@ static void work_commit(uv_work_t *w)
     r->local_rc = ls_commit(r->disk->ls, m->chunk, m->part, m->version, m->size);
 }
 
+static void work_done(uv_work_t *w, int status);
+
+static void start_local(struct creq *r)
+{
+    int rc = uv_queue_work(r->cc->ctx->loop, &r->work, r->fn, work_done);
+    if (rc)
+        work_done(&r->work, rc);
+}
+
+static int same_block(const struct creq *a, const struct creq *b)
+{
+    return a->m.wb.chunk == b->m.wb.chunk && a->m.wb.part == b->m.wb.part &&
+           a->m.wb.block == b->m.wb.block;
+}
+
+/* Invariant 5: run now, or queue behind the running write of the same block. */
+static void start_write(struct creq *r)
+{
+    struct cs_client *cl = r->cc->ctx->client;
+    for (struct creq *o = cl->writes; o; o = o->lnext)
+        if (same_block(o, r)) {
+            while (o->wnext)
+                o = o->wnext;
+            o->wnext = r;
+            return;
+        }
+    r->lnext = cl->writes;
+    cl->writes = r;
+    start_local(r);
+}
+
+static void end_write(struct creq *r)
+{
+    struct cs_client *cl = r->cc->ctx->client;
+    for (struct creq **pp = &cl->writes; *pp; pp = &(*pp)->lnext)
+        if (*pp == r) {
+            *pp = r->lnext;
+            break;
+        }
+    struct creq *n = r->wnext;
+    if (n) { /* the next waiter takes r's place, with the rest behind it */
+        n->lnext = cl->writes;
+        cl->writes = n;
+        start_local(n);
+    }
+}
+
 static void work_done(uv_work_t *w, int status)
 {
     struct creq *r = w->data;
     if (status && !r->local_rc)
         r->local_rc = status;
+    if (r->type == CN_MSG_WRITE_BLOCK)
+        end_write(r);
     r->local_done = 1;
     req_finish(r);
 }
@@ -424,16 +481,15 @@ static void on_frame(struct cn_conn *c, const struct cn_frame_hdr *h, const uint
     if (cc->inflight >= MAX_INFLIGHT)
         cn_conn_pause(c);
     r->work.data = r;
+    r->fn = fn;
     if (h->type == CN_MSG_READ_BLOCK)
         r->fwd_done = 1;
     else
         forward(r);
-    int rc = uv_queue_work(cc->ctx->loop, &r->work, fn, work_done);
-    if (rc) {
-        r->local_rc = rc;
-        r->local_done = 1;
-        req_finish(r);
-    }
+    if (h->type == CN_MSG_WRITE_BLOCK)
+        start_write(r);
+    else
+        start_local(r);
 }
 
 static void on_close(struct cn_conn *c, int err, void *ud)

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -222,6 +223,29 @@ static char *err_log(int i)
     char p[160];
     snprintf(p, sizeof(p), "%s/cs%d.err", dir, i);
     return slurp(p);
+}
+
+/* Wait until server i's log holds needle: inotify on the log file, bounded. */
+static int wait_log(int i, const char *needle, int timeout_ms)
+{
+    char p[160];
+    snprintf(p, sizeof(p), "%s/cs%d.err", dir, i);
+    int in = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+    cr_assert_geq(in, 0);
+    inotify_add_watch(in, p, IN_MODIFY);
+    uint64_t deadline = cn_now_ms() + (uint64_t)timeout_ms;
+    int found;
+    while (!(found = strstr(err_log(i), needle) != NULL)) {
+        struct pollfd pf = {in, POLLIN, 0};
+        int left = cn_ms_left(deadline);
+        if (left == 0 || poll(&pf, 1, left) <= 0)
+            break;
+        char ev[4096];
+        while (read(in, ev, sizeof(ev)) > 0)
+            ;
+    }
+    close(in);
+    return found;
 }
 
 /* ---- wire ---------------------------------------------------------------- */
@@ -611,4 +635,102 @@ Test(chunkserver, dump_config_and_errors)
     snprintf(args, sizeof(args), "-c %s/nope.cfg", dir);
     cr_assert_eq(run(out, sizeof(out), args), 2);
     cr_assert_not_null(strstr(out, "nope.cfg"), "%s", out);
+}
+
+/* Proves: the background scrub finds a block corrupted while the server was
+ * down, with no read asking for it, and reports it. */
+Test(chunkserver, scrub_finds_corruption)
+{
+    char disk[160];
+    snprintf(disk, sizeof(disk), "%s/cs0-d0.img", dir);
+    make_disk(disk, NULL);
+    write_cfg(0, disk, "SCRUB_RATE_MBPS = 0\n");
+    start_cs(0);
+    static uint8_t d[BLK];
+    fill(d, BLK, 99);
+    int fd = conn(0);
+    cr_assert_eq(write_block(fd, 0x5c, 1, 0, 0, d, BLK, NULL), 0, "%s", last_err);
+    cr_assert_eq(commit(fd, 0x5c, 1, BLK, NULL), 0, "%s", last_err);
+    close(fd);
+    cr_assert(WIFEXITED(stop_cs(0, SIGTERM)));
+    int dfd = open(disk, O_RDWR);
+    struct stat sb;
+    fstat(dfd, &sb);
+    uint8_t *map = mmap(NULL, (size_t)sb.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, dfd, 0);
+    uint8_t *hit = memmem(map, (size_t)sb.st_size, d, 4096);
+    cr_assert_not_null(hit);
+    hit[7] ^= 1;
+    munmap(map, (size_t)sb.st_size);
+    close(dfd);
+    write_cfg(0, disk, "SCRUB_RATE_MBPS = 100\n");
+    start_cs(0);
+    cr_assert(wait_log(0, "fails its CRC", TMO_MS), "scrub did not report the bad block:\n%s",
+              err_log(0));
+    cr_assert_not_null(strstr(err_log(0), "chunk 000000000000005c"));
+}
+
+/* Proves: SIGHUP applies reloadable options, names the ones needing a
+ * restart, and keeps serving; a broken file keeps the running config. */
+Test(chunkserver, sighup_reload)
+{
+    new_cs(0);
+    char disk[160];
+    snprintf(disk, sizeof(disk), "%s/cs0-d0.img", dir);
+    write_cfg(0, disk, "SCRUB_RATE_MBPS = 20\nHEARTBEAT_MS = 2000\n");
+    kill(cs[0].pid, SIGHUP);
+    cr_assert(wait_log(0, "configuration reloaded", TMO_MS), "%s", err_log(0));
+    cr_assert_not_null(strstr(err_log(0), "HEARTBEAT_MS"), "%s", err_log(0));
+    write_cfg(0, disk, "NOPE = 1\n");
+    kill(cs[0].pid, SIGHUP);
+    cr_assert(wait_log(0, "keeping the running configuration", TMO_MS), "%s", err_log(0));
+    static uint8_t d[100];
+    int fd = conn(0);
+    cr_assert_eq(write_block(fd, 1, 1, 0, 0, d, sizeof(d), NULL), 0, "%s", last_err);
+    close(fd);
+    cr_assert(WIFEXITED(stop_cs(0, SIGTERM)));
+}
+
+/* Proves: pipelined partial writes of one block, sent without waiting for
+ * replies, all land, on every server of the chain (invariants 4 and 5). */
+Test(chunkserver, pipelined_partial_writes_of_one_block)
+{
+    for (int i = 0; i < 2; i++)
+        new_cs(i);
+    enum { N = 48, PIECE = 100, STRIDE = 1000 };
+    static uint8_t pieces[N][PIECE], want[BLK], got[BLK];
+    char hop[32];
+    snprintf(hop, sizeof(hop), "127.0.0.1:%u", cs[1].port);
+    struct cn_hop h1 = {cn_str_of(hop)};
+    struct cn_buf out = {0};
+    for (int i = 0; i < N; i++) {
+        fill(pieces[i], PIECE, 500 + i);
+        memcpy(want + i * STRIDE, pieces[i], PIECE);
+        struct cn_write_block m = {0};
+        m.chunk = 0x99, m.version = 1, m.block = 0, m.offset = i * STRIDE;
+        m.crc = ec_crc32c(0, pieces[i], PIECE);
+        m.chain = &h1, m.nchain = 1;
+        m.data.ptr = pieces[i], m.data.len = PIECE;
+        cr_assert_eq(cn_msg_frame(&out, CN_MSG_WRITE_BLOCK, 1000 + i, &m), 0);
+    }
+    int fd = conn(0);
+    cr_assert_eq(cn_sock_send(fd, out.data, out.len, TMO_MS), 0);
+    cn_buf_release(&out);
+    for (int i = 0; i < N; i++) {
+        struct cn_frame_hdr h;
+        cr_assert_eq(cn_sock_recv_frame(fd, &h, &rbuf, 0, TMO_MS), 0);
+        cr_assert_eq(h.type, CN_MSG_WRITE_BLOCK_R, "write %llu failed",
+                     (unsigned long long)h.req_id - 1000);
+    }
+    uint32_t len = (N - 1) * STRIDE + PIECE;
+    const int chain[] = {1, -1};
+    cr_assert_eq(commit(fd, 0x99, 1, len, chain), 0, "%s", last_err);
+    for (int i = 0; i < 2; i++) {
+        int rfd = conn(i);
+        cr_assert_eq(read_block(rfd, 0x99, 0, 0, 0, 0, got), (int)len);
+        for (int k = 0; k < N; k++)
+            cr_assert_eq(memcmp(got + k * STRIDE, pieces[k], PIECE), 0, "cs%d lost piece %d", i, k);
+        cr_assert_eq(memcmp(got, want, len), 0);
+        close(rfd);
+    }
+    close(fd);
 }
