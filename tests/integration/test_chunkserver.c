@@ -101,15 +101,20 @@ static void teardown(void)
     nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
-static void make_disk(const char *path, const uint8_t *cluster)
+static void make_disk_sized(const char *path, const uint8_t *cluster, uint64_t size)
 {
     struct ls_format_opts o = {0};
     char err[256];
-    o.size = 24u << 20;
+    o.size = size;
     o.segment_bytes = 1u << 20;
     if (cluster)
         memcpy(o.cluster_id, cluster, 16);
     cr_assert_eq(ls_format(path, &o, err, sizeof(err)), 0, "format %s: %s", path, err);
+}
+
+static void make_disk(const char *path, const uint8_t *cluster)
+{
+    make_disk_sized(path, cluster, 24u << 20);
 }
 
 /* Write server i's config: its own disk(s), LISTEN port 0, dead master. */
@@ -796,4 +801,64 @@ Test(chunkserver, random_versions_match_model)
         }
         close(rfd);
     }
+}
+
+/* Which disk file holds the committed part (opened read-only); -1 if none. */
+static int disk_of(const char *const *disks, int n, uint64_t chunk)
+{
+    for (int i = 0; i < n; i++) {
+        struct ls_open_opts o = {0};
+        struct ls *ls;
+        struct ls_part_info pi;
+        char err[256];
+        o.read_only = 1;
+        cr_assert_eq(ls_open(disks[i], &o, &ls, err, sizeof(err)), 0, "%s", err);
+        int rc = ls_part_stat(ls, chunk, 0, &pi);
+        ls_close(ls);
+        if (rc == 0 && pi.committed)
+            return i;
+    }
+    return -1;
+}
+
+/* Proves: a new part goes to the disk with the most free space; a full
+ * disk answers ENOSPC, keeps what it stored readable, and the server serves on. */
+Test(chunkserver, placement_and_full_disk)
+{
+    char small[160], big[160], cfg[400];
+    snprintf(small, sizeof(small), "%s/small.img", dir);
+    snprintf(big, sizeof(big), "%s/big.img", dir);
+    make_disk_sized(small, NULL, 12u << 20);
+    make_disk_sized(big, NULL, 24u << 20);
+    snprintf(cfg, sizeof(cfg), "%s, %s", small, big);
+    write_cfg(0, cfg, "SCRUB_RATE_MBPS = 0\n");
+    start_cs(0);
+    static uint8_t d[BLK], got[BLK];
+    fill(d, BLK, 1);
+    int fd = conn(0);
+    cr_assert_eq(write_block(fd, 0xa, 1, 0, 0, d, BLK, NULL), 0, "%s", last_err);
+    cr_assert_eq(commit(fd, 0xa, 1, BLK, NULL), 0, "%s", last_err);
+    close(fd);
+    cr_assert(WIFEXITED(stop_cs(0, SIGTERM)));
+    const char *disks[] = {small, big};
+    cr_assert_eq(disk_of(disks, 2, 0xa), 1, "the first part did not go to the emptier disk");
+
+    /* one small disk: fill it until ENOSPC */
+    write_cfg(0, small, "SCRUB_RATE_MBPS = 0\n");
+    start_cs(0);
+    fd = conn(0);
+    int rc = 0;
+    uint32_t b;
+    for (b = 0; b < 1000 && rc == 0; b++) {
+        fill(d, BLK, b);
+        rc = write_block(fd, 0xf, 1, b, 0, d, BLK, NULL);
+    }
+    cr_assert_eq(rc, -ENOSPC, "filling the disk ended with %d (%s) after %u blocks", rc, last_err,
+                 b);
+    /* what was stored stays readable once committed (commits may use the reserve) */
+    cr_assert_eq(commit(fd, 0xf, 1, (uint64_t)(b - 1) * BLK, NULL), 0, "%s", last_err);
+    fill(d, BLK, 0);
+    cr_assert_eq(read_block(fd, 0xf, 0, 0, 0, 0, got), BLK, "%s", last_err);
+    cr_assert_eq(memcmp(got, d, BLK), 0);
+    close(fd);
 }
