@@ -242,6 +242,7 @@ static void work_done(uv_work_t *w, int status);
 
 static void start_local(struct creq *r)
 {
+    r->cc->ctx->work_inflight++;
     int rc = uv_queue_work(r->cc->ctx->loop, &r->work, r->fn, work_done);
     if (rc)
         work_done(&r->work, rc);
@@ -288,6 +289,7 @@ static void end_write(struct creq *r)
 static void work_done(uv_work_t *w, int status)
 {
     struct creq *r = w->data;
+    r->cc->ctx->work_inflight--;
     if (status && !r->local_rc)
         r->local_rc = status;
     if (r->type == CN_MSG_WRITE_BLOCK)

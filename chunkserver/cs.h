@@ -92,6 +92,7 @@ struct cs_ctx {
 
     uint16_t data_port;       /* bound port of LISTEN (which may say 0) */
     int stopping;             /* shutdown started: no new connections */
+    int work_inflight;        /* queued logstore calls (loop thread) */
     struct cs_client *client; /* client_serv.c */
     struct cs_peers *peers;   /* peers.c */
     struct cs_master *master; /* master_conn.c */

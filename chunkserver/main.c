@@ -32,8 +32,12 @@
 #define DEFAULT_CFG "/etc/cairn/chunkserver.cfg"
 
 static struct cs_ctx g_ctx;
+static uv_loop_t g_loop; /* global so that what a forced stop leaves is still reachable */
 static uv_signal_t g_sigterm, g_sigint, g_sighup;
-static int g_exit_code;
+static uv_timer_t g_stop_timer;
+static int g_exit_code, g_forced;
+
+#define STOP_GRACE_MS 2000
 
 #define OFF(f) offsetof(struct cs_config, f)
 static const struct cn_opt g_opts[] = {
@@ -90,6 +94,22 @@ static void noop_close(uv_handle_t *h)
     (void)h;
 }
 
+/* A TCP connect cannot be cancelled: one to a master behind a dead VPN
+ * would hold the loop for minutes. Once no logstore call is in flight (so
+ * closing the disks is safe), stop waiting for such connects. */
+static void on_stop_timer(uv_timer_t *t)
+{
+    struct cs_ctx *ctx = t->data;
+    if (ctx->work_inflight)
+        return;
+    cn_log_warn("main",
+                "shutdown: connections still opening after %d ms (master unreachable?); "
+                "not waiting for them",
+                STOP_GRACE_MS);
+    g_forced = 1;
+    uv_stop(t->loop);
+}
+
 static void shutdown_begin(struct cs_ctx *ctx, size_t started)
 {
     if (ctx->stopping)
@@ -100,6 +120,9 @@ static void shutdown_begin(struct cs_ctx *ctx, size_t started)
     uv_close((uv_handle_t *)&g_sigterm, noop_close);
     uv_close((uv_handle_t *)&g_sigint, noop_close);
     uv_close((uv_handle_t *)&g_sighup, noop_close);
+    /* unref'd: it never keeps the loop alive by itself */
+    uv_timer_start(&g_stop_timer, on_stop_timer, STOP_GRACE_MS, STOP_GRACE_MS);
+    uv_unref((uv_handle_t *)&g_stop_timer);
 }
 
 /* ---- config -------------------------------------------------------------- */
@@ -238,7 +261,6 @@ int main(int argc, char **argv)
     int dump = 0;
     char err[1024] = "";
     size_t started = 0;
-    uv_loop_t loop;
     static const struct option lopts[] = {{"config", required_argument, NULL, 'c'},
                                           {"dump-config", no_argument, NULL, 'D'},
                                           {"help", no_argument, NULL, 'h'},
@@ -297,11 +319,13 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     /* logstore calls block until fdatasync: give the pool room for many */
     setenv("UV_THREADPOOL_SIZE", "32", 0);
-    uv_loop_init(&loop);
-    ctx->loop = &loop;
-    uv_signal_init(&loop, &g_sigterm);
-    uv_signal_init(&loop, &g_sigint);
-    uv_signal_init(&loop, &g_sighup);
+    uv_loop_init(&g_loop);
+    ctx->loop = &g_loop;
+    uv_timer_init(&g_loop, &g_stop_timer);
+    g_stop_timer.data = ctx;
+    uv_signal_init(&g_loop, &g_sigterm);
+    uv_signal_init(&g_loop, &g_sigint);
+    uv_signal_init(&g_loop, &g_sighup);
     g_sigterm.data = g_sigint.data = g_sighup.data = ctx;
     uv_signal_start(&g_sigterm, on_stop_signal, SIGTERM);
     uv_signal_start(&g_sigint, on_stop_signal, SIGINT);
@@ -324,11 +348,15 @@ int main(int argc, char **argv)
                     ctx->ndisks, ctx->nparts);
         notify_ready(ctx);
     }
-    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_run(&g_loop, UV_RUN_DEFAULT);
     for (size_t i = started; i-- > 0;)
         modules[i].fini(ctx);
-    if (uv_loop_close(&loop))
-        cn_log_warn("main", "event loop closed with handles still open");
+    if (!g_forced) {
+        uv_close((uv_handle_t *)&g_stop_timer, noop_close);
+        uv_run(&g_loop, UV_RUN_DEFAULT);
+        if (uv_loop_close(&g_loop))
+            cn_log_warn("main", "event loop closed with handles still open");
+    }
     if (!g_exit_code)
         cn_log_info("main", "stopped cleanly");
     cn_log_close();

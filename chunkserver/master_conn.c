@@ -199,6 +199,7 @@ static void delete_done(uv_work_t *w, int status)
     struct delreq *d = w->data;
     struct cs_master *m = d->m;
     struct cs_ctx *ctx = m->ctx;
+    ctx->work_inflight--;
     if (status && !d->rc)
         d->rc = status;
     if (!d->rc) {
@@ -256,8 +257,10 @@ static void on_frame(struct cn_conn *c, const struct cn_frame_hdr *h, const uint
     d->disk = &ctx->disks[p->disk];
     d->disk_idx = p->disk;
     d->work.data = d;
+    ctx->work_inflight++;
     int rc = uv_queue_work(ctx->loop, &d->work, work_delete, delete_done);
     if (rc) {
+        ctx->work_inflight--;
         cn_conn_send_error(c, h->req_id, CN_ST_EIO, "cannot queue the delete");
         free(d);
     }
