@@ -309,3 +309,58 @@ Test(master_cs, lease_expiry_rolls_back, .init = setup_short_lease)
     close(b);
     close(cs);
 }
+
+static void setup_goal3(void)
+{
+    it_init();
+    it_write_cfg("GOAL = 3\nCS_TIMEOUT_MS = 30s\nHEARTBEAT_MS = 200ms\n");
+    it_start_master(1);
+}
+
+/* Proves: ADM_STATUS classifies against GOAL (3 live = ok, 2 = undergoal,
+ * 1 = endangered, 0 = lost) and lists servers with name, state and disks. */
+Test(master_cs, status_health_classes, .init = setup_goal3)
+{
+    int cs[3];
+    char name[16], addr[32];
+    for (int i = 0; i < 3; i++) {
+        cs[i] = it_connect(it.csport, CN_ROLE_CHUNKSERVER);
+        snprintf(name, sizeof(name), "cs%d", i + 1);
+        snprintf(addr, sizeof(addr), "127.0.0.1:%d", 7100 + i);
+        cs_register(cs[i], 0, name, addr, 1 << 30, NULL, 0);
+    }
+    int cl = it_client();
+    /* four files, one chunk each, reported by 3, 2, 1 and 0 servers */
+    for (int k = 0; k < 4; k++) {
+        struct cn_attr f;
+        snprintf(name, sizeof(name), "f%d", k);
+        ASSERT_ERR(it_create(cl, 1, name, 0644, 0, &f), 0);
+        struct cn_write_begin wb = {f.ino, 0, 0, 0};
+        struct cn_write_begin_r wr;
+        ASSERT_ERR(it_call(cl, CN_MSG_WRITE_BEGIN, &wb, &wr), 0);
+        cr_assert_eq(wr.nlocs, 3);
+        struct cn_write_end we = {f.ino, 0, wr.chunk, wr.version, wr.lease, 1, CN_ST_OK};
+        for (int i = 0; i < 3 - k; i++) {
+            struct cn_cs_part p = {wr.chunk, wr.version, (uint16_t)i, 0, 0};
+            cs_heartbeat(cs[i], &p, 1);
+        }
+        cn_msg_free(CN_MSG_WRITE_BEGIN_R, &wr);
+        ASSERT_ERR(it_call(cl, CN_MSG_WRITE_END, &we, NULL), 0);
+    }
+    json_t *j = it_admin(cl, CN_MSG_ADM_STATUS, NULL);
+    json_t *c = json_object_get(j, "chunks");
+    cr_assert_eq(json_integer_value(json_object_get(c, "ok")), 1);
+    cr_assert_eq(json_integer_value(json_object_get(c, "undergoal")), 1);
+    cr_assert_eq(json_integer_value(json_object_get(c, "endangered")), 1);
+    cr_assert_eq(json_integer_value(json_object_get(c, "lost")), 1);
+    json_t *servers = json_object_get(j, "servers");
+    cr_assert_eq(json_array_size(servers), 3);
+    json_t *s0 = json_array_get(servers, 0);
+    cr_assert(json_is_string(json_object_get(s0, "name")));
+    cr_assert_str_eq(json_string_value(json_object_get(s0, "state")), "online");
+    cr_assert_eq(json_array_size(json_object_get(s0, "disks")), 1);
+    json_decref(j);
+    for (int i = 0; i < 3; i++)
+        close(cs[i]);
+    close(cl);
+}
