@@ -905,3 +905,22 @@ Test(chunkserver, sigterm_with_master_connect_hanging)
         close(fill_fds[i]);
     close(ls);
 }
+
+/* Proves: the shipped example config loads and is the defaults, so it stays
+ * in sync with the option table (STYLE 19). */
+Test(chunkserver, shipped_example_config_matches_the_table)
+{
+    static char a[16384], b[16384];
+    char ex[512], args[600];
+    snprintf(ex, sizeof(ex), "%s", __FILE__);
+    char *slash = strstr(ex, "tests/integration/");
+    cr_assert_not_null(slash, "%s", ex);
+    snprintf(slash, sizeof(ex) - (size_t)(slash - ex), "chunkserver/chunkserver.cfg.example");
+    cr_assert_eq(access(ex, R_OK), 0, "%s", ex);
+    snprintf(args, sizeof(args), "-c %s --dump-config", ex);
+    cr_assert_eq(run(a, sizeof(a), args), 0, "%s", a);
+    cr_assert_eq(run(b, sizeof(b), "--dump-config"), 0);
+    cr_assert_str_eq(a, b,
+                     "chunkserver.cfg.example is out of date: regenerate it with "
+                     "cairn-chunkserver --dump-config");
+}
