@@ -85,7 +85,8 @@ static void on_hello(struct cn_conn *c, int status, const struct cn_frame_hdr *h
     if (status) {
         cn_log_warn("peers", "chunkserver %s refused the handshake: %s", p->key,
                     cn_strerror(status));
-        cn_conn_close(c, 0); /* on_close fails the queue */
+        if (c)
+            cn_conn_close(c, 0); /* on_close fails the queue */
         return;
     }
     p->ready = 1;

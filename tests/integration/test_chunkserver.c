@@ -740,6 +740,28 @@ Test(chunkserver, pipelined_partial_writes_of_one_block)
         cr_assert_eq(memcmp(got, want, len), 0);
         close(rfd);
     }
+    /* 300 pipelined reads: more than the server keeps in flight per
+     * connection, so it pauses and resumes reading; every one answers */
+    enum { NR = 300 };
+    for (int i = 0; i < NR; i++) {
+        struct cn_read_block m = {0x99, 0, 0, 0, (uint32_t)(i % N) * STRIDE, PIECE};
+        cr_assert_eq(cn_msg_frame(&out, CN_MSG_READ_BLOCK, 5000 + i, &m), 0);
+    }
+    cr_assert_eq(cn_sock_send(fd, out.data, out.len, TMO_MS), 0);
+    cn_buf_release(&out);
+    static int seen[NR];
+    for (int i = 0; i < NR; i++) {
+        struct cn_frame_hdr h;
+        struct cn_read_block_r r;
+        cr_assert_eq(cn_sock_recv_frame(fd, &h, &rbuf, 0, TMO_MS), 0, "reply %d", i);
+        cr_assert_eq(h.type, CN_MSG_READ_BLOCK_R);
+        int k = (int)(h.req_id - 5000);
+        cr_assert(k >= 0 && k < NR && !seen[k]);
+        seen[k] = 1;
+        cr_assert_eq(cn_msg_decode(h.type, rbuf.data, rbuf.len, &r), 0);
+        cr_assert_eq(r.data.len, PIECE);
+        cr_assert_eq(memcmp(r.data.ptr, pieces[k % N], PIECE), 0, "read %d", k);
+    }
     close(fd);
 }
 
