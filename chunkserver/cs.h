@@ -31,6 +31,7 @@ struct cs_config {
     char *log_file;
     char *log_level;
     int64_t compact_rate_mbps;
+    int64_t compact_period_ms;
     int64_t scrub_rate_mbps;
 };
 
@@ -89,6 +90,7 @@ struct cs_ctx {
     uv_async_t bad_async;
     volatile int stop;                               /* set under bad_mu; background threads exit */
     volatile int scrub_rate_mbps, compact_rate_mbps; /* reloadable, atomics */
+    volatile int64_t compact_period_ms;
 
     uint16_t data_port;       /* bound port of LISTEN (which may say 0) */
     int stopping;             /* shutdown started: no new connections */

@@ -23,10 +23,9 @@
 #include "log.h"
 #include "xmalloc.h"
 
-#define SCRUB_STEP_BYTES  (8ull << 20) /* one ls_scrub call, then check stop */
-#define SCRUB_PAUSE_MS    60000        /* between passes */
-#define COMPACT_PERIOD_MS 10000
-#define COMPACT_DEAD_PCT  25 /* compact once dead space is this share of the written space */
+#define SCRUB_STEP_BYTES (8ull << 20) /* one ls_scrub call, then check stop */
+#define SCRUB_PAUSE_MS   60000        /* between passes */
+#define COMPACT_DEAD_PCT 25 /* compact once dead space is this share of the written space */
 
 /* ---- config syntax -------------------------------------------------------- */
 
@@ -358,11 +357,14 @@ static void *compact_main(void *arg)
 {
     struct cs_disk *d = arg;
     struct cs_ctx *ctx = d->ctx;
-    while (!wait_stop(ctx, COMPACT_PERIOD_MS)) {
+    while (!wait_stop(ctx, __atomic_load_n(&ctx->compact_period_ms, __ATOMIC_RELAXED))) {
         struct ls_stats st;
         if (ls_stats(d->ls, &st) || st.broken)
             continue;
         uint64_t written = st.live_bytes + st.dead_bytes;
+        cn_log_debug("disks", "disk %s: live %llu dead %llu bytes, %u of %u segments free",
+                     d->path, (unsigned long long)st.live_bytes,
+                     (unsigned long long)st.dead_bytes, st.free_segments, st.nsegments);
         if (!written || st.dead_bytes * 100 < written * COMPACT_DEAD_PCT)
             continue;
         struct ls_compact_opts o = {0};

@@ -62,6 +62,8 @@ static const struct cn_opt g_opts[] = {
     {"", "LOG_LEVEL", CN_OPT_STR, OFF(log_level), "info", 0, 0, 1, "error, warn, info or debug"},
     {"", "COMPACT_RATE_MBPS", CN_OPT_INT, OFF(compact_rate_mbps), "50", 0, 100000, 1,
      "compaction copy rate per disk in MB/s (0: unthrottled)"},
+    {"", "COMPACT_PERIOD_MS", CN_OPT_INT, OFF(compact_period_ms), "10000", 100, 3600000, 1,
+     "how often each disk checks whether compaction is due (dead space over 25%)"},
     {"", "SCRUB_RATE_MBPS", CN_OPT_INT, OFF(scrub_rate_mbps), "10", 0, 100000, 1,
      "scrub read rate per disk in MB/s (0: scrub off)"},
     CN_OPT_END,
@@ -204,6 +206,7 @@ static void apply_runtime(struct cs_ctx *ctx)
     cn_log_set_level(cn_log_level_parse(ctx->cfg.log_level ? ctx->cfg.log_level : "info"));
     __atomic_store_n(&ctx->scrub_rate_mbps, (int)ctx->cfg.scrub_rate_mbps, __ATOMIC_RELAXED);
     __atomic_store_n(&ctx->compact_rate_mbps, (int)ctx->cfg.compact_rate_mbps, __ATOMIC_RELAXED);
+    __atomic_store_n(&ctx->compact_period_ms, ctx->cfg.compact_period_ms, __ATOMIC_RELAXED);
 }
 
 /* ---- signals -------------------------------------------------------------- */
