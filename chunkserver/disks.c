@@ -362,9 +362,9 @@ static void *compact_main(void *arg)
         if (ls_stats(d->ls, &st) || st.broken)
             continue;
         uint64_t written = st.live_bytes + st.dead_bytes;
-        cn_log_debug("disks", "disk %s: live %llu dead %llu bytes, %u of %u segments free",
-                     d->path, (unsigned long long)st.live_bytes,
-                     (unsigned long long)st.dead_bytes, st.free_segments, st.nsegments);
+        cn_log_debug("disks", "disk %s: live %llu dead %llu bytes, %u of %u segments free", d->path,
+                     (unsigned long long)st.live_bytes, (unsigned long long)st.dead_bytes,
+                     st.free_segments, st.nsegments);
         if (!written || st.dead_bytes * 100 < written * COMPACT_DEAD_PCT)
             continue;
         struct ls_compact_opts o = {0};
