@@ -1,0 +1,292 @@
+/*
+ * cli.c - `cairn`, the admin CLI: status, servers, disks, info PATH.
+ *
+ * Connects to the master's client port (-m HOST:PORT, else $CAIRN_MASTER,
+ * else 127.0.0.1:9421) with the blocking cn_sock_* helpers, says HELLO as
+ * admin, sends one ADM_* request and prints the JSON reply: pretty-printed
+ * by jansson with --json (parsed, then dumped; never assembled by hand), or
+ * rendered as human tables. Exit codes: 0 ok, 1 the request failed (master
+ * unreachable, error reply), 2 usage.
+ */
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "net.h"
+#include "wire.h"
+
+#define CLI_DEFAULT_MASTER "127.0.0.1:9421"
+#define CLI_CONNECT_MS     3000
+#define CLI_CALL_MS        15000
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: cairn [-m HOST:PORT] [--json] status|servers|disks|info PATH\n"
+            "  -m HOST:PORT  master address (default: $CAIRN_MASTER, else " CLI_DEFAULT_MASTER ")\n"
+            "  --json        print the master's JSON reply (pretty-printed)\n"
+            "  status        chunk health, space and servers\n"
+            "  servers       chunkservers: address, state, labels, disks, space\n"
+            "  disks         every disk of every chunkserver\n"
+            "  info PATH     a file's chunks and where their parts are (absolute path\n"
+            "                inside the file system)\n");
+}
+
+static int usage_error(const char *msg, const char *arg)
+{
+    fprintf(stderr, "cairn: %s%s%s\n", msg, arg ? ": " : "", arg ? arg : "");
+    usage(stderr);
+    return 2;
+}
+
+static const char *jstr(const json_t *o, const char *key)
+{
+    const char *s = json_string_value(json_object_get(o, key));
+    return s ? s : "";
+}
+
+static long long jint(const json_t *o, const char *key)
+{
+    return (long long)json_integer_value(json_object_get(o, key));
+}
+
+/* "1.5G": bytes in binary units, into buf. */
+static const char *fmt_size(long long v, char *buf, size_t len)
+{
+    static const char units[] = "BKMGTPE";
+    double d = v < 0 ? 0 : (double)v;
+    int u = 0;
+    while (d >= 1024 && u < 6) {
+        d /= 1024;
+        u++;
+    }
+    if (u == 0)
+        snprintf(buf, len, "%lldB", v < 0 ? 0 : v);
+    else
+        snprintf(buf, len, "%.1f%c", d, units[u]);
+    return buf;
+}
+
+static void print_servers_table(const json_t *servers)
+{
+    char u[32], t[32];
+    printf("%-16s %-22s %-12s %-16s %5s %9s %9s %8s\n", "NAME", "ADDRESS", "STATE", "LABELS",
+           "DISKS", "USED", "TOTAL", "PARTS");
+    size_t i;
+    json_t *s;
+    json_array_foreach(servers, i, s)
+    {
+        long long total = jint(s, "total");
+        printf("%-16s %-22s %-12s %-16s %5zu %9s %9s %8lld\n", jstr(s, "name"), jstr(s, "addr"),
+               jstr(s, "state"), *jstr(s, "labels") ? jstr(s, "labels") : "-",
+               json_array_size(json_object_get(s, "disks")),
+               fmt_size(total - jint(s, "free"), u, sizeof(u)), fmt_size(total, t, sizeof(t)),
+               jint(s, "parts"));
+    }
+    if (!json_array_size(servers))
+        printf("(no chunkservers registered)\n");
+}
+
+static void print_status(const json_t *j)
+{
+    char u[32], t[32], f[32];
+    const json_t *c = json_object_get(j, "chunks");
+    printf("chunks: ok %lld, undergoal %lld, endangered %lld, lost %lld (empty %lld, goal %lld)\n",
+           jint(c, "ok"), jint(c, "undergoal"), jint(c, "endangered"), jint(c, "lost"),
+           jint(c, "empty"), jint(j, "goal"));
+    long long total = jint(j, "total"), free_b = jint(j, "free");
+    printf("space:  used %s of %s, free %s (online servers); file data %s in %lld inodes\n",
+           fmt_size(total - free_b, u, sizeof(u)), fmt_size(total, t, sizeof(t)),
+           fmt_size(free_b, f, sizeof(f)), fmt_size(jint(j, "used_bytes"), u, sizeof(u)),
+           jint(j, "inodes"));
+    printf("\n");
+    print_servers_table(json_object_get(j, "servers"));
+}
+
+static void print_disks(const json_t *j)
+{
+    char u[32], t[32];
+    const json_t *disks = json_object_get(j, "disks");
+    printf("%-16s %-32s %-10s %-12s %9s %9s\n", "SERVER", "PATH", "STATE", "SERVER_STATE", "USED",
+           "TOTAL");
+    size_t i;
+    json_t *d;
+    json_array_foreach(disks, i, d)
+    {
+        printf("%-16s %-32s %-10s %-12s %9s %9s\n", jstr(d, "server"), jstr(d, "path"),
+               jstr(d, "state"), jstr(d, "server_state"), fmt_size(jint(d, "used"), u, sizeof(u)),
+               fmt_size(jint(d, "total"), t, sizeof(t)));
+    }
+    if (!json_array_size(disks))
+        printf("(no disks)\n");
+}
+
+static void print_info(const json_t *j)
+{
+    char s[32];
+    mode_t mode = (mode_t)jint(j, "mode");
+    printf("path:  %s\ninode: %lld\ntype:  %s\nmode:  %04o\nsize:  %lld (%s)\nnlink: %lld\n",
+           jstr(j, "path"), jint(j, "ino"),
+           S_ISREG(mode)   ? "file"
+           : S_ISDIR(mode) ? "directory"
+           : S_ISLNK(mode) ? "symlink"
+                           : "other",
+           (unsigned)(mode & 07777), jint(j, "size"), fmt_size(jint(j, "size"), s, sizeof(s)),
+           jint(j, "nlink"));
+    const json_t *chunks = json_object_get(j, "chunks");
+    if (!chunks)
+        return;
+    printf("chunks: %zu\n", json_array_size(chunks));
+    size_t i;
+    json_t *c;
+    json_array_foreach(chunks, i, c)
+    {
+        printf("  chunk %lld id %s version %lld length %lld live %lld/%lld%s\n", jint(c, "index"),
+               jstr(c, "id"), jint(c, "version"), jint(c, "length"), jint(c, "live"),
+               jint(c, "goal"), json_is_true(json_object_get(c, "leased")) ? " (write lease)" : "");
+        size_t k;
+        json_t *p;
+        json_array_foreach(json_object_get(c, "parts"), k, p)
+        {
+            printf("    part %lld  server %s (%s)  disk %s  version %lld%s\n", jint(p, "part"),
+                   jstr(p, "server"), jstr(p, "state"), jstr(p, "disk"), jint(p, "version"),
+                   json_is_true(json_object_get(p, "current")) ? "" : "  STALE");
+        }
+        if (!json_array_size(json_object_get(c, "parts")))
+            printf("    (no parts)\n");
+    }
+}
+
+int main(int argc, char **argv)
+{
+    const char *master = NULL, *cmd = NULL, *path = NULL;
+    int as_json = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "-m") == 0 || strcmp(a, "--master") == 0) {
+            if (++i >= argc)
+                return usage_error("option needs an argument", a);
+            master = argv[i];
+        } else if (strncmp(a, "--master=", 9) == 0) {
+            master = a + 9;
+        } else if (strcmp(a, "--json") == 0) {
+            as_json = 1;
+        } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            usage(stdout);
+            return 0;
+        } else if (a[0] == '-' && a[1]) {
+            return usage_error("unknown option", a);
+        } else if (!cmd) {
+            cmd = a;
+        } else if (!path) {
+            path = a;
+        } else {
+            return usage_error("too many arguments", a);
+        }
+    }
+    if (!cmd)
+        return usage_error("no command given", NULL);
+    uint16_t type;
+    if (strcmp(cmd, "status") == 0)
+        type = CN_MSG_ADM_STATUS;
+    else if (strcmp(cmd, "servers") == 0)
+        type = CN_MSG_ADM_SERVERS;
+    else if (strcmp(cmd, "disks") == 0)
+        type = CN_MSG_ADM_DISKS;
+    else if (strcmp(cmd, "info") == 0)
+        type = CN_MSG_ADM_INFO;
+    else
+        return usage_error("unknown command", cmd);
+    if (type == CN_MSG_ADM_INFO && !path)
+        return usage_error("info needs a PATH", NULL);
+    if (type != CN_MSG_ADM_INFO && path)
+        return usage_error("unexpected argument", path);
+    if (path && path[0] != '/') {
+        fprintf(stderr,
+                "cairn: info %s: not an absolute path inside the file system; resolving a path "
+                "on a local Cairn mount is not supported yet (give the path from the file "
+                "system's root, e.g. /dir/file)\n",
+                path);
+        return 2;
+    }
+    if (path && strlen(path) > UINT16_MAX)
+        return usage_error("path too long", NULL);
+
+    if (!master || !*master) {
+        const char *env = getenv("CAIRN_MASTER");
+        master = env && *env ? env : CLI_DEFAULT_MASTER;
+    }
+    struct cn_addr addr;
+    if (cn_parse_addr(master, 9421, &addr) < 0 || addr.port == 0 || !addr.host[0])
+        return usage_error("bad master address (want HOST:PORT)", master);
+    char name[300];
+    cn_addr_format(&addr, name, sizeof(name));
+
+    int fd = cn_sock_connect(&addr, CLI_CONNECT_MS);
+    if (fd < 0) {
+        fprintf(stderr, "cairn: cannot connect to the master at %s: %s\n", name, cn_strerror(fd));
+        return 1;
+    }
+    int ret = 1;
+    struct cn_buf reply = {0};
+    struct cn_frame_hdr rh;
+    char err[256] = "";
+    struct cn_hello hello = {CN_ROLE_ADMIN, 1, 1, CN_STR("cairn-cli"), {NULL, 0}, {NULL, 0}};
+    int rc = cn_sock_call(fd, CN_MSG_HELLO, 1, &hello, &rh, &reply, CLI_CALL_MS, err, sizeof(err));
+    if (rc == 0 && rh.type != CN_MSG_HELLO_R)
+        rc = CN_EMALFORMED;
+    if (rc) {
+        fprintf(stderr, "cairn: HELLO to the master at %s failed: %s%s%s\n", name, cn_strerror(rc),
+                err[0] ? ": " : "", err);
+        goto out;
+    }
+    struct cn_empty empty = {0};
+    struct cn_path_req preq = {cn_str_of(path ? path : "/")};
+    const void *msg = type == CN_MSG_ADM_INFO ? (const void *)&preq : (const void *)&empty;
+    err[0] = 0;
+    rc = cn_sock_call(fd, type, 2, msg, &rh, &reply, CLI_CALL_MS, err, sizeof(err));
+    if (rc == 0 && rh.type != (type | CN_MSG_REPLY))
+        rc = CN_EMALFORMED;
+    if (rc) {
+        fprintf(stderr, "cairn: %s%s%s (master %s): %s%s%s\n", cmd, path ? " " : "",
+                path ? path : "", name, cn_strerror(rc), err[0] ? ": " : "", err);
+        goto out;
+    }
+    struct cn_json_r jr;
+    rc = cn_msg_decode(rh.type, reply.data, reply.len, &jr);
+    if (rc) {
+        fprintf(stderr, "cairn: bad reply from the master at %s: %s\n", name, cn_strerror(rc));
+        goto out;
+    }
+    json_error_t je;
+    json_t *j = json_loadb((const char *)jr.json.ptr, jr.json.len, 0, &je);
+    if (!j || !json_is_object(j)) {
+        fprintf(stderr, "cairn: the master at %s sent bad JSON: %s\n", name,
+                j ? "not an object" : je.text);
+        json_decref(j);
+        goto out;
+    }
+    if (as_json) {
+        if (json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER) == 0)
+            fputc('\n', stdout);
+    } else if (type == CN_MSG_ADM_STATUS) {
+        print_status(j);
+    } else if (type == CN_MSG_ADM_SERVERS) {
+        print_servers_table(json_object_get(j, "servers"));
+    } else if (type == CN_MSG_ADM_DISKS) {
+        print_disks(j);
+    } else {
+        print_info(j);
+    }
+    json_decref(j);
+    ret = fflush(stdout) == 0 ? 0 : 1;
+out:
+    cn_buf_release(&reply);
+    close(fd);
+    return ret;
+}
