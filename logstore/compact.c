@@ -105,22 +105,6 @@ static uint32_t pick_victim(struct ls *ls, double max_live, bool *blocked)
     return v;
 }
 
-static void throttle(const struct timespec *t0, uint64_t bytes, double rate_mbps)
-{
-    if (rate_mbps <= 0)
-        return;
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    double elapsed = (double)(now.tv_sec - t0->tv_sec) + (now.tv_nsec - t0->tv_nsec) / 1e9;
-    double due = (double)bytes / (rate_mbps * 1e6);
-    if (due > elapsed) {
-        /* Rate limiting, not waiting for a condition: sleep off the excess. */
-        double d = due - elapsed;
-        struct timespec ts = {(time_t)d, (long)((d - (double)(time_t)d) * 1e9)};
-        nanosleep(&ts, NULL);
-    }
-}
-
 /* Copy the live blocks of victim s; returns 0 or an error. */
 static int move_victim(struct ls *ls, uint32_t s, const struct ls_compact_opts *o,
                        struct ls_compact_result *res, const struct timespec *t0)
@@ -187,7 +171,7 @@ static int move_victim(struct ls *ls, uint32_t s, const struct ls_compact_opts *
         pthread_mutex_lock(&ls->mu);
         ls->compacted_bytes += used;
         pthread_mutex_unlock(&ls->mu);
-        throttle(t0, res->bytes_moved, o->rate_mbps);
+        ls_throttle(t0, res->bytes_moved, o->rate_mbps);
         if (o->stop && *o->stop)
             rc = -EINTR;
     }

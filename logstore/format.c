@@ -65,6 +65,22 @@ void ls_logf(struct ls *ls, int level, const char *fmt, ...)
     ls->log(ls->log_arg, level, buf);
 }
 
+void ls_throttle(const struct timespec *t0, uint64_t bytes, double rate_mbps)
+{
+    if (rate_mbps <= 0)
+        return;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    double elapsed = (double)(now.tv_sec - t0->tv_sec) + (now.tv_nsec - t0->tv_nsec) / 1e9;
+    double due = (double)bytes / (rate_mbps * 1e6);
+    if (due > elapsed) {
+        /* Rate limiting, not waiting for a condition: sleep off the excess. */
+        double d = due - elapsed;
+        struct timespec ts = {(time_t)d, (long)((d - (double)(time_t)d) * 1e9)};
+        nanosleep(&ts, NULL);
+    }
+}
+
 uint64_t ls_disk_tag(const uint8_t uuid[16])
 {
     uint64_t t = ls_get64(uuid) ^ ls_get64(uuid + 8);

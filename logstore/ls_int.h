@@ -18,6 +18,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 
 #include "logstore.h"
 
@@ -93,6 +94,9 @@ int ls_sb_decode(const uint8_t page[LS_PAGE], uint64_t dev_size, struct ls_sb *s
 /* Geometry for a device of `size` bytes; -ENOSPC if too small. */
 int ls_layout(uint64_t size, uint32_t seg_bytes, struct ls_sb *sb);
 uint64_t ls_disk_tag(const uint8_t uuid[16]);
+/* Sleep so that `bytes` done since t0 (CLOCK_MONOTONIC) stay at rate_mbps
+ * (<= 0: no limit). Background work only (compaction, scrub). */
+void ls_throttle(const struct timespec *t0, uint64_t bytes, double rate_mbps);
 
 /* ---- group header and record entries ------------------------------------ */
 
@@ -207,7 +211,7 @@ struct ls {
     /* log head */
     uint32_t cur_seg;
     uint32_t cur_page;    /* next free page inside cur_seg */
-    uint64_t last_seq;    /* seq of the last group written or replayed */
+    uint64_t last_seq;    /* last durable (written and synced, or replayed) group */
     uint64_t durable_seq; /* groups <= this are durable and applied */
 
     /* group commit */

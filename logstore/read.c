@@ -179,7 +179,7 @@ int ls_stats(struct ls *ls, struct ls_stats *o)
     }
     o->nparts = ls->idx.nparts;
     o->nblocks = ls->idx.nentries;
-    o->seq = ls->durable_seq;
+    o->seq = ls->last_seq;
     o->checkpoint_seq = ls->ckpt_seq;
     o->index_bytes = LS_PAGE + ls_ckpt_estimate(ls);
     o->index_capacity = ls->sb.slot_bytes;

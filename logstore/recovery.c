@@ -774,7 +774,6 @@ int ls_open_dev(struct ls_dev *dev, const struct ls_open_opts *opts, struct ls *
         ls_errf(err, errlen, "log replay failed: %s", ls_strerror(rc));
         goto fail;
     }
-    ls->durable_seq = ls->last_seq;
     /* Atomic versions: a version never committed is dropped at recovery
      * (its write session died with the process that held it). */
     uint64_t dropped = drop_uncommitted(ls);

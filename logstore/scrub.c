@@ -75,17 +75,7 @@ static int verify_entries(struct ls *ls, const struct ls_live *v, size_t n, uint
                 cb(&bb, arg);
             }
         }
-        if (rate_mbps > 0) {
-            struct timespec now;
-            clock_gettime(CLOCK_MONOTONIC, &now);
-            double el = (double)(now.tv_sec - t0.tv_sec) + (now.tv_nsec - t0.tv_nsec) / 1e9;
-            double due = (double)bytes / (rate_mbps * 1e6);
-            if (due > el) {
-                double d = due - el; /* rate limit, not a wait for a condition */
-                struct timespec ts = {(time_t)d, (long)((d - (double)(time_t)d) * 1e9)};
-                nanosleep(&ts, NULL);
-            }
-        }
+        ls_throttle(&t0, bytes, rate_mbps);
     }
     *done = i;
     free(buf);

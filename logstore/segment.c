@@ -289,7 +289,6 @@ io_done:
     cs->max_seq = seq;
     cs->mtime = now;
     ls->last_seq = seq;
-    ls->durable_seq = seq;
     uint32_t abs_page = ls->base_page + ls->cur_seg * ls->seg_pages + page;
     for (unsigned i = 0; i < g->nrec; i++) {
         int arc = ls_index_apply(ls, &g->ents[i], abs_page + g->ents[i].data_page);
