@@ -8,9 +8,9 @@ build=${1:-build}
 mkdir -p local
 disk=local/disk0.img
 if [ ! -e "$disk" ]; then
-  "$build/chunkserver/cairn-disk" format --size 256M --segment-size 16M "$disk"
+  "$build/bin/cairn-disk" format --size 256M --segment-size 16M "$disk"
 fi
-"$build/chunkserver/cairn-disk" check "$disk"
-"$build/chunkserver/cairn-disk" stats "$disk" | head -12
+"$build/bin/cairn-disk" check "$disk"
+"$build/bin/cairn-disk" stats "$disk" | head -12
 echo
 echo "demo disk ready at $disk (the cluster and mount are not built yet; see README)"
