@@ -55,5 +55,9 @@ format-check:
 up: deps build
 	bash scripts/up.sh $(BUILD)
 
+# Stop the local cluster of `make up`; PURGE=1 also deletes local/cluster.
+down:
+	bash scripts/down.sh $(BUILD) $(PURGE)
+
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
