@@ -42,7 +42,10 @@ for attempt in 1 2 3 4 5; do
     break
   fi
   echo "$out"
-  grep -q "in use" <<<"$out" || fail "up failed"
+  # A port taken before `up` looked ("in use") or between its check and the
+  # daemon's bind (the daemon exits at once): another range. Anything else fails.
+  grep -Eq "in use|exited before it was ready" <<<"$out" || fail "up failed"
+  [ ! -f "$dir/cluster.env" ] || "$local_sh" down --dir "$dir" --purge >/dev/null 2>&1 || true
   rm -rf "$dir"
   [ "$attempt" != 5 ] || fail "no free port range"
 done
