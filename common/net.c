@@ -336,6 +336,12 @@ void cn_conn_start(struct cn_conn *c, const struct cn_conn_ops *ops, void *ud)
         cn_conn_close(c, rc);
 }
 
+void cn_conn_set_owner(struct cn_conn *c, const struct cn_conn_ops *ops, void *ud)
+{
+    c->ops = ops;
+    c->ud = ud;
+}
+
 void cn_conn_set_max_payload(struct cn_conn *c, uint32_t max)
 {
     c->max_payload = max < CN_WIRE_MAX_PAYLOAD ? max : CN_WIRE_MAX_PAYLOAD;
@@ -452,6 +458,45 @@ int cn_conn_call(struct cn_conn *c, uint16_t type, const void *msg, uint32_t tim
         free(p);
         return rc;
     }
+    p->next = c->calls;
+    c->calls = p;
+    arm_timer(c);
+    return 0;
+}
+
+int cn_conn_call_payload(struct cn_conn *c, uint16_t type, const void *payload, size_t len,
+                         uint32_t timeout_ms, cn_reply_cb cb, void *ud)
+{
+    if (c->closing)
+        return -EPIPE;
+    if (len > CN_WIRE_MAX_PAYLOAD)
+        return -EMSGSIZE;
+    struct pending *p = calloc(1, sizeof(*p));
+    struct wreq *w = malloc(sizeof(*w) + CN_WIRE_HDR_SIZE + len);
+    if (!p || !w) {
+        free(p);
+        free(w);
+        return -ENOMEM;
+    }
+    p->id = c->next_id++;
+    p->cb = cb;
+    p->ud = ud;
+    p->deadline_ms = cn_now_ms() + timeout_ms;
+    struct cn_frame_hdr h = {CN_WIRE_VERSION, 0, type, p->id, (uint32_t)len};
+    cn_wire_hdr_pack(&h, w->data);
+    if (len)
+        memcpy(w->data + CN_WIRE_HDR_SIZE, payload, len);
+    w->c = c;
+    w->n = CN_WIRE_HDR_SIZE + len;
+    uv_buf_t b = uv_buf_init((char *)w->data, (unsigned)w->n);
+    int rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, write_cb);
+    if (rc) {
+        free(w);
+        free(p);
+        cn_conn_close(c, rc);
+        return rc;
+    }
+    c->pending += w->n;
     p->next = c->calls;
     c->calls = p;
     arm_timer(c);

@@ -74,6 +74,9 @@ void cn_conn_start(struct cn_conn *c, const struct cn_conn_ops *ops, void *ud);
  * and delivered after cn_conn_resume(). Loop thread; both idempotent. */
 void cn_conn_pause(struct cn_conn *c);
 void cn_conn_resume(struct cn_conn *c);
+/* Hand an already reading connection to another owner (ops/ud), e.g. from
+ * the connect callback's context to the long-lived one. Loop thread. */
+void cn_conn_set_owner(struct cn_conn *c, const struct cn_conn_ops *ops, void *ud);
 /* Lower the largest payload accepted from this peer (default CN_WIRE_MAX_PAYLOAD). */
 void cn_conn_set_max_payload(struct cn_conn *c, uint32_t max);
 /* Queue n bytes (copied). 0, -ENOMEM, or -EPIPE once the connection is closing. */
@@ -93,6 +96,10 @@ typedef void (*cn_reply_cb)(struct cn_conn *c, int status, const struct cn_frame
  * not). Loop thread. */
 int cn_conn_call(struct cn_conn *c, uint16_t type, const void *msg, uint32_t timeout_ms,
                  cn_reply_cb cb, void *ud);
+/* cn_conn_call() for a payload the caller encoded already (on any thread):
+ * the header is added and the bytes are copied once into the write queue. */
+int cn_conn_call_payload(struct cn_conn *c, uint16_t type, const void *payload, size_t len,
+                         uint32_t timeout_ms, cn_reply_cb cb, void *ud);
 /* Reply ERROR(status, text) to req_id. */
 int cn_conn_send_error(struct cn_conn *c, uint64_t req_id, enum cn_status st, const char *text);
 /* Close: pending writes are dropped, on_close(err) runs from the loop. A

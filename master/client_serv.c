@@ -813,7 +813,7 @@ static int do_write_begin(struct req *r, const struct cn_write_begin *m)
         for (uint32_t i = 0; i < n; i++) {
             locs[i].cs_id = pick[i]->id;
             locs[i].addr = cn_str_of(pick[i]->addr);
-            locs[i].part = (uint16_t)i;
+            locs[i].part = 0; /* copies=N: every copy is part 0, interchangeable */
             locs[i].labels = cn_str_of(pick[i]->labels);
         }
     }

@@ -1,0 +1,1140 @@
+/*
+ * lc_file.c - libcairn's data path: write sessions, buffered block writes
+ * down the chunk's chain, commits, reads with failover and read-ahead,
+ * truncation, and the background flusher.
+ *
+ * Invariants:
+ *  1. A byte acknowledged by lc_write() stays in this client's memory
+ *     (struct lc_wblk) until the version holding it is committed, so a write
+ *     chain that breaks is rebuilt from the master and every block of the
+ *     session sent again; nothing is ever half-committed.
+ *  2. A retained block is one contiguous range [lo, hi). A write that would
+ *     leave a gap first fills the block from its committed content, so a
+ *     block is always sent as bytes the reader must see (the chunkserver
+ *     merges the range over the committed block).
+ *  3. A version is committed only after every block sent under it was
+ *     acknowledged by the whole chain (in->inflight == 0 and the session did
+ *     not fail) and COMMIT_PART succeeded on the whole chain; WRITE_END
+ *     comes last. A flush that cannot reach that state rolls the version
+ *     back and reports -EIO to fsync/close.
+ *  4. Reads see this client's writes: a read of an inode with open write
+ *     sessions commits them first.
+ *  5. Data returned by a read matches the CRC the chunkserver sent with it;
+ *     a mismatch is treated like an unreachable server (next copy).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ec.h"
+#include "lc_int.h"
+#include "xmalloc.h"
+
+#define MAX_CHAIN     16
+#define MAX_INFLIGHT  64 /* blocks in flight per inode */
+#define LOC_TTL_MS    5000
+#define LOC_SLOTS     16
+#define RA_MAX_BLOCKS 256
+#define RETRIES       4
+
+struct lc_wblk {
+    uint8_t *data;
+    uint32_t lo, hi;
+    int dirty;
+};
+
+struct lc_wsess {
+    struct lc_wsess *next;
+    uint32_t index;
+    uint64_t chunk, version, lease;
+    uint32_t lease_ms;
+    uint64_t started;
+    struct lc_cred cred;
+    char chain[MAX_CHAIN][280];
+    uint32_t nchain;
+    uint16_t part;
+    struct lc_wblk *blk[LC_BLOCKS_PER_CHUNK];
+    /* under in->cmu */
+    int failed;
+    char errtext[200];
+};
+
+struct lc_loc {
+    uint32_t index;
+    int valid;
+    uint64_t fetched;
+    uint64_t chunk, version, file_size;
+    uint32_t nlocs;
+    uint16_t part[MAX_CHAIN];
+    char addr[MAX_CHAIN][280];
+};
+
+struct lc_loc_cache {
+    pthread_mutex_t mu;
+    struct lc_loc slot[LOC_SLOTS];
+    uint32_t next;
+};
+
+/* A block fetched ahead (read-ahead) or for the current read. */
+struct rblk {
+    struct rblk *next;
+    uint64_t fblock; /* file offset / LC_BLOCK_SIZE */
+    int done;
+    struct lc_op op;
+    struct lc_fh *fh;
+    uint64_t chunk, version;
+    uint16_t part;
+    uint32_t tried; /* index of the location asked */
+    int users;      /* readers waiting on or copying from it (under rmu) */
+};
+
+struct lc_fh {
+    struct lc *c;
+    struct lc_inode *in;
+    struct lc_cred cred;
+    int flags;
+    pthread_mutex_t rmu; /* read-ahead state */
+    pthread_cond_t rcv;
+    struct rblk *ra; /* fetched or in flight */
+    uint32_t nra;
+    uint64_t next_off;
+    uint64_t ra_win;
+};
+
+/* ---- inode table ---------------------------------------------------------- */
+
+struct lc_inode *lc_inode_get(struct lc *c, uint64_t ino, int create)
+{
+    size_t h = ino % (sizeof(c->itab) / sizeof(c->itab[0]));
+    pthread_mutex_lock(&c->imu);
+    struct lc_inode *in = c->itab[h];
+    while (in && in->ino != ino)
+        in = in->hnext;
+    if (!in && create) {
+        in = cn_xcalloc(1, sizeof(*in));
+        in->ino = ino;
+        in->c = c;
+        pthread_mutex_init(&in->mu, NULL);
+        pthread_mutex_init(&in->cmu, NULL);
+        pthread_cond_init(&in->ccv, NULL);
+        in->locs = cn_xcalloc(1, sizeof(*in->locs));
+        pthread_mutex_init(&in->locs->mu, NULL);
+        in->hnext = c->itab[h];
+        c->itab[h] = in;
+    }
+    if (in)
+        in->refs++;
+    pthread_mutex_unlock(&c->imu);
+    return in;
+}
+
+void lc_inode_put(struct lc_inode *in)
+{
+    struct lc *c = in->c;
+    size_t h = in->ino % (sizeof(c->itab) / sizeof(c->itab[0]));
+    pthread_mutex_lock(&c->imu);
+    if (--in->refs > 0 || in->ws) {
+        pthread_mutex_unlock(&c->imu);
+        return;
+    }
+    for (struct lc_inode **pp = &c->itab[h]; *pp; pp = &(*pp)->hnext)
+        if (*pp == in) {
+            *pp = in->hnext;
+            break;
+        }
+    pthread_mutex_unlock(&c->imu);
+    pthread_mutex_destroy(&in->locs->mu);
+    free(in->locs);
+    pthread_mutex_destroy(&in->mu);
+    pthread_mutex_destroy(&in->cmu);
+    pthread_cond_destroy(&in->ccv);
+    free(in);
+}
+
+uint64_t lc_dirty_size(struct lc *c, uint64_t ino)
+{
+    uint64_t s = 0;
+    size_t h = ino % (sizeof(c->itab) / sizeof(c->itab[0]));
+    pthread_mutex_lock(&c->imu);
+    for (struct lc_inode *in = c->itab[h]; in; in = in->hnext)
+        if (in->ino == ino && in->ws)
+            s = __atomic_load_n(&in->size, __ATOMIC_RELAXED);
+    pthread_mutex_unlock(&c->imu);
+    return s;
+}
+
+/* ---- chunk locations ------------------------------------------------------ */
+
+static void loc_drop(struct lc_inode *in, uint32_t index)
+{
+    struct lc_loc_cache *lc = in->locs;
+    pthread_mutex_lock(&lc->mu);
+    for (int i = 0; i < LOC_SLOTS; i++)
+        if (lc->slot[i].valid && lc->slot[i].index == index)
+            lc->slot[i].valid = 0;
+    pthread_mutex_unlock(&lc->mu);
+}
+
+static void loc_drop_all(struct lc_inode *in)
+{
+    pthread_mutex_lock(&in->locs->mu);
+    for (int i = 0; i < LOC_SLOTS; i++)
+        in->locs->slot[i].valid = 0;
+    pthread_mutex_unlock(&in->locs->mu);
+}
+
+/* Where chunk `index` of the inode is (cached LOC_TTL_MS). */
+static int loc_get(struct lc_inode *in, uint32_t index, int fresh, struct lc_loc *out)
+{
+    struct lc_loc_cache *lc = in->locs;
+    uint64_t now = lc_now_ms();
+    pthread_mutex_lock(&lc->mu);
+    for (int i = 0; i < LOC_SLOTS && !fresh; i++) {
+        struct lc_loc *l = &lc->slot[i];
+        if (l->valid && l->index == index && now - l->fetched < LOC_TTL_MS) {
+            *out = *l;
+            pthread_mutex_unlock(&lc->mu);
+            return 0;
+        }
+    }
+    pthread_mutex_unlock(&lc->mu);
+    struct cn_chunk_locate m = {in->ino, index};
+    struct cn_chunk_locate_r r;
+    struct lc_op op;
+    lc_op_init(&op);
+    int rc = lc_mcall(in->c, CN_MSG_CHUNK_LOCATE, &m, &r, &op);
+    if (!rc) {
+        memset(out, 0, sizeof(*out));
+        out->index = index;
+        out->valid = 1;
+        out->fetched = now;
+        out->chunk = r.chunk;
+        out->version = r.version;
+        out->file_size = r.file_size;
+        for (uint32_t i = 0; i < r.nlocs && out->nlocs < MAX_CHAIN; i++) {
+            if (r.locs[i].addr.len >= sizeof(out->addr[0]))
+                continue;
+            memcpy(out->addr[out->nlocs], r.locs[i].addr.ptr, r.locs[i].addr.len);
+            out->addr[out->nlocs][r.locs[i].addr.len] = 0;
+            out->part[out->nlocs] = r.locs[i].part;
+            out->nlocs++;
+        }
+        cn_msg_free(CN_MSG_CHUNK_LOCATE_R, &r);
+        pthread_mutex_lock(&lc->mu);
+        lc->slot[lc->next++ % LOC_SLOTS] = *out;
+        pthread_mutex_unlock(&lc->mu);
+    }
+    lc_op_release(&op);
+    return rc;
+}
+
+/* ---- block reads ---------------------------------------------------------- */
+
+static void encode_read(struct lc_op *op, const struct lc_loc *l, uint32_t li, uint32_t block,
+                        uint32_t off, uint32_t len)
+{
+    struct cn_read_block m = {l->chunk, l->version, l->part[li], block, off, len};
+    cn_buf_reset(&op->payload);
+    cn_msg_encode(&op->payload, CN_MSG_READ_BLOCK, &m);
+    op->type = CN_MSG_READ_BLOCK;
+    op->to_master = 0;
+    snprintf(op->addr, sizeof(op->addr), "%s", l->addr[li]);
+}
+
+/* Check a finished READ_BLOCK op (invariant 5): data and length, or -errno. */
+static int read_result(struct lc_op *op, const uint8_t **data, uint32_t *len)
+{
+    if (op->status)
+        return op->status;
+    struct cn_read_block_r r;
+    if (op->rtype != CN_MSG_READ_BLOCK_R ||
+        cn_msg_decode(CN_MSG_READ_BLOCK_R, op->reply.data, op->reply.len, &r))
+        return -EPROTO;
+    if (ec_crc32c(0, r.data.ptr, r.data.len) != r.crc)
+        return -EBADMSG;
+    *data = r.data.ptr;
+    *len = r.data.len;
+    return 0;
+}
+
+/* Read [off, off+len) of file block `fblock` into buf, zero-filling what
+ * the part does not store; tries every copy, then asks the master again. */
+static int read_block_sync(struct lc_fh *fh, uint64_t fblock, uint32_t off, uint32_t len,
+                           uint8_t *buf, uint32_t skip_loc, int skip)
+{
+    struct lc_inode *in = fh->in;
+    uint32_t index = (uint32_t)(fblock / LC_BLOCKS_PER_CHUNK);
+    uint32_t block = (uint32_t)(fblock % LC_BLOCKS_PER_CHUNK);
+    int last = -EIO;
+    for (int attempt = 0; attempt < RETRIES; attempt++) {
+        struct lc_loc l;
+        int rc = loc_get(in, index, attempt > 0, &l);
+        if (rc)
+            return rc;
+        if (!l.chunk) { /* a hole */
+            memset(buf, 0, len);
+            return 0;
+        }
+        for (uint32_t k = 0; k < l.nlocs; k++) {
+            uint32_t li = (uint32_t)((fblock + k) % l.nlocs);
+            if (skip && attempt == 0 && li == skip_loc && l.nlocs > 1)
+                continue;
+            struct lc_op op;
+            lc_op_init(&op);
+            encode_read(&op, &l, li, block, off, len);
+            op.timeout_ms = fh->c->o.cs_timeout_ms;
+            lc_wait_call(fh->c, &op);
+            const uint8_t *d;
+            uint32_t n;
+            rc = read_result(&op, &d, &n);
+            if (!rc) {
+                if (n > len)
+                    n = len;
+                memcpy(buf, d, n);
+                memset(buf + n, 0, len - n);
+                LC_STAT_ADD(fh->c, blocks_read, 1);
+                lc_op_release(&op);
+                return 0;
+            }
+            last = rc;
+            LC_STAT_ADD(fh->c, read_failovers, 1);
+            lc_op_release(&op);
+        }
+        loc_drop(in, index);
+        if (attempt + 1 < RETRIES) {
+            struct timespec ts = {0, 200 * 1000 * 1000L * (attempt + 1)};
+            nanosleep(&ts, NULL);
+        }
+    }
+    (void)last; /* every copy failed: the caller sees EIO whatever the last reason */
+    return -EIO;
+}
+
+static void rblk_done(struct lc_op *op)
+{
+    struct rblk *rb = op->ud;
+    struct lc_fh *fh = rb->fh;
+    pthread_mutex_lock(&fh->rmu);
+    rb->done = 1;
+    pthread_cond_broadcast(&fh->rcv);
+    pthread_mutex_unlock(&fh->rmu);
+}
+
+static void rblk_free(struct rblk *rb)
+{
+    lc_op_release(&rb->op);
+    free(rb);
+}
+
+/* Start fetching whole block fblock (caller holds fh->rmu). */
+static void ra_issue(struct lc_fh *fh, uint64_t fblock)
+{
+    for (struct rblk *r = fh->ra; r; r = r->next)
+        if (r->fblock == fblock)
+            return;
+    struct lc_loc l;
+    uint32_t index = (uint32_t)(fblock / LC_BLOCKS_PER_CHUNK);
+    pthread_mutex_unlock(&fh->rmu);
+    int rc = loc_get(fh->in, index, 0, &l);
+    pthread_mutex_lock(&fh->rmu);
+    if (rc || !l.chunk || !l.nlocs)
+        return; /* the synchronous path will handle holes and errors */
+    for (struct rblk *r = fh->ra; r; r = r->next)
+        if (r->fblock == fblock)
+            return;
+    struct rblk *rb = cn_xcalloc(1, sizeof(*rb));
+    lc_op_init(&rb->op);
+    rb->fblock = fblock;
+    rb->fh = fh;
+    rb->tried = (uint32_t)(fblock % l.nlocs);
+    encode_read(&rb->op, &l, rb->tried, (uint32_t)(fblock % LC_BLOCKS_PER_CHUNK), 0, 0);
+    rb->op.timeout_ms = fh->c->o.cs_timeout_ms;
+    rb->op.done = rblk_done;
+    rb->op.ud = rb;
+    rb->next = fh->ra;
+    fh->ra = rb;
+    fh->nra++;
+    lc_submit(fh->c, &rb->op);
+}
+
+/* Drop fetched blocks outside [lo, hi) (caller holds rmu; waits for none). */
+static void ra_trim(struct lc_fh *fh, uint64_t lo, uint64_t hi)
+{
+    for (struct rblk **pp = &fh->ra; *pp;) {
+        struct rblk *r = *pp;
+        if ((r->fblock < lo || r->fblock >= hi) && r->done && !r->users) {
+            *pp = r->next;
+            fh->nra--;
+            rblk_free(r);
+        } else {
+            pp = &r->next;
+        }
+    }
+}
+
+static void ra_remove(struct lc_fh *fh, struct rblk *rb)
+{
+    for (struct rblk **pp = &fh->ra; *pp; pp = &(*pp)->next)
+        if (*pp == rb) {
+            *pp = rb->next;
+            fh->nra--;
+            rblk_free(rb);
+            return;
+        }
+}
+
+static void ra_clear(struct lc_fh *fh)
+{
+    pthread_mutex_lock(&fh->rmu);
+    while (fh->ra) {
+        struct rblk *r = fh->ra;
+        while (!r->done)
+            pthread_cond_wait(&fh->rcv, &fh->rmu);
+        fh->ra = r->next;
+        rblk_free(r);
+    }
+    fh->nra = 0;
+    pthread_mutex_unlock(&fh->rmu);
+}
+
+ssize_t lc_read(struct lc_fh *fh, void *buf, size_t size, uint64_t off)
+{
+    struct lc_inode *in = fh->in;
+    uint64_t fsize;
+    pthread_mutex_lock(&in->mu);
+    if (in->ws) { /* invariant 4 */
+        int rc = lc_inode_flush(in);
+        if (rc) {
+            pthread_mutex_unlock(&in->mu);
+            return rc;
+        }
+    }
+    fsize = in->size;
+    pthread_mutex_unlock(&in->mu);
+    if (!size)
+        return 0;
+    struct lc_loc l;
+    int rc = loc_get(in, (uint32_t)(off / LC_CHUNK_SIZE), 0, &l);
+    if (rc)
+        return rc;
+    if (l.file_size > fsize)
+        fsize = l.file_size;
+    if (off >= fsize)
+        return 0;
+    if (size > fsize - off)
+        size = (size_t)(fsize - off);
+
+    uint64_t first = off / LC_BLOCK_SIZE, last = (off + size - 1) / LC_BLOCK_SIZE;
+    pthread_mutex_lock(&fh->rmu);
+    /* The kernel's own read-ahead sends neighbouring reads in parallel and
+     * out of order: anything near the last end counts as sequential. */
+    uint64_t near = 2u << 20;
+    int seq = off + near >= fh->next_off && off <= fh->next_off + near;
+    if (!seq || off + size > fh->next_off)
+        fh->next_off = off + size;
+    if (seq) {
+        uint64_t w = fh->ra_win ? fh->ra_win * 2 : 4 * LC_BLOCK_SIZE;
+        fh->ra_win = w > fh->c->o.readahead_bytes ? fh->c->o.readahead_bytes : w;
+        uint64_t hi = (off + size + fh->ra_win) / LC_BLOCK_SIZE;
+        uint64_t maxb = (fsize + LC_BLOCK_SIZE - 1) / LC_BLOCK_SIZE;
+        if (hi > maxb)
+            hi = maxb;
+        if (hi > first + RA_MAX_BLOCKS)
+            hi = first + RA_MAX_BLOCKS;
+        ra_trim(fh, first, hi + 1);
+        for (uint64_t b = first; b < hi; b++)
+            ra_issue(fh, b);
+    } else {
+        fh->ra_win = 0;
+        ra_trim(fh, first, last + 1);
+    }
+    pthread_mutex_unlock(&fh->rmu);
+
+    uint8_t *out = buf;
+    uint64_t pos = off, end = off + size;
+    while (pos < end) {
+        uint64_t fb = pos / LC_BLOCK_SIZE;
+        uint32_t boff = (uint32_t)(pos % LC_BLOCK_SIZE);
+        uint32_t n = LC_BLOCK_SIZE - boff;
+        if (n > end - pos)
+            n = (uint32_t)(end - pos);
+        struct rblk *rb = NULL;
+        pthread_mutex_lock(&fh->rmu);
+        for (struct rblk *r = fh->ra; r; r = r->next)
+            if (r->fblock == fb)
+                rb = r;
+        if (rb)
+            rb->users++; /* keeps rb from being freed by another reader's trim */
+        while (rb && !rb->done)
+            pthread_cond_wait(&fh->rcv, &fh->rmu);
+        const uint8_t *d = NULL;
+        uint32_t dl = 0;
+        int ok = rb && read_result(&rb->op, &d, &dl) == 0;
+        if (ok) {
+            uint32_t have = dl > boff ? dl - boff : 0;
+            if (have > n)
+                have = n;
+            memcpy(out, d + boff, have);
+            memset(out + have, 0, n - have);
+            LC_STAT_ADD(fh->c, blocks_read, 1);
+        }
+        uint32_t tried = rb ? rb->tried : 0;
+        if (rb && --rb->users == 0 && !ok)
+            ra_remove(fh, rb);
+        pthread_mutex_unlock(&fh->rmu);
+        if (!ok) {
+            if (rb)
+                LC_STAT_ADD(fh->c, read_failovers, 1);
+            rc = read_block_sync(fh, fb, boff, n, out, tried, rb != NULL);
+            if (rc) {
+                pthread_mutex_lock(&fh->rmu);
+                ra_trim(fh, 1, 0); /* drop finished entries: they may be stale */
+                pthread_mutex_unlock(&fh->rmu);
+                return rc;
+            }
+        }
+        out += n;
+        pos += n;
+    }
+    return (ssize_t)size;
+}
+
+/* ---- write sessions -------------------------------------------------------- */
+
+struct wop {
+    struct lc_op op;
+    struct lc_inode *in;
+    struct lc_wsess *ws;
+};
+
+static void wop_done(struct lc_op *op)
+{
+    struct wop *w = op->ud;
+    struct lc_inode *in = w->in;
+    pthread_mutex_lock(&in->cmu);
+    if (op->status && !w->ws->failed) {
+        w->ws->failed = 1;
+        snprintf(w->ws->errtext, sizeof(w->ws->errtext), "%s",
+                 op->err[0] ? op->err : cn_strerror(op->status));
+    }
+    in->inflight--;
+    pthread_cond_broadcast(&in->ccv);
+    pthread_mutex_unlock(&in->cmu);
+    lc_op_release(op);
+    free(w);
+}
+
+static void wait_inflight(struct lc_inode *in, int max)
+{
+    pthread_mutex_lock(&in->cmu);
+    while (in->inflight > max)
+        pthread_cond_wait(&in->ccv, &in->cmu);
+    pthread_mutex_unlock(&in->cmu);
+}
+
+static uint32_t chain_hops(const struct lc_wsess *ws, struct cn_hop *hops)
+{
+    for (uint32_t i = 1; i < ws->nchain; i++)
+        hops[i - 1].addr = cn_str_of(ws->chain[i]);
+    return ws->nchain ? ws->nchain - 1 : 0;
+}
+
+static void send_block(struct lc_inode *in, struct lc_wsess *ws, uint32_t bno)
+{
+    struct lc_wblk *b = ws->blk[bno];
+    struct cn_hop hops[MAX_CHAIN];
+    wait_inflight(in, MAX_INFLIGHT - 1);
+    struct wop *w = cn_xcalloc(1, sizeof(*w));
+    lc_op_init(&w->op);
+    w->in = in;
+    w->ws = ws;
+    uint32_t len = b->hi - b->lo;
+    struct cn_write_block m = {ws->chunk,
+                               ws->version,
+                               ws->part,
+                               bno,
+                               b->lo,
+                               ec_crc32c(0, b->data + b->lo, len),
+                               hops,
+                               chain_hops(ws, hops),
+                               {b->data + b->lo, len}};
+    cn_msg_encode(&w->op.payload, CN_MSG_WRITE_BLOCK, &m);
+    w->op.type = CN_MSG_WRITE_BLOCK;
+    snprintf(w->op.addr, sizeof(w->op.addr), "%s", ws->chain[0]);
+    w->op.timeout_ms = in->c->o.cs_timeout_ms;
+    w->op.done = wop_done;
+    w->op.ud = w;
+    b->dirty = 0;
+    pthread_mutex_lock(&in->cmu);
+    in->inflight++;
+    pthread_mutex_unlock(&in->cmu);
+    LC_STAT_ADD(in->c, blocks_written, 1);
+    lc_submit(in->c, &w->op);
+}
+
+/* WRITE_BEGIN: take (or renew) the lease and learn the chain. */
+static int sess_lease(struct lc_inode *in, struct lc_wsess *ws, char *err, size_t errlen)
+{
+    struct cn_write_begin m = {in->ino, ws->index, ws->cred.uid, ws->cred.gid};
+    struct cn_write_begin_r r;
+    struct lc_op op;
+    lc_op_init(&op);
+    int rc = lc_mcall(in->c, CN_MSG_WRITE_BEGIN, &m, &r, &op);
+    if (rc) {
+        snprintf(err, errlen, "%s", op.err[0] ? op.err : cn_strerror(rc));
+        if (op.wire_status == CN_ST_NO_SERVERS)
+            rc = -ENOSPC;
+        lc_op_release(&op);
+        return rc;
+    }
+    ws->chunk = r.chunk;
+    ws->version = r.version;
+    ws->lease = r.lease;
+    ws->lease_ms = r.lease_ms;
+    ws->started = lc_now_ms();
+    ws->nchain = 0;
+    ws->part = 0;
+    for (uint32_t i = 0; i < r.nlocs && ws->nchain < MAX_CHAIN; i++) {
+        if (r.locs[i].addr.len >= sizeof(ws->chain[0]))
+            continue;
+        memcpy(ws->chain[ws->nchain], r.locs[i].addr.ptr, r.locs[i].addr.len);
+        ws->chain[ws->nchain][r.locs[i].addr.len] = 0;
+        ws->nchain++;
+    }
+    cn_msg_free(CN_MSG_WRITE_BEGIN_R, &r);
+    lc_op_release(&op);
+    if (!ws->nchain) {
+        snprintf(err, errlen, "master gave an empty write chain");
+        return -EIO;
+    }
+    return 0;
+}
+
+static struct lc_wsess *sess_find(struct lc_inode *in, uint32_t index)
+{
+    for (struct lc_wsess *ws = in->ws; ws; ws = ws->next)
+        if (ws->index == index)
+            return ws;
+    return NULL;
+}
+
+static int sess_open(struct lc_inode *in, const struct lc_cred *u, uint32_t index,
+                     struct lc_wsess **out)
+{
+    struct lc_wsess *ws = sess_find(in, index);
+    if (ws) {
+        *out = ws;
+        return 0;
+    }
+    ws = cn_xcalloc(1, sizeof(*ws));
+    ws->index = index;
+    ws->cred = *u;
+    char err[200];
+    int rc = sess_lease(in, ws, err, sizeof(err));
+    if (rc) {
+        free(ws);
+        return rc;
+    }
+    ws->next = in->ws;
+    in->ws = ws;
+    *out = ws;
+    return 0;
+}
+
+static void sess_free(struct lc_inode *in, struct lc_wsess *ws)
+{
+    for (struct lc_wsess **pp = &in->ws; *pp; pp = &(*pp)->next)
+        if (*pp == ws) {
+            *pp = ws->next;
+            break;
+        }
+    for (uint32_t i = 0; i < LC_BLOCKS_PER_CHUNK; i++)
+        if (ws->blk[i]) {
+            free(ws->blk[i]->data);
+            free(ws->blk[i]);
+            in->buffered -= LC_BLOCK_SIZE;
+        }
+    free(ws);
+}
+
+/* Invariant 2: make block bno of the session hold [0, max(hi, stored)) by
+ * reading its committed content around the retained range. */
+static int block_fill(struct lc_inode *in, struct lc_wsess *ws, uint32_t bno)
+{
+    struct lc_wblk *b = ws->blk[bno];
+    struct lc_loc l;
+    int rc = loc_get(in, ws->index, 1, &l);
+    if (rc)
+        return rc;
+    uint8_t *tmp = cn_xcalloc(1, LC_BLOCK_SIZE);
+    uint32_t stored = 0;
+    if (l.chunk && l.version) {
+        rc = -EIO;
+        for (uint32_t k = 0; k < l.nlocs && rc; k++) {
+            struct lc_op op;
+            lc_op_init(&op);
+            encode_read(&op, &l, k, bno, 0, 0);
+            op.timeout_ms = in->c->o.cs_timeout_ms;
+            lc_wait_call(in->c, &op);
+            const uint8_t *d;
+            uint32_t n;
+            rc = read_result(&op, &d, &n);
+            if (!rc) {
+                memcpy(tmp, d, n);
+                stored = n;
+            }
+            lc_op_release(&op);
+        }
+        if (rc) {
+            free(tmp);
+            return -EIO;
+        }
+    }
+    /* cut what lies past the file's end: it reads as zeros */
+    uint64_t bstart = (uint64_t)ws->index * LC_CHUNK_SIZE + (uint64_t)bno * LC_BLOCK_SIZE;
+    uint64_t fsz = l.file_size;
+    if (fsz < bstart + stored)
+        stored = fsz > bstart ? (uint32_t)(fsz - bstart) : 0;
+    memcpy(b->data, tmp, b->lo < stored ? b->lo : stored);
+    if (stored > b->hi)
+        memcpy(b->data + b->hi, tmp + b->hi, stored - b->hi);
+    if (b->lo > stored)
+        memset(b->data + stored, 0, b->lo - stored);
+    b->lo = 0;
+    if (stored > b->hi)
+        b->hi = stored;
+    free(tmp);
+    return 0;
+}
+
+/* Rebuild a broken chain and send every retained block again (invariant 1). */
+static int sess_recover(struct lc_inode *in, struct lc_wsess *ws, char *err, size_t errlen)
+{
+    wait_inflight(in, 0);
+    LC_STAT_ADD(in->c, chain_rebuilds, 1);
+    int rc = sess_lease(in, ws, err, errlen);
+    if (rc)
+        return rc;
+    pthread_mutex_lock(&in->cmu);
+    ws->failed = 0;
+    pthread_mutex_unlock(&in->cmu);
+    for (uint32_t i = 0; i < LC_BLOCKS_PER_CHUNK; i++)
+        if (ws->blk[i] && ws->blk[i]->hi > ws->blk[i]->lo)
+            send_block(in, ws, i);
+    wait_inflight(in, 0);
+    return 0;
+}
+
+static int write_end(struct lc_inode *in, struct lc_wsess *ws, uint16_t status)
+{
+    struct cn_write_end m = {in->ino,   ws->index, ws->chunk, ws->version,
+                             ws->lease, in->size,  status};
+    struct cn_attr_r r;
+    struct lc_op op;
+    lc_op_init(&op);
+    int rc = lc_mcall(in->c, CN_MSG_WRITE_END, &m, &r, &op);
+    if (!rc && status == CN_ST_OK && r.attr.size > in->size)
+        in->size = r.attr.size;
+    lc_op_release(&op);
+    return rc;
+}
+
+static int sess_failed(struct lc_inode *in, struct lc_wsess *ws, char *err, size_t errlen)
+{
+    pthread_mutex_lock(&in->cmu);
+    int failed = ws->failed;
+    if (failed)
+        snprintf(err, errlen, "%s", ws->errtext);
+    pthread_mutex_unlock(&in->cmu);
+    return failed;
+}
+
+/* Invariant 3: commit one session; frees it whatever happens. */
+static int sess_commit(struct lc_inode *in, struct lc_wsess *ws)
+{
+    char err[200] = "";
+    int rc = 0;
+    for (uint32_t i = 0; i < LC_BLOCKS_PER_CHUNK; i++)
+        if (ws->blk[i] && ws->blk[i]->dirty)
+            send_block(in, ws, i);
+    wait_inflight(in, 0);
+    uint64_t start = (uint64_t)ws->index * LC_CHUNK_SIZE;
+    int committed = 0;
+    for (int attempt = 0; attempt < RETRIES && !committed; attempt++) {
+        if (sess_failed(in, ws, err, sizeof(err))) {
+            if (attempt)
+                usleep(100000u * (unsigned)attempt);
+            if ((rc = sess_recover(in, ws, err, sizeof(err))))
+                break;
+            if (sess_failed(in, ws, err, sizeof(err)))
+                continue;
+        }
+        uint64_t psize = in->size > start ? in->size - start : 0;
+        if (psize > LC_CHUNK_SIZE)
+            psize = LC_CHUNK_SIZE;
+        struct cn_hop hops[MAX_CHAIN];
+        struct cn_commit_part cm = {ws->chunk, ws->version, ws->part,
+                                    psize,     hops,        chain_hops(ws, hops)};
+        struct lc_op op;
+        lc_op_init(&op);
+        rc = lc_cscall(in->c, ws->chain[0], CN_MSG_COMMIT_PART, &cm, NULL, &op, 0);
+        if (rc) {
+            pthread_mutex_lock(&in->cmu);
+            ws->failed = 1;
+            snprintf(ws->errtext, sizeof(ws->errtext), "commit: %.180s",
+                     op.err[0] ? op.err : cn_strerror(rc));
+            pthread_mutex_unlock(&in->cmu);
+        } else {
+            committed = 1;
+        }
+        lc_op_release(&op);
+    }
+    if (committed) {
+        rc = write_end(in, ws, CN_ST_OK);
+        if (rc == -ESTALE)
+            rc = -EIO; /* the lease was lost (expired or taken over): data not committed */
+        LC_STAT_ADD(in->c, commits, 1);
+    } else {
+        write_end(in, ws, CN_ST_EIO); /* roll back; best effort */
+        if (!rc || rc == -ECONNREFUSED || rc == -ETIMEDOUT || rc == -ECONNRESET)
+            rc = -EIO;
+    }
+    loc_drop(in, ws->index);
+    sess_free(in, ws);
+    return rc;
+}
+
+int lc_inode_flush(struct lc_inode *in)
+{
+    int rc = 0;
+    while (in->ws) {
+        int r = sess_commit(in, in->ws);
+        if (r && !rc)
+            rc = r;
+    }
+    return rc;
+}
+
+ssize_t lc_write(struct lc_fh *fh, const void *buf, size_t size, uint64_t off)
+{
+    struct lc_inode *in = fh->in;
+    const uint8_t *p = buf;
+    uint64_t pos = off, end = off + size;
+    int rc = 0;
+    if (end < off || end > (uint64_t)UINT32_MAX * LC_CHUNK_SIZE)
+        return -EFBIG;
+    pthread_mutex_lock(&in->mu);
+    while (pos < end) {
+        uint32_t index = (uint32_t)(pos / LC_CHUNK_SIZE);
+        struct lc_wsess *ws;
+        if ((rc = sess_open(in, &fh->cred, index, &ws)))
+            break;
+        uint32_t bno = (uint32_t)((pos % LC_CHUNK_SIZE) / LC_BLOCK_SIZE);
+        uint32_t boff = (uint32_t)(pos % LC_BLOCK_SIZE);
+        uint32_t n = LC_BLOCK_SIZE - boff;
+        if (n > end - pos)
+            n = (uint32_t)(end - pos);
+        struct lc_wblk *b = ws->blk[bno];
+        if (!b) {
+            b = cn_xcalloc(1, sizeof(*b));
+            b->data = cn_xcalloc(1, LC_BLOCK_SIZE);
+            b->lo = b->hi = boff;
+            ws->blk[bno] = b;
+            in->buffered += LC_BLOCK_SIZE;
+        } else if (boff > b->hi || boff + n < b->lo) {
+            if ((rc = block_fill(in, ws, bno)))
+                break;
+        }
+        memcpy(b->data + boff, p, n);
+        if (boff < b->lo)
+            b->lo = boff;
+        if (boff + n > b->hi)
+            b->hi = boff + n;
+        b->dirty = 1;
+        if (b->lo == 0 && b->hi == LC_BLOCK_SIZE)
+            send_block(in, ws, bno);
+        pos += n;
+        p += n;
+        if (pos > in->size)
+            __atomic_store_n(&in->size, pos, __ATOMIC_RELAXED);
+    }
+    in->last_write = lc_now_ms();
+    if (!rc && in->buffered >= in->c->o.write_buffer_bytes)
+        rc = lc_inode_flush(in);
+    for (struct lc_wsess *ws = in->ws, *nx; !rc && ws; ws = nx) {
+        nx = ws->next;
+        if (in->last_write - ws->started > ws->lease_ms / 3)
+            rc = sess_commit(in, ws);
+    }
+    pthread_mutex_unlock(&in->mu);
+    if (rc)
+        return pos > off ? (ssize_t)(pos - off) : rc;
+    return (ssize_t)size;
+}
+
+/* ---- open / release / truncate -------------------------------------------- */
+
+static struct lc_fh *fh_new(struct lc *c, struct lc_inode *in, const struct lc_cred *u, int flags)
+{
+    struct lc_fh *fh = cn_xcalloc(1, sizeof(*fh));
+    fh->c = c;
+    fh->in = in;
+    fh->cred = *u;
+    fh->flags = flags;
+    pthread_mutex_init(&fh->rmu, NULL);
+    pthread_cond_init(&fh->rcv, NULL);
+    return fh;
+}
+
+int lc_openf(struct lc *c, const struct lc_cred *u, uint64_t ino, int flags, struct lc_fh **fhp,
+             struct cn_attr *out)
+{
+    struct lc_inode *in = lc_inode_get(c, ino, 1);
+    pthread_mutex_lock(&in->mu);
+    int rc = 0;
+    if (flags & O_TRUNC)
+        rc = lc_inode_flush(in);
+    struct cn_open m = {ino, (uint32_t)flags, u->uid, u->gid};
+    struct cn_attr_r r;
+    struct lc_op op;
+    lc_op_init(&op);
+    if (!rc)
+        rc = lc_mcall(c, CN_MSG_OPEN, &m, &r, &op);
+    if (!rc) {
+        if (!in->ws || (flags & O_TRUNC))
+            in->size = r.attr.size;
+        else if (r.attr.size > in->size)
+            in->size = r.attr.size;
+        if (flags & O_TRUNC)
+            loc_drop_all(in);
+        *out = r.attr;
+        if (in->size > out->size)
+            out->size = in->size;
+    }
+    lc_op_release(&op);
+    pthread_mutex_unlock(&in->mu);
+    if (rc) {
+        lc_inode_put(in);
+        return rc;
+    }
+    *fhp = fh_new(c, in, u, flags);
+    return 0;
+}
+
+int lc_create(struct lc *c, const struct lc_cred *u, uint64_t parent, const char *name,
+              uint32_t mode, int flags, struct lc_fh **fhp, struct cn_attr *out)
+{
+    struct cn_create m = {parent, cn_str_of(name), mode, (uint32_t)flags, u->uid, u->gid};
+    struct cn_attr_r r;
+    struct lc_op op;
+    lc_op_init(&op);
+    int rc = lc_mcall(c, CN_MSG_CREATE, &m, &r, &op);
+    lc_op_release(&op);
+    if (rc)
+        return rc;
+    *out = r.attr;
+    struct lc_inode *in = lc_inode_get(c, r.attr.ino, 1);
+    pthread_mutex_lock(&in->mu);
+    if (!in->ws)
+        in->size = r.attr.size;
+    pthread_mutex_unlock(&in->mu);
+    *fhp = fh_new(c, in, u, flags);
+    return 0;
+}
+
+int lc_flush(struct lc_fh *fh)
+{
+    struct lc_inode *in = fh->in;
+    pthread_mutex_lock(&in->mu);
+    int rc = lc_inode_flush(in);
+    if (!rc && in->werr)
+        rc = in->werr;
+    in->werr = 0;
+    pthread_mutex_unlock(&in->mu);
+    return rc;
+}
+
+int lc_release(struct lc_fh *fh)
+{
+    int rc = lc_flush(fh);
+    ra_clear(fh);
+    pthread_mutex_destroy(&fh->rmu);
+    pthread_cond_destroy(&fh->rcv);
+    lc_inode_put(fh->in);
+    free(fh);
+    return rc;
+}
+
+uint64_t lc_fh_ino(const struct lc_fh *fh)
+{
+    return fh->in->ino;
+}
+
+/* After a shrink to `size`, make the chunk the new end falls in forget the
+ * bytes past it on every copy: zero the rest of the end block and commit
+ * the part cut at the new length, so a later extension reads zeros. */
+static int cut_tail(struct lc *c, const struct lc_cred *u, uint64_t ino, uint64_t size)
+{
+    uint32_t index = (uint32_t)(size / LC_CHUNK_SIZE);
+    uint64_t cut = size % LC_CHUNK_SIZE;
+    if (!cut)
+        return 0; /* on a chunk boundary: the master freed every later chunk */
+    struct lc_inode *in = lc_inode_get(c, ino, 1);
+    pthread_mutex_lock(&in->mu);
+    struct lc_loc l;
+    int rc = loc_get(in, index, 1, &l);
+    if (!rc && l.chunk) {
+        in->size = size;
+        struct lc_wsess *ws;
+        rc = sess_open(in, u, index, &ws);
+        if (!rc && cut % LC_BLOCK_SIZE) {
+            uint32_t bno = (uint32_t)(cut / LC_BLOCK_SIZE);
+            struct lc_wblk *b = cn_xcalloc(1, sizeof(*b));
+            b->data = cn_xcalloc(1, LC_BLOCK_SIZE);
+            b->lo = (uint32_t)(cut % LC_BLOCK_SIZE);
+            b->hi = LC_BLOCK_SIZE;
+            b->dirty = 1;
+            ws->blk[bno] = b;
+            in->buffered += LC_BLOCK_SIZE;
+        }
+        if (!rc)
+            rc = lc_inode_flush(in);
+    }
+    loc_drop_all(in);
+    pthread_mutex_unlock(&in->mu);
+    lc_inode_put(in);
+    return rc;
+}
+
+int lc_setattr(struct lc *c, const struct lc_cred *u, const struct cn_setattr *m,
+               struct cn_attr *out)
+{
+    struct cn_setattr sa = *m;
+    sa.cuid = u->uid;
+    sa.cgid = u->gid;
+    uint64_t old = 0;
+    struct lc_inode *in = NULL;
+    if (sa.valid & CN_SETATTR_SIZE) {
+        in = lc_inode_get(c, sa.ino, 0);
+        if (in) {
+            pthread_mutex_lock(&in->mu);
+            int rc = lc_inode_flush(in);
+            pthread_mutex_unlock(&in->mu);
+            if (rc) {
+                lc_inode_put(in);
+                return rc;
+            }
+        }
+        struct cn_attr a;
+        struct cn_ino_req g = {sa.ino};
+        struct lc_op op;
+        struct cn_attr_r r;
+        lc_op_init(&op);
+        int rc = lc_mcall(c, CN_MSG_GETATTR, &g, &r, &op);
+        lc_op_release(&op);
+        if (rc) {
+            if (in)
+                lc_inode_put(in);
+            return rc;
+        }
+        a = r.attr;
+        old = a.size;
+    }
+    struct lc_op op;
+    struct cn_attr_r r;
+    lc_op_init(&op);
+    int rc = lc_mcall(c, CN_MSG_SETATTR, &sa, &r, &op);
+    lc_op_release(&op);
+    if (!rc) {
+        *out = r.attr;
+        if ((sa.valid & CN_SETATTR_SIZE) && sa.size < old)
+            rc = cut_tail(c, u, sa.ino, sa.size);
+        if (in) {
+            pthread_mutex_lock(&in->mu);
+            in->size = sa.size;
+            loc_drop_all(in);
+            pthread_mutex_unlock(&in->mu);
+        }
+    }
+    if (in)
+        lc_inode_put(in);
+    if (!rc && !(sa.valid & CN_SETATTR_SIZE)) {
+        uint64_t d = lc_dirty_size(c, out->ino);
+        if (d > out->size)
+            out->size = d;
+    }
+    return rc;
+}
+
+/* ---- background flusher --------------------------------------------------- */
+
+static void *flusher_main(void *arg)
+{
+    struct lc *c = arg;
+    pthread_mutex_lock(&c->fmu);
+    while (!c->fstop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 200 * 1000 * 1000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&c->fcv, &c->fmu, &ts);
+        if (c->fstop)
+            break;
+        pthread_mutex_unlock(&c->fmu);
+        /* Collect inodes with idle or old sessions, holding a reference. */
+        struct lc_inode *todo[64];
+        int n = 0;
+        uint64_t now = lc_now_ms();
+        pthread_mutex_lock(&c->imu);
+        for (size_t h = 0; h < sizeof(c->itab) / sizeof(c->itab[0]) && n < 64; h++)
+            for (struct lc_inode *in = c->itab[h]; in && n < 64; in = in->hnext) {
+                if (!in->ws)
+                    continue;
+                uint64_t lw = __atomic_load_n(&in->last_write, __ATOMIC_RELAXED);
+                if (now - lw >= c->o.flush_idle_ms) {
+                    in->refs++;
+                    todo[n++] = in;
+                }
+            }
+        pthread_mutex_unlock(&c->imu);
+        for (int i = 0; i < n; i++) {
+            struct lc_inode *in = todo[i];
+            if (pthread_mutex_trylock(&in->mu) == 0) {
+                if (in->ws && lc_now_ms() - in->last_write >= c->o.flush_idle_ms) {
+                    int rc = lc_inode_flush(in);
+                    if (rc && !in->werr)
+                        in->werr = rc; /* reported by the next fsync or close */
+                }
+                pthread_mutex_unlock(&in->mu);
+            }
+            lc_inode_put(in);
+        }
+        pthread_mutex_lock(&c->fmu);
+    }
+    pthread_mutex_unlock(&c->fmu);
+    return NULL;
+}
+
+int lc_flusher_start(struct lc *c)
+{
+    return pthread_create(&c->fthr, NULL, flusher_main, c) ? -EAGAIN : 0;
+}
+
+void lc_flusher_stop(struct lc *c)
+{
+    if (!c->fthr)
+        return;
+    pthread_mutex_lock(&c->fmu);
+    c->fstop = 1;
+    pthread_cond_signal(&c->fcv);
+    pthread_mutex_unlock(&c->fmu);
+    pthread_join(c->fthr, NULL);
+    c->fthr = 0;
+}

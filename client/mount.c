@@ -1,0 +1,731 @@
+/*
+ * mount.c - cairn-mount: the Cairn file system through FUSE 3 (low-level
+ * API, multi-threaded), on top of libcairn.
+ *
+ *   cairn-mount MASTER:PORT MOUNTPOINT [-f] [-d] [-o opt[,opt...]]
+ *
+ * Decisions:
+ *  - The master must answer before the mount is made: a wrong address or a
+ *    dead master is an error on the terminal within connect_timeout, never a
+ *    mount that hangs. Without -f the process forks first and the parent
+ *    waits for the child's verdict, so the exit status tells the truth (the
+ *    libuv and flusher threads are started in the child, after the fork).
+ *  - Inode numbers are the master's; the kernel's lookup counts are not
+ *    tracked because nothing in this client is per-lookup (forget is a no-op).
+ *  - Permissions: the kernel checks them (default_permissions) with the
+ *    caller's supplementary groups; the master checks uid/gid again.
+ *  - Kernel caches: entries and attributes for entry_timeout / attr_timeout
+ *    seconds (1 s by default, like mfsmount); file pages are dropped at open
+ *    so another client's writes are seen at the next open.
+ */
+#define FUSE_USE_VERSION 34
+
+#include <errno.h>
+#include <fcntl.h>
+#include <fuse_lowlevel.h>
+#include <limits.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "libcairn.h"
+#include "log.h"
+
+struct mopts {
+    char *master;
+    unsigned master_timeout; /* seconds */
+    unsigned connect_timeout;
+    unsigned cs_timeout;
+    double attr_timeout, entry_timeout;
+    unsigned write_buffer_mb, readahead_mb;
+    char *log_file;
+    int show_help;
+};
+
+struct mnt {
+    struct lc *c;
+    double attr_timeout, entry_timeout;
+};
+
+#define OPT(t, p)                                                                                  \
+    {                                                                                              \
+        t, offsetof(struct mopts, p), 1                                                            \
+    }
+static const struct fuse_opt mount_opts[] = {
+    OPT("master_timeout=%u", master_timeout),
+    OPT("connect_timeout=%u", connect_timeout),
+    OPT("cs_timeout=%u", cs_timeout),
+    OPT("attr_timeout=%lf", attr_timeout),
+    OPT("entry_timeout=%lf", entry_timeout),
+    OPT("write_buffer=%u", write_buffer_mb),
+    OPT("readahead=%u", readahead_mb),
+    OPT("log_file=%s", log_file),
+    OPT("-h", show_help),
+    OPT("--help", show_help),
+    FUSE_OPT_END,
+};
+
+static struct mnt *M(fuse_req_t req)
+{
+    return fuse_req_userdata(req);
+}
+
+static struct lc_cred cred(fuse_req_t req)
+{
+    const struct fuse_ctx *x = fuse_req_ctx(req);
+    struct lc_cred u = {x->uid, x->gid};
+    return u;
+}
+
+static void reply_entry(fuse_req_t req, int rc, const struct cn_attr *a)
+{
+    if (rc) {
+        fuse_reply_err(req, -rc);
+        return;
+    }
+    struct fuse_entry_param e;
+    memset(&e, 0, sizeof(e));
+    e.ino = a->ino;
+    e.generation = 1;
+    lc_attr_to_stat(a, &e.attr);
+    e.attr_timeout = M(req)->attr_timeout;
+    e.entry_timeout = M(req)->entry_timeout;
+    fuse_reply_entry(req, &e);
+}
+
+static void reply_attr(fuse_req_t req, int rc, const struct cn_attr *a)
+{
+    if (rc) {
+        fuse_reply_err(req, -rc);
+        return;
+    }
+    struct stat st;
+    lc_attr_to_stat(a, &st);
+    fuse_reply_attr(req, &st, M(req)->attr_timeout);
+}
+
+static void m_init(void *ud, struct fuse_conn_info *conn)
+{
+    (void)ud;
+    conn->max_write = 1u << 20;
+    conn->max_readahead = 1u << 20;
+    if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
+        conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
+    conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE;
+}
+
+static void m_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+    struct lc_cred u = cred(req);
+    struct cn_attr a;
+    int rc = lc_lookup(M(req)->c, &u, parent, name, &a);
+    if (rc == -ENOENT) { /* a negative entry, cached like a positive one */
+        struct fuse_entry_param e;
+        memset(&e, 0, sizeof(e));
+        e.entry_timeout = M(req)->entry_timeout;
+        fuse_reply_entry(req, &e);
+        return;
+    }
+    reply_entry(req, rc, &a);
+}
+
+static void m_forget(fuse_req_t req, fuse_ino_t ino, uint64_t n)
+{
+    (void)ino;
+    (void)n;
+    fuse_reply_none(req);
+}
+
+static void m_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    (void)fi;
+    struct cn_attr a;
+    int rc = lc_getattr(M(req)->c, ino, &a);
+    reply_attr(req, rc, &a);
+}
+
+static void m_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *st, int to_set,
+                      struct fuse_file_info *fi)
+{
+    (void)fi;
+    struct lc_cred u = cred(req);
+    struct cn_setattr m;
+    memset(&m, 0, sizeof(m));
+    m.ino = ino;
+    if (to_set & FUSE_SET_ATTR_MODE) {
+        m.valid |= CN_SETATTR_MODE;
+        m.mode = st->st_mode & 07777;
+    }
+    if (to_set & FUSE_SET_ATTR_UID) {
+        m.valid |= CN_SETATTR_UID;
+        m.uid = st->st_uid;
+    }
+    if (to_set & FUSE_SET_ATTR_GID) {
+        m.valid |= CN_SETATTR_GID;
+        m.gid = st->st_gid;
+    }
+    if (to_set & FUSE_SET_ATTR_SIZE) {
+        m.valid |= CN_SETATTR_SIZE;
+        m.size = (uint64_t)st->st_size;
+    }
+    if (to_set & FUSE_SET_ATTR_ATIME_NOW) {
+        m.valid |= CN_SETATTR_ATIME_NOW;
+    } else if (to_set & FUSE_SET_ATTR_ATIME) {
+        m.valid |= CN_SETATTR_ATIME;
+        m.atime.sec = st->st_atim.tv_sec;
+        m.atime.nsec = (uint32_t)st->st_atim.tv_nsec;
+    }
+    if (to_set & FUSE_SET_ATTR_MTIME_NOW) {
+        m.valid |= CN_SETATTR_MTIME_NOW;
+    } else if (to_set & FUSE_SET_ATTR_MTIME) {
+        m.valid |= CN_SETATTR_MTIME;
+        m.mtime.sec = st->st_mtim.tv_sec;
+        m.mtime.nsec = (uint32_t)st->st_mtim.tv_nsec;
+    }
+    struct cn_attr a;
+    int rc = lc_setattr(M(req)->c, &u, &m, &a);
+    reply_attr(req, rc, &a);
+}
+
+static void m_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+    char buf[CN_WIRE_MAX_STR + 1];
+    int rc = lc_readlink(M(req)->c, ino, buf, sizeof(buf));
+    if (rc < 0)
+        fuse_reply_err(req, -rc);
+    else
+        fuse_reply_readlink(req, buf);
+}
+
+static void m_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
+{
+    struct lc_cred u = cred(req);
+    struct cn_attr a;
+    int rc = lc_mknod(M(req)->c, &u, parent, name, mode, (uint32_t)rdev, &a);
+    reply_entry(req, rc, &a);
+}
+
+static void m_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+    struct lc_cred u = cred(req);
+    struct cn_attr a;
+    int rc = lc_mkdir(M(req)->c, &u, parent, name, mode, &a);
+    reply_entry(req, rc, &a);
+}
+
+static void m_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+    struct lc_cred u = cred(req);
+    fuse_reply_err(req, -lc_unlink(M(req)->c, &u, parent, name));
+}
+
+static void m_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+    struct lc_cred u = cred(req);
+    fuse_reply_err(req, -lc_rmdir(M(req)->c, &u, parent, name));
+}
+
+static void m_symlink(fuse_req_t req, const char *target, fuse_ino_t parent, const char *name)
+{
+    struct lc_cred u = cred(req);
+    struct cn_attr a;
+    int rc = lc_symlink(M(req)->c, &u, parent, name, target, &a);
+    reply_entry(req, rc, &a);
+}
+
+static void m_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+                     const char *newname, unsigned int flags)
+{
+    struct lc_cred u = cred(req);
+    fuse_reply_err(req, -lc_rename(M(req)->c, &u, parent, name, newparent, newname, flags));
+}
+
+static void m_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
+{
+    struct lc_cred u = cred(req);
+    struct cn_attr a;
+    int rc = lc_link(M(req)->c, &u, ino, newparent, newname, &a);
+    reply_entry(req, rc, &a);
+}
+
+static void m_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    struct lc_cred u = cred(req);
+    struct lc_fh *fh;
+    struct cn_attr a;
+    int rc = lc_openf(M(req)->c, &u, ino, fi->flags, &fh, &a);
+    if (rc) {
+        fuse_reply_err(req, -rc);
+        return;
+    }
+    fi->fh = (uint64_t)(uintptr_t)fh;
+    fi->keep_cache = 0;
+    if (fuse_reply_open(req, fi) == -ENOENT) /* the caller was interrupted */
+        lc_release(fh);
+}
+
+static void m_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+                     struct fuse_file_info *fi)
+{
+    struct lc_cred u = cred(req);
+    struct lc_fh *fh;
+    struct cn_attr a;
+    int rc = lc_create(M(req)->c, &u, parent, name, mode, fi->flags, &fh, &a);
+    if (rc) {
+        fuse_reply_err(req, -rc);
+        return;
+    }
+    fi->fh = (uint64_t)(uintptr_t)fh;
+    struct fuse_entry_param e;
+    memset(&e, 0, sizeof(e));
+    e.ino = a.ino;
+    e.generation = 1;
+    lc_attr_to_stat(&a, &e.attr);
+    e.attr_timeout = M(req)->attr_timeout;
+    e.entry_timeout = M(req)->entry_timeout;
+    if (fuse_reply_create(req, &e, fi) == -ENOENT)
+        lc_release(fh);
+}
+
+static struct lc_fh *FH(struct fuse_file_info *fi)
+{
+    return (struct lc_fh *)(uintptr_t)fi->fh;
+}
+
+static void m_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                   struct fuse_file_info *fi)
+{
+    (void)ino;
+    char *buf = malloc(size ? size : 1);
+    if (!buf) {
+        fuse_reply_err(req, ENOMEM);
+        return;
+    }
+    ssize_t n = lc_read(FH(fi), buf, size, (uint64_t)off);
+    if (n < 0)
+        fuse_reply_err(req, (int)-n);
+    else
+        fuse_reply_buf(req, buf, (size_t)n);
+    free(buf);
+}
+
+static void m_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
+                    struct fuse_file_info *fi)
+{
+    (void)ino;
+    ssize_t n = lc_write(FH(fi), buf, size, (uint64_t)off);
+    if (n < 0)
+        fuse_reply_err(req, (int)-n);
+    else
+        fuse_reply_write(req, (size_t)n);
+}
+
+static void m_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    (void)ino;
+    fuse_reply_err(req, -lc_flush(FH(fi)));
+}
+
+static void m_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    (void)ino;
+    fuse_reply_err(req, -lc_release(FH(fi)));
+}
+
+static void m_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+    (void)ino;
+    (void)datasync;
+    fuse_reply_err(req, -lc_flush(FH(fi)));
+}
+
+/* ---- directories ---------------------------------------------------------- */
+
+struct dirbuf {
+    fuse_req_t req;
+    char *buf;
+    size_t size, used;
+    int plus;
+    uint64_t last_cookie;
+    double attr_timeout, entry_timeout;
+};
+
+static int add_entry(const struct cn_dirent *e, void *ud)
+{
+    struct dirbuf *d = ud;
+    char name[CN_WIRE_NAME_MAX + 1];
+    size_t nl = e->name.len < CN_WIRE_NAME_MAX ? e->name.len : CN_WIRE_NAME_MAX;
+    memcpy(name, e->name.ptr, nl);
+    name[nl] = 0;
+    size_t n;
+    if (d->plus) {
+        struct fuse_entry_param fe;
+        memset(&fe, 0, sizeof(fe));
+        lc_attr_to_stat(&e->attr, &fe.attr);
+        int dot = !strcmp(name, ".") || !strcmp(name, "..");
+        fe.ino = dot ? 0 : e->attr.ino;
+        fe.generation = 1;
+        fe.attr_timeout = d->attr_timeout;
+        fe.entry_timeout = d->entry_timeout;
+        n = fuse_add_direntry_plus(d->req, d->buf + d->used, d->size - d->used, name, &fe,
+                                   (off_t)e->cookie);
+    } else {
+        struct stat st;
+        memset(&st, 0, sizeof(st));
+        st.st_ino = e->attr.ino;
+        st.st_mode = e->attr.mode & S_IFMT;
+        n = fuse_add_direntry(d->req, d->buf + d->used, d->size - d->used, name, &st,
+                              (off_t)e->cookie);
+    }
+    if (n > d->size - d->used)
+        return 1; /* does not fit: the next call resumes at this entry */
+    d->used += n;
+    d->last_cookie = e->cookie;
+    return 0;
+}
+
+static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, int plus)
+{
+    struct lc_cred u = cred(req);
+    struct dirbuf d = {req,
+                       malloc(size),
+                       size,
+                       0,
+                       plus,
+                       (uint64_t)off,
+                       M(req)->attr_timeout,
+                       M(req)->entry_timeout};
+    if (!d.buf) {
+        fuse_reply_err(req, ENOMEM);
+        return;
+    }
+    int eof = 0, rc = 0;
+    while (!eof && d.used < size) {
+        uint32_t max = (uint32_t)(size / (plus ? 160 : 32)) + 1;
+        size_t before = d.used;
+        rc = lc_readdir(M(req)->c, &u, ino, d.last_cookie, max, add_entry, &d, &eof);
+        if (rc || d.used == before)
+            break;
+    }
+    if (rc && !d.used)
+        fuse_reply_err(req, -rc);
+    else
+        fuse_reply_buf(req, d.buf, d.used);
+    free(d.buf);
+}
+
+static void m_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                      struct fuse_file_info *fi)
+{
+    (void)fi;
+    do_readdir(req, ino, size, off, 0);
+}
+
+static void m_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                          struct fuse_file_info *fi)
+{
+    (void)fi;
+    do_readdir(req, ino, size, off, 1);
+}
+
+static void m_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+    (void)ino;
+    struct cn_statfs_r s;
+    int rc = lc_statfs(M(req)->c, &s);
+    if (rc) {
+        fuse_reply_err(req, -rc);
+        return;
+    }
+    struct statvfs v;
+    memset(&v, 0, sizeof(v));
+    unsigned long bs = s.bsize ? s.bsize : LC_BLOCK_SIZE;
+    v.f_bsize = bs;
+    v.f_frsize = bs;
+    v.f_blocks = s.total / bs;
+    v.f_bfree = s.free / bs;
+    v.f_bavail = s.avail / bs;
+    v.f_files = s.files;
+    v.f_ffree = s.ffree;
+    v.f_favail = s.ffree;
+    v.f_namemax = s.namemax ? s.namemax : CN_WIRE_NAME_MAX;
+    fuse_reply_statfs(req, &v);
+}
+
+/* ---- xattrs ---------------------------------------------------------------- */
+
+static void m_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
+                       size_t size, int flags)
+{
+    struct lc_cred u = cred(req);
+    fuse_reply_err(req, -lc_setxattr(M(req)->c, &u, ino, name, value, size, (uint32_t)flags));
+}
+
+static void xattr_reply(fuse_req_t req, int rc, const char *buf, size_t size)
+{
+    if (rc < 0)
+        fuse_reply_err(req, -rc);
+    else if (!size)
+        fuse_reply_xattr(req, (size_t)rc);
+    else
+        fuse_reply_buf(req, buf, (size_t)rc);
+}
+
+static void m_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+    struct lc_cred u = cred(req);
+    char *buf = size ? malloc(size) : NULL;
+    if (size && !buf) {
+        fuse_reply_err(req, ENOMEM);
+        return;
+    }
+    int rc = lc_getxattr(M(req)->c, &u, ino, name, buf, size);
+    xattr_reply(req, rc, buf, size);
+    free(buf);
+}
+
+static void m_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+    struct lc_cred u = cred(req);
+    char *buf = size ? malloc(size) : NULL;
+    if (size && !buf) {
+        fuse_reply_err(req, ENOMEM);
+        return;
+    }
+    int rc = lc_listxattr(M(req)->c, &u, ino, buf, size);
+    xattr_reply(req, rc, buf, size);
+    free(buf);
+}
+
+static void m_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+    struct lc_cred u = cred(req);
+    fuse_reply_err(req, -lc_removexattr(M(req)->c, &u, ino, name));
+}
+
+static const struct fuse_lowlevel_ops ops = {
+    .init = m_init,
+    .lookup = m_lookup,
+    .forget = m_forget,
+    .getattr = m_getattr,
+    .setattr = m_setattr,
+    .readlink = m_readlink,
+    .mknod = m_mknod,
+    .mkdir = m_mkdir,
+    .unlink = m_unlink,
+    .rmdir = m_rmdir,
+    .symlink = m_symlink,
+    .rename = m_rename,
+    .link = m_link,
+    .open = m_open,
+    .read = m_read,
+    .write = m_write,
+    .flush = m_flush,
+    .release = m_release,
+    .fsync = m_fsync,
+    .readdir = m_readdir,
+    .readdirplus = m_readdirplus,
+    .statfs = m_statfs,
+    .setxattr = m_setxattr,
+    .getxattr = m_getxattr,
+    .listxattr = m_listxattr,
+    .removexattr = m_removexattr,
+    .create = m_create,
+};
+
+/* ---- main -------------------------------------------------------------------- */
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: cairn-mount MASTER:PORT MOUNTPOINT [-f] [-d] [-o opt[,opt...]]\n"
+               "  -f                    stay in the foreground\n"
+               "  -d                    FUSE debug output (implies -f)\n"
+               "Cairn options (-o):\n"
+               "  master_timeout=S      retry master calls through an outage for S seconds, "
+               "then EIO (60)\n"
+               "  connect_timeout=S     the master must answer at mount time within S seconds (5)\n"
+               "  cs_timeout=S          one chunkserver request (30)\n"
+               "  attr_timeout=S        kernel attribute cache (1.0)\n"
+               "  entry_timeout=S       kernel name cache (1.0)\n"
+               "  write_buffer=MiB      buffered writes per file before a commit (64)\n"
+               "  readahead=MiB         largest read-ahead window (8)\n"
+               "  log_file=PATH         append log lines to PATH\n"
+               "FUSE options (-o): allow_other, default_permissions (on), ro, ...\n");
+}
+
+/* The parent of a backgrounded mount waits for the child's verdict. */
+static int wait_child(int fd)
+{
+    char msg[512];
+    ssize_t n = 0, r;
+    while ((r = read(fd, msg + n, sizeof(msg) - 1 - (size_t)n)) > 0)
+        n += r;
+    msg[n > 0 ? n : 0] = 0;
+    if (n > 0 && msg[0] == '0')
+        return 0;
+    fprintf(stderr, "cairn-mount: %s\n", n > 1 ? msg + 1 : "the mount process died");
+    return 1;
+}
+
+static void verdict(int fd, const char *msg)
+{
+    if (fd < 0) {
+        if (msg)
+            fprintf(stderr, "cairn-mount: %s\n", msg);
+        return;
+    }
+    char buf[512];
+    int n = snprintf(buf, sizeof(buf), "%c%s", msg ? '1' : '0', msg ? msg : "");
+    if (write(fd, buf, (size_t)n) < 0) {
+        /* the parent is gone: nothing to tell */
+    }
+    close(fd);
+}
+
+int main(int argc, char **argv)
+{
+    struct mopts mo = {.master_timeout = 60,
+                       .connect_timeout = 5,
+                       .cs_timeout = 30,
+                       .attr_timeout = 1.0,
+                       .entry_timeout = 1.0,
+                       .write_buffer_mb = 64,
+                       .readahead_mb = 8};
+    if (argc >= 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
+        usage(stdout);
+        return 0;
+    }
+    if (argc < 3 || argv[1][0] == '-') {
+        usage(stderr);
+        return 2;
+    }
+    mo.master = argv[1];
+    /* FUSE parses the rest: argv[0] MOUNTPOINT [options] */
+    argv[1] = argv[0];
+    struct fuse_args args = FUSE_ARGS_INIT(argc - 1, argv + 1);
+    if (fuse_opt_parse(&args, &mo, mount_opts, NULL) == -1)
+        return 2;
+    if (mo.show_help) {
+        usage(stdout);
+        return 0;
+    }
+    fuse_opt_add_arg(&args, "-odefault_permissions");
+    fuse_opt_add_arg(&args, "-osubtype=cairn");
+    char fsname[300];
+    snprintf(fsname, sizeof(fsname), "-ofsname=cairn:%s", mo.master);
+    fuse_opt_add_arg(&args, fsname);
+    struct fuse_cmdline_opts co;
+    if (fuse_parse_cmdline(&args, &co) != 0)
+        return 2;
+    if (!co.mountpoint) {
+        fprintf(stderr, "cairn-mount: no mount point given\n");
+        usage(stderr);
+        return 2;
+    }
+    struct stat st;
+    if (stat(co.mountpoint, &st) || !S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "cairn-mount: mount point %s is not a directory\n", co.mountpoint);
+        return 1;
+    }
+
+    int vfd = -1;
+    if (!co.foreground) {
+        int p[2];
+        if (pipe(p)) {
+            perror("cairn-mount: pipe");
+            return 1;
+        }
+        pid_t pid = fork();
+        if (pid < 0) {
+            perror("cairn-mount: fork");
+            return 1;
+        }
+        if (pid > 0) {
+            close(p[1]);
+            return wait_child(p[0]);
+        }
+        close(p[0]);
+        vfd = p[1];
+        setsid();
+    }
+
+    struct cn_log_config lcfg = {CN_LOG_INFO, co.foreground, mo.log_file, !co.foreground,
+                                 "cairn-mount"};
+    if (co.debug)
+        lcfg.level = CN_LOG_DEBUG;
+    if (cn_log_init(&lcfg)) {
+        char m[400];
+        snprintf(m, sizeof(m), "cannot open log file %s", mo.log_file);
+        verdict(vfd, m);
+        return 1;
+    }
+    char host[128] = "";
+    gethostname(host, sizeof(host) - 1);
+    char name[200];
+    snprintf(name, sizeof(name), "cairn-mount@%s pid %d", host, (int)getpid());
+    struct lc_options lo = {.connect_timeout_ms = mo.connect_timeout * 1000u,
+                            .master_timeout_ms = mo.master_timeout * 1000u,
+                            .cs_timeout_ms = mo.cs_timeout * 1000u,
+                            .write_buffer_bytes = (uint64_t)mo.write_buffer_mb << 20,
+                            .readahead_bytes = mo.readahead_mb << 20,
+                            .name = name};
+    struct mnt mnt = {NULL, mo.attr_timeout, mo.entry_timeout};
+    char err[300];
+    int rc = lc_open(mo.master, &lo, &mnt.c, err, sizeof(err));
+    if (rc) {
+        char m[400];
+        snprintf(m, sizeof(m), "cannot reach the master at %s: %s", mo.master, err);
+        verdict(vfd, m);
+        return 1;
+    }
+    struct fuse_session *se = fuse_session_new(&args, &ops, sizeof(ops), &mnt);
+    if (!se) {
+        verdict(vfd, "bad FUSE options (see cairn-mount -h)");
+        lc_close(mnt.c);
+        return 2;
+    }
+    if (fuse_set_signal_handlers(se) || fuse_session_mount(se, co.mountpoint)) {
+        char m[400];
+        snprintf(m, sizeof(m), "cannot mount on %s (is /dev/fuse there, and are you root?)",
+                 co.mountpoint);
+        verdict(vfd, m);
+        fuse_session_destroy(se);
+        lc_close(mnt.c);
+        return 1;
+    }
+    cn_log_info("mount", "mounted cairn:%s on %s", mo.master, co.mountpoint);
+    if (vfd >= 0) {
+        int nul = open("/dev/null", O_RDWR);
+        if (nul >= 0) {
+            dup2(nul, 0);
+            dup2(nul, 1);
+            dup2(nul, 2);
+            if (nul > 2)
+                close(nul);
+        }
+        if (chdir("/")) {
+            /* nothing depends on the working directory */
+        }
+        verdict(vfd, NULL);
+    }
+    if (co.singlethread) {
+        rc = fuse_session_loop(se);
+    } else {
+        struct fuse_loop_config lcf = {.clone_fd = co.clone_fd,
+                                       .max_idle_threads = co.max_idle_threads};
+        rc = fuse_session_loop_mt(se, &lcf);
+    }
+    fuse_session_unmount(se);
+    fuse_remove_signal_handlers(se);
+    fuse_session_destroy(se);
+    lc_close(mnt.c);
+    cn_log_info("mount", "unmounted %s", co.mountpoint);
+    free(co.mountpoint);
+    fuse_opt_free_args(&args);
+    return rc ? 1 : 0;
+}
