@@ -15,6 +15,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <malloc.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stddef.h>
@@ -262,6 +263,10 @@ int main(int argc, char **argv)
 {
     struct cs_ctx *ctx = &g_ctx;
     int dump = 0;
+    /* Block buffers (64 KiB + header) come and go at a high rate: keep them
+     * in the heap instead of mmap/munmap and page faults per block. */
+    mallopt(M_MMAP_THRESHOLD, 8 << 20);
+    mallopt(M_TRIM_THRESHOLD, 64 << 20);
     char err[1024] = "";
     size_t started = 0;
     static const struct option lopts[] = {{"config", required_argument, NULL, 'c'},

@@ -32,6 +32,7 @@
 
 #include "ec.h"
 #include "lc_int.h"
+#include "log.h"
 #include "xmalloc.h"
 
 #define MAX_CHAIN     16
@@ -582,8 +583,22 @@ static int sess_lease(struct lc_inode *in, struct lc_wsess *ws, char *err, size_
     struct cn_write_begin m = {in->ino, ws->index, ws->cred.uid, ws->cred.gid};
     struct cn_write_begin_r r;
     struct lc_op op;
-    lc_op_init(&op);
-    int rc = lc_mcall(in->c, CN_MSG_WRITE_BEGIN, &m, &r, &op);
+    uint64_t t0 = lc_now_ms();
+    int rc;
+    for (unsigned pause = 100;; pause = pause < 800 ? pause * 2 : 1000) {
+        lc_op_init(&op);
+        rc = lc_mcall(in->c, CN_MSG_WRITE_BEGIN, &m, &r, &op);
+        /* Busy states that pass: another writer's (or our previous
+         * session's) lease, copies not registered yet after a restart, no
+         * server online for a moment. Waited out like a master outage. */
+        uint16_t ws_st = op.wire_status;
+        int busy = ws_st == CN_ST_LEASE || ws_st == CN_ST_NO_CHUNK || ws_st == CN_ST_NO_SERVERS;
+        uint64_t limit = ws_st == CN_ST_NO_SERVERS ? 5000 : in->c->o.master_timeout_ms;
+        if (!rc || !busy || lc_now_ms() - t0 >= limit)
+            break;
+        lc_op_release(&op);
+        usleep(pause * 1000u);
+    }
     if (rc) {
         snprintf(err, errlen, "%s", op.err[0] ? op.err : cn_strerror(rc));
         if (op.wire_status == CN_ST_NO_SERVERS)
@@ -716,9 +731,15 @@ static int sess_recover(struct lc_inode *in, struct lc_wsess *ws, char *err, siz
 {
     wait_inflight(in, 0);
     LC_STAT_ADD(in->c, chain_rebuilds, 1);
+    cn_log_warn("write", "inode %llu chunk %u (%016llx v%llu): chain %s... failed (%s); rebuilding",
+                (unsigned long long)in->ino, ws->index, (unsigned long long)ws->chunk,
+                (unsigned long long)ws->version, ws->chain[0], err);
     int rc = sess_lease(in, ws, err, errlen);
-    if (rc)
+    if (rc) {
+        cn_log_warn("write", "inode %llu chunk %u: no new chain: %s", (unsigned long long)in->ino,
+                    ws->index, err);
         return rc;
+    }
     pthread_mutex_lock(&in->cmu);
     ws->failed = 0;
     pthread_mutex_unlock(&in->cmu);
@@ -793,8 +814,15 @@ static int sess_commit(struct lc_inode *in, struct lc_wsess *ws)
         }
         lc_op_release(&op);
     }
+    if (!committed)
+        cn_log_error("write", "inode %llu chunk %u (%016llx v%llu): not committed: %s",
+                     (unsigned long long)in->ino, ws->index, (unsigned long long)ws->chunk,
+                     (unsigned long long)ws->version, err[0] ? err : cn_strerror(rc));
     if (committed) {
         rc = write_end(in, ws, CN_ST_OK);
+        if (rc)
+            cn_log_error("write", "inode %llu chunk %u: WRITE_END: %s", (unsigned long long)in->ino,
+                         ws->index, cn_strerror(rc));
         if (rc == -ESTALE)
             rc = -EIO; /* the lease was lost (expired or taken over): data not committed */
         LC_STAT_ADD(in->c, commits, 1);
@@ -841,13 +869,15 @@ ssize_t lc_write(struct lc_fh *fh, const void *buf, size_t size, uint64_t off)
         struct lc_wblk *b = ws->blk[bno];
         if (!b) {
             b = cn_xcalloc(1, sizeof(*b));
-            b->data = cn_xcalloc(1, LC_BLOCK_SIZE);
+            b->data = cn_xmalloc(LC_BLOCK_SIZE); /* only [lo, hi) is ever read */
             b->lo = b->hi = boff;
             ws->blk[bno] = b;
             in->buffered += LC_BLOCK_SIZE;
         } else if (boff > b->hi || boff + n < b->lo) {
             if ((rc = block_fill(in, ws, bno)))
                 break;
+            if (boff > b->hi) /* past what the block stores: zeros */
+                memset(b->data + b->hi, 0, boff - b->hi);
         }
         memcpy(b->data + boff, p, n);
         if (boff < b->lo)

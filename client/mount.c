@@ -18,9 +18,10 @@
  *    seconds (1 s by default, like mfsmount); file pages are dropped at open
  *    so another client's writes are seen at the next open.
  */
-#define FUSE_USE_VERSION 34
+#define FUSE_USE_VERSION 312
 
 #include <errno.h>
+#include <malloc.h>
 #include <fcntl.h>
 #include <fuse_lowlevel.h>
 #include <limits.h>
@@ -596,6 +597,10 @@ int main(int argc, char **argv)
                        .entry_timeout = 1.0,
                        .write_buffer_mb = 64,
                        .readahead_mb = 8};
+    /* Block buffers (64 KiB + header) come and go at a high rate: keep them
+     * in the heap instead of mmap/munmap and page faults per block. */
+    mallopt(M_MMAP_THRESHOLD, 8 << 20);
+    mallopt(M_TRIM_THRESHOLD, 64 << 20);
     if (argc >= 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
         usage(stdout);
         return 0;
@@ -614,6 +619,8 @@ int main(int argc, char **argv)
         usage(stdout);
         return 0;
     }
+    /* before the user's options, which override it (libfuse 3.14 warns without one) */
+    fuse_opt_insert_arg(&args, 1, "-omax_threads=32");
     fuse_opt_add_arg(&args, "-odefault_permissions");
     fuse_opt_add_arg(&args, "-osubtype=cairn");
     char fsname[300];
@@ -716,9 +723,13 @@ int main(int argc, char **argv)
     if (co.singlethread) {
         rc = fuse_session_loop(se);
     } else {
-        struct fuse_loop_config lcf = {.clone_fd = co.clone_fd,
-                                       .max_idle_threads = co.max_idle_threads};
-        rc = fuse_session_loop_mt(se, &lcf);
+        struct fuse_loop_config *lcf = fuse_loop_cfg_create();
+        fuse_loop_cfg_set_clone_fd(lcf, (unsigned)co.clone_fd);
+        fuse_loop_cfg_set_idle_threads(lcf, co.max_idle_threads);
+        if (co.max_threads >= 1 && co.max_threads <= 100000)
+            fuse_loop_cfg_set_max_threads(lcf, co.max_threads);
+        rc = fuse_session_loop_mt(se, lcf);
+        fuse_loop_cfg_destroy(lcf);
     }
     fuse_session_unmount(se);
     fuse_remove_signal_handlers(se);

@@ -806,7 +806,19 @@ static int do_write_begin(struct req *r, const struct cn_write_begin *m)
         return rc;
     if (rc == 0 && c.committed_version)
         n = live_locs(M, c.id, c.committed_version, locs);
-    if (n == 0) { /* a new chunk, or none of its parts is reachable: place it */
+    struct cs_server *chain[MAX_LOCS];
+    if (n == 0 && rc == 0 && c.committed_version) {
+        /* Written before, but no copy of the committed version is online:
+         * a fresh placement would hold only the new blocks and read zeros
+         * elsewhere. The writer retries; the servers may be coming back. */
+        struct cn_error e = {CN_ST_NO_CHUNK,
+                             CN_STR("no copy of the chunk's committed version is online")};
+        rep(r, CN_MSG_ERROR, &e);
+        return 0;
+    }
+    for (uint32_t i = 0; i < n; i++)
+        chain[i] = cs_server_by_id(M, locs[i].cs_id);
+    if (n == 0) { /* a new chunk: place it */
         struct cs_server *pick[MAX_LOCS];
         unsigned want = M->cfg.goal > (int64_t)MAX_LOCS ? MAX_LOCS : (unsigned)M->cfg.goal;
         n = placement_pick(M, want, pick);
@@ -815,6 +827,7 @@ static int do_write_begin(struct req *r, const struct cn_write_begin *m)
             locs[i].addr = cn_str_of(pick[i]->addr);
             locs[i].part = 0; /* copies=N: every copy is part 0, interchangeable */
             locs[i].labels = cn_str_of(pick[i]->labels);
+            chain[i] = pick[i];
         }
     }
     if (n == 0) {
@@ -832,6 +845,7 @@ static int do_write_begin(struct req *r, const struct cn_write_begin *m)
         return rc;
     if (now + M->cfg.lease_ms > M->leases_until_ms)
         M->leases_until_ms = now + M->cfg.lease_ms;
+    cs_chain_set(M, c.id, chain, n);
     struct cn_write_begin_r wr = {c.id, c.version, r->cl->session, (uint32_t)M->cfg.lease_ms,
                                   locs, n};
     rep(r, CN_MSG_WRITE_BEGIN_R, &wr);
@@ -858,6 +872,8 @@ static int do_write_end(struct req *r, const struct cn_write_end *m)
         if (len > META_CHUNK_SIZE)
             len = META_CHUNK_SIZE;
         rc = meta_chunk_lease_commit(M->meta, m->chunk, m->lease, m->version, len, &c);
+        if (!rc)
+            cs_chain_committed(M, m->chunk, m->version);
     } else {
         rc = meta_chunk_lease_rollback(M->meta, m->chunk);
     }

@@ -93,21 +93,12 @@ static void grow(struct cs_registry *g)
     free(ob);
 }
 
+static struct cs_chunk_locs *locs_ensure(struct master *M, uint64_t chunk);
+
 static void loc_set(struct master *M, uint64_t chunk, struct cs_server *s, uint16_t part,
                     uint16_t disk, uint64_t version)
 {
-    struct cs_registry *g = &M->reg;
-    struct cs_chunk_locs *e = cs_locs_get(M, chunk);
-    if (!e) {
-        if (g->nchunks >= g->nbuckets)
-            grow(g);
-        e = cn_xcalloc(1, sizeof(*e));
-        e->chunk = chunk;
-        size_t k = bucket_of(g, chunk);
-        e->next = g->buckets[k];
-        g->buckets[k] = e;
-        g->nchunks++;
-    }
+    struct cs_chunk_locs *e = locs_ensure(M, chunk);
     for (uint32_t i = 0; i < e->n; i++) {
         if (e->v[i].srv == s && e->v[i].part == part) {
             e->v[i].version = version;
@@ -121,6 +112,57 @@ static void loc_set(struct master *M, uint64_t chunk, struct cs_server *s, uint1
     }
     e->v[e->n++] = (struct cs_loc){s, version, part, disk};
     s->nparts++;
+}
+
+static struct cs_chunk_locs *locs_ensure(struct master *M, uint64_t chunk)
+{
+    struct cs_registry *g = &M->reg;
+    struct cs_chunk_locs *e = cs_locs_get(M, chunk);
+    if (e)
+        return e;
+    if (g->nchunks >= g->nbuckets)
+        grow(g);
+    e = cn_xcalloc(1, sizeof(*e));
+    e->chunk = chunk;
+    size_t k = bucket_of(g, chunk);
+    e->next = g->buckets[k];
+    g->buckets[k] = e;
+    g->nchunks++;
+    return e;
+}
+
+void cs_chain_set(struct master *M, uint64_t chunk, struct cs_server **srv, unsigned n)
+{
+    struct cs_chunk_locs *e = locs_ensure(M, chunk);
+    if (n > sizeof(e->chain) / sizeof(e->chain[0]))
+        n = sizeof(e->chain) / sizeof(e->chain[0]);
+    memcpy(e->chain, srv, n * sizeof(*srv));
+    e->nchain = n;
+}
+
+void cs_chain_committed(struct master *M, uint64_t chunk, uint64_t version)
+{
+    struct cs_chunk_locs *e = cs_locs_get(M, chunk);
+    if (!e)
+        return;
+    for (uint32_t k = 0; k < e->nchain; k++) {
+        if (!e->chain[k])
+            continue;
+        uint16_t disk = 0;
+        for (uint32_t i = 0; i < e->n; i++)
+            if (e->v[i].srv == e->chain[k] && e->v[i].part == 0)
+                disk = e->v[i].disk;
+        loc_set(M, chunk, e->chain[k], 0, disk, version);
+    }
+    e->nchain = 0;
+}
+
+struct cs_server *cs_server_by_id(struct master *M, uint64_t id)
+{
+    for (size_t i = 0; i < M->reg.nservers; i++)
+        if (M->reg.servers[i]->id == id)
+            return M->reg.servers[i];
+    return NULL;
 }
 
 static void chunk_drop_if_empty(struct master *M, struct cs_chunk_locs *e)

@@ -85,6 +85,9 @@ struct cs_chunk_locs {
     uint64_t chunk;
     uint32_t n, cap;
     struct cs_loc *v;
+    /* the write chain handed out with the chunk's current lease (WRITE_BEGIN) */
+    struct cs_server *chain[16];
+    uint32_t nchain;
 };
 
 struct cs_registry {
@@ -149,6 +152,14 @@ void cs_serv_free(struct master *M);
 void cs_serv_chunk_freed(struct master *M, uint64_t chunk);
 /* Locations of a chunk, or NULL. Borrowed until the next registry change. */
 struct cs_chunk_locs *cs_locs_get(struct master *M, uint64_t chunk);
+/* Remember the chain a write lease was given; when that version commits
+ * (cs_chain_committed), its servers hold it at once, before their next
+ * heartbeat says so: a writer that begins again right away must get the
+ * copies that have the data, never a fresh placement. */
+void cs_chain_set(struct master *M, uint64_t chunk, struct cs_server **srv, unsigned n);
+void cs_chain_committed(struct master *M, uint64_t chunk, uint64_t version);
+/* The server with this id, or NULL. */
+struct cs_server *cs_server_by_id(struct master *M, uint64_t id);
 /* Live copies of `version` (parts on online servers). */
 unsigned cs_live_copies(struct master *M, uint64_t chunk, uint64_t version);
 const char *cs_state_name(enum cs_state s);
