@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# A corrupt copy under the FUSE mount (3 chunkservers, copies=2): a file of a
+# few MiB with unique marker lines; the chunkserver of one copy is killed, a
+# data block of its part is damaged in the disk image (payload bytes found by
+# a marker, not headers: `cairn-disk check` then names the bad block), the
+# chunkserver restarted, caches dropped:
+#  - every read of the file returns the right data (from the other copy);
+#  - the chunkserver logs the CRC failure and the master drops that part
+#    (`cairn info` no longer lists it on that server).
+#   bash test_24_mount_corrupt.sh BIN_DIR
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+. "$here/mount_lib.sh"
+ml_init test_24_mount_corrupt "${1:-}"
+
+ml_up --chunkservers 3 --copies 2 --disk-size 256M
+wait_online 3
+
+step "write a 4 MiB file of marker lines"
+orig="$work/orig"
+for ((i = 0; i < 4096; i++)); do
+  printf 'CAIRNMARK-%06d-%01012d\n' "$i" 0
+done >"$orig"   # 1030-byte lines, ~4 MiB
+want=$(sha "$orig")
+T 60 dd if="$orig" of="$mnt/f" bs=1M conv=fsync status=none || fail "write f"
+
+# parts_of: "SERVER" for each part of /f the master lists (one a line).
+parts_of() {
+  T 30 "$cli" -m "$maddr" info /f | awk '/^ *part [0-9]+ +server / {print $4}'
+}
+for ((i = 0; i < 100; i++)); do
+  servers=$(parts_of)
+  [ "$(wc -l <<<"$servers")" = 2 ] && break
+  sleep 0.2
+done
+T 30 "$cli" -m "$maddr" info /f
+[ "$(wc -l <<<"$servers")" = 2 ] || fail "the master does not list 2 parts of /f"
+victim=$(head -n1 <<<"$servers")
+other=$(tail -n1 <<<"$servers")
+echo "copies on: $victim $other; damaging the copy on $victim"
+img="$dir/$victim/disk1.img"
+
+step "kill $victim; damage a data block of its part"
+"$local_sh" kill --dir "$dir" "$victim"
+T 30 "$bin/cairn-disk" ls "$img"
+T 60 "$bin/cairn-disk" check "$img" >/dev/null || fail "$img is damaged before the test damaged it"
+# The marker of line 2500 (block 39 of 64 KiB) is unique: its payload offset.
+off=$(grep -obUa 'CAIRNMARK-002500-' "$img" | head -n1 | cut -d: -f1)
+[ -n "$off" ] || fail "marker not found in $img"
+n=$(grep -cUa 'CAIRNMARK-002500-' "$img" || true)
+[ "$n" = 1 ] || fail "marker found $n times in $img (want once)"
+printf 'XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX' | dd of="$img" bs=1 seek="$off" conv=notrunc status=none
+sync
+chk=$(T 60 "$bin/cairn-disk" check "$img" 2>&1) && fail "cairn-disk check does not see the damage: $chk"
+echo "$chk"
+grep -q "BAD .*block 39" <<<"$chk" || fail "cairn-disk check does not name block 39: $chk"
+
+step "start $victim; drop caches; the file reads back right"
+"$local_sh" start --dir "$dir" "$victim"
+wait_online 3
+drop_caches
+for k in 1 2 3; do
+  got=$(msha "$mnt/f") || fail "read $k of f failed (rc $?)"
+  [ "$got" = "$want" ] || fail "read $k of f: wrong data"
+  T 60 cmp "$mnt/f" "$orig" || fail "cmp $k of f"
+  drop_caches
+done
+# A read of the damaged range alone (block 39).
+T 30 dd if="$mnt/f" of="$work/blk" bs=64k skip=39 count=1 status=none || fail "read block 39"
+cmp "$work/blk" <(dd if="$orig" bs=64k skip=39 count=1 status=none) || fail "block 39: wrong data"
+
+step "the bad part is reported: $victim logs the CRC error, the master drops it"
+# Whether the client read the bad copy is its choice; a few reads, then wait.
+logged=0 dropped=0
+for ((i = 0; i < 150; i++)); do
+  grep -qi "crc" "$dir/$victim/log" && logged=1
+  parts_of | grep -qx "$victim" || dropped=1
+  [ "$logged" = 1 ] && [ "$dropped" = 1 ] && break
+  if [ $((i % 10)) = 0 ]; then
+    drop_caches
+    T 60 cat "$mnt/f" >/dev/null || fail "read of f failed"
+  fi
+  sleep 0.2
+done
+grep -i "crc" "$dir/$victim/log" || true
+T 30 "$cli" -m "$maddr" info /f
+[ "$logged" = 1 ] || fail "$victim did not log the CRC failure of its damaged part"
+[ "$dropped" = 1 ] || fail "the master still lists the damaged part on $victim"
+# The data stays right, and the file stays readable with the good copy's server gone.
+drop_caches
+[ "$(msha "$mnt/f")" = "$want" ] || fail "f: wrong data after the part was dropped"
+echo "PASS"
