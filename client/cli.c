@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <jansson.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,8 +34,9 @@ static void usage(FILE *f)
             "  status        chunk health, space and servers\n"
             "  servers       chunkservers: address, state, labels, disks, space\n"
             "  disks         every disk of every chunkserver\n"
-            "  info PATH     a file's chunks and where their parts are (absolute path\n"
-            "                inside the file system)\n");
+            "  info PATH     a file's chunks and where their parts are: a path on a\n"
+            "                local Cairn mount (its master is used unless -m), or an\n"
+            "                absolute path inside the file system\n");
 }
 
 static int usage_error(const char *msg, const char *arg)
@@ -162,6 +164,43 @@ static void print_info(const json_t *j)
     }
 }
 
+/* If path names an existing file on a local Cairn mount (fuse.cairn in
+ * /proc/self/mountinfo), give its path inside the file system and the
+ * mount's master (from its fsname "cairn:HOST:PORT"). 0 or -1. */
+static int mount_resolve(const char *path, char *fspath, size_t n, char *master, size_t mn)
+{
+    char rp[PATH_MAX];
+    if (!realpath(path, rp))
+        return -1;
+    FILE *f = fopen("/proc/self/mountinfo", "r");
+    if (!f)
+        return -1;
+    char line[4096], best[PATH_MAX] = "", src[300] = "";
+    while (fgets(line, sizeof(line), f)) {
+        char mp[PATH_MAX], fstype[64], source[300];
+        const char *dash = strstr(line, " - ");
+        if (!dash || sscanf(line, "%*s %*s %*s %*s %4095s", mp) != 1 ||
+            sscanf(dash + 3, "%63s %299s", fstype, source) != 2)
+            continue;
+        if (strcmp(fstype, "fuse.cairn") || strncmp(source, "cairn:", 6))
+            continue;
+        size_t ml = strlen(mp);
+        if (strncmp(rp, mp, ml) || (rp[ml] != '/' && rp[ml] != 0 && ml > 1))
+            continue;
+        if (ml > strlen(best) || !best[0]) {
+            snprintf(best, sizeof(best), "%s", mp);
+            snprintf(src, sizeof(src), "%s", source + 6);
+        }
+    }
+    fclose(f);
+    if (!best[0])
+        return -1;
+    const char *rest = rp + (strcmp(best, "/") ? strlen(best) : 0);
+    snprintf(fspath, n, "%s", *rest ? rest : "/");
+    snprintf(master, mn, "%s", src);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *master = NULL, *cmd = NULL, *path = NULL;
@@ -206,11 +245,16 @@ int main(int argc, char **argv)
         return usage_error("info needs a PATH", NULL);
     if (type != CN_MSG_ADM_INFO && path)
         return usage_error("unexpected argument", path);
-    if (path && path[0] != '/') {
+    char fspath[PATH_MAX], mmaster[300];
+    if (path && mount_resolve(path, fspath, sizeof(fspath), mmaster, sizeof(mmaster)) == 0) {
+        path = fspath; /* a file on a local Cairn mount: its path inside the file system */
+        if (!master)
+            master = mmaster;
+    } else if (path && path[0] != '/') {
         fprintf(stderr,
-                "cairn: info %s: not an absolute path inside the file system; resolving a path "
-                "on a local Cairn mount is not supported yet (give the path from the file "
-                "system's root, e.g. /dir/file)\n",
+                "cairn: info %s: not on a Cairn mount here and not an absolute path inside the "
+                "file system (give a path on a mount, or one from the file system's root, e.g. "
+                "/dir/file)\n",
                 path);
         return 2;
     }
