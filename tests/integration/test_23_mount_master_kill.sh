@@ -128,6 +128,39 @@ else
 fi
 wait_online 3
 
+step "a long outage (12 s, chunkservers at their longest reconnect backoff):"
+step "  a file opened before, written during it; a new file right after the start"
+head -c 2000000 /dev/urandom >"$src/during"
+T 30 bash -c ": >'$mnt/during'" || fail "create during"
+(
+  trap '' PIPE
+  exec 4>>"$mnt/during"
+  sleep 1.5
+  cat "$src/during" >&4 || { echo "write to during failed" >"$work/during.err"; exit 1; }
+  exec 4>&-
+) &
+dpid=$!
+sleep 0.5
+"$local_sh" kill --dir "$dir" master
+sleep 12
+"$local_sh" start --dir "$dir" master
+t0=$(date +%s%N)
+if ! e=$(T 60 bash -c "echo long >'$mnt/right_after_long_outage'" 2>&1); then
+  soft+=("a write right after 'start master' failed (master down 12 s): $e")
+  echo "SOFT FAIL: ${soft[-1]}" >&2
+fi
+echo "write right after the start: $((($(date +%s%N) - t0) / 1000000)) ms"
+rc=0
+T 90 bash -c "while kill -0 $dpid 2>/dev/null; do sleep 0.1; done" || rc=$?
+[ "$rc" = 0 ] || fail "the write to 'during' hangs after the master is back"
+wait "$dpid" || soft+=("the write to 'during' across the outage failed: $(cat "$work/during.err" 2>/dev/null)")
+wait_online 3
+drop_caches
+[ "$(msha "$mnt/during")" = "$(sha "$src/during")" ] || soft+=("'during': wrong data after the outage")
+[ -e "$mnt/right_after_long_outage" ] && {
+  [ "$(T 30 cat "$mnt/right_after_long_outage")" = long ] || soft+=("right_after_long_outage: wrong data")
+}
+
 step "restart the mount with master_timeout=3"
 "$local_sh" kill --dir "$dir" mount
 CAIRN_LOCAL_MOUNT_OPTS="-o master_timeout=3" "$local_sh" start --dir "$dir" mount
