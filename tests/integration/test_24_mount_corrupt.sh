@@ -85,7 +85,64 @@ grep -i "crc" "$dir/$victim/log" || true
 T 30 "$cli" -m "$maddr" info /f
 [ "$logged" = 1 ] || fail "$victim did not log the CRC failure of its damaged part"
 [ "$dropped" = 1 ] || fail "the master still lists the damaged part on $victim"
-# The data stays right, and the file stays readable with the good copy's server gone.
 drop_caches
 [ "$(msha "$mnt/f")" = "$want" ] || fail "f: wrong data after the part was dropped"
+
+# The above is caught by the chunkserver's scrub as soon as it starts (it
+# reads every block at SCRUB_RATE_MBPS), before any client read. Now with
+# the scrub off on the damaged server, so that a client read meets the bad
+# block: with the good copy's server down, the read of that block fails
+# (EIO; never wrong data); with it back, the file reads right; the bad
+# part is reported from the read path and dropped.
+step "scrub off: a second file, the bad block found by a read"
+for ((i = 0; i < 4096; i++)); do
+  printf 'GMARK-%06d-%01016d\n' "$i" 0
+done >"$work/g"
+wantg=$(sha "$work/g")
+T 60 dd if="$work/g" of="$mnt/g" bs=1M conv=fsync status=none || fail "write g"
+for ((i = 0; i < 100; i++)); do
+  sg=$(T 30 "$cli" -m "$maddr" info /g | awk '/^ *part [0-9]+ +server / {print $4}')
+  [ "$(wc -l <<<"$sg")" = 2 ] && break
+  sleep 0.2
+done
+[ "$(wc -l <<<"$sg")" = 2 ] || fail "the master does not list 2 parts of /g"
+bad=$(head -n1 <<<"$sg")
+good=$(tail -n1 <<<"$sg")
+echo "copies of g on: $bad $good; damaging the copy on $bad (its scrub off)"
+"$local_sh" kill --dir "$dir" "$bad"
+img="$dir/$bad/disk1.img"
+off=$(grep -obUa 'GMARK-002500-' "$img" | head -n1 | cut -d: -f1)
+[ -n "$off" ] || fail "marker not found in $img"
+printf 'YYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYY' | dd of="$img" bs=1 seek="$off" conv=notrunc status=none
+sync
+echo "SCRUB_RATE_MBPS = 0" >>"$dir/$bad/cs.cfg"
+"$local_sh" start --dir "$dir" "$bad"
+"$local_sh" kill --dir "$dir" "$good"
+wait_online 2
+T 30 "$cli" -m "$maddr" info /g
+drop_caches
+# The line of marker 2500 (1030-byte lines) is in block 2500*1030/65536 = 39.
+rc=0
+out=$(T 90 dd if="$mnt/g" of="$work/gblk" bs=64k skip=39 count=1 status=none 2>&1) || rc=$?
+echo "read of the damaged block with only the bad copy up: rc $rc: $out"
+[ "$rc" != 124 ] && [ "$rc" != 137 ] || fail "the read of a block whose only copy is bad hangs"
+if [ "$rc" = 0 ]; then
+  cmp -s "$work/gblk" <(dd if="$work/g" bs=64k skip=39 count=1 status=none) ||
+    fail "the read of a block whose only live copy is damaged returned WRONG DATA (want EIO)"
+  fail "the read of a block whose only live copy is damaged returned the right data?"
+fi
+grep -q "Input/output error" <<<"$out" || fail "the failed read is not EIO: $out"
+"$local_sh" start --dir "$dir" "$good"
+wait_online 3
+drop_caches
+gotg=$(msha "$mnt/g") || fail "read of g with the good copy back failed"
+[ "$gotg" = "$wantg" ] || fail "g: wrong data with the good copy back"
+for ((i = 0; i < 100; i++)); do
+  T 30 "$cli" -m "$maddr" info /g | grep -q "server $bad " || break
+  sleep 0.2
+done
+T 30 "$cli" -m "$maddr" info /g
+grep -i "crc" "$dir/$bad/log" | tail -n 3
+[ "$i" -lt 100 ] || fail "the master still lists the damaged part of g on $bad"
+grep -qi "crc" "$dir/$bad/log" || fail "$bad did not log the CRC failure met by the read"
 echo "PASS"
