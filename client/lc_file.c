@@ -61,6 +61,7 @@ struct lc_wsess {
     struct lc_wblk *blk[LC_BLOCKS_PER_CHUNK];
     /* under in->cmu */
     int failed;
+    int fail_rc; /* -errno of the last failure */
     char errtext[200];
 };
 
@@ -519,6 +520,7 @@ static void wop_done(struct lc_op *op)
     pthread_mutex_lock(&in->cmu);
     if (op->status && !w->ws->failed) {
         w->ws->failed = 1;
+        w->ws->fail_rc = op->status;
         snprintf(w->ws->errtext, sizeof(w->ws->errtext), "%s",
                  op->err[0] ? op->err : cn_strerror(op->status));
     }
@@ -806,6 +808,7 @@ static int sess_commit(struct lc_inode *in, struct lc_wsess *ws)
         if (rc) {
             pthread_mutex_lock(&in->cmu);
             ws->failed = 1;
+            ws->fail_rc = rc;
             snprintf(ws->errtext, sizeof(ws->errtext), "commit: %.180s",
                      op.err[0] ? op.err : cn_strerror(rc));
             pthread_mutex_unlock(&in->cmu);
@@ -828,8 +831,10 @@ static int sess_commit(struct lc_inode *in, struct lc_wsess *ws)
         LC_STAT_ADD(in->c, commits, 1);
     } else {
         write_end(in, ws, CN_ST_EIO); /* roll back; best effort */
-        if (!rc || rc == -ECONNREFUSED || rc == -ETIMEDOUT || rc == -ECONNRESET)
-            rc = -EIO;
+        /* what the application sees: out of space or quota stays that;
+         * everything else (servers gone, timeouts, CRC) is EIO */
+        int why = rc ? rc : ws->fail_rc;
+        rc = why == -ENOSPC || why == -EDQUOT ? why : -EIO;
     }
     loc_drop(in, ws->index);
     sess_free(in, ws);

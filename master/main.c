@@ -45,6 +45,9 @@ static const struct cn_opt opt_tab[] = {
     {"", "CACHE_SIZE", CN_OPT_SIZE, OFF(cache_size), "256M", 8 << 20, (int64_t)1 << 40, 0,
      "RocksDB block cache for the metadata"},
     {"", "GOAL", CN_OPT_INT, OFF(goal), "2", 1, 16, 1, "copies of each chunk (copies=N)"},
+    {"", "META_SYNC_MS", CN_OPT_DURATION, OFF(meta_sync_ms), "0", 0, 10000, 1,
+     "0: fsync every metadata turn before its replies; N: fsync the WAL every N ms "
+     "(a master crash loses nothing, a power loss up to N ms of acknowledged changes)"},
     {"", "LOG_FILE", CN_OPT_STR, OFF(log_file), NULL, 0, 0, 1,
      "append log lines to this file too (reopened on SIGHUP)"},
     {"", "LOG_LEVEL", CN_OPT_STR, OFF(log_level), "info", 0, 0, 1, "error, warn, info or debug"},
@@ -126,6 +129,7 @@ static void on_tick(uv_timer_t *t)
     struct master *M = t->data;
     uint64_t now = cn_now_ms();
     cs_serv_tick(M, now);
+    turn_tick(M, now);
     uint64_t every = (uint64_t)M->cfg.lease_ms / 4;
     if (every < 100)
         every = 100;

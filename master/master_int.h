@@ -28,6 +28,7 @@ struct master_config {
     int64_t lease_ms;
     uint64_t cache_size;
     int64_t goal;
+    int64_t meta_sync_ms;
     char *log_file;
     char *log_level;
 };
@@ -49,6 +50,8 @@ struct turn {
     size_t nheld, capheld;
     struct meta_freed freed; /* chunks freed by this turn's mutations */
     uint64_t commits, commit_failures;
+    int wal_dirty; /* commits since the last WAL fsync (META_SYNC_MS > 0) */
+    uint64_t last_sync_ms;
 };
 
 /* ---- chunkserver registry (cs_serv.c) ------------------------------------ */
@@ -134,6 +137,8 @@ void turn_reply(struct master *M, struct client *cl, struct cn_conn *c, uint64_t
                 uint16_t type, const void *msg);
 /* Commit now (also called by the check handle and at shutdown). */
 void turn_end(struct master *M);
+/* META_SYNC_MS > 0: fsync the WAL when the interval passed (from the tick). */
+void turn_tick(struct master *M, uint64_t now_ms);
 
 /* client_serv.c */
 int client_serv_init(struct master *M, char *err, size_t errlen);

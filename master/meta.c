@@ -410,6 +410,22 @@ int meta_txn_begin(struct meta *m)
 
 int meta_txn_commit(struct meta *m)
 {
+    return meta_txn_commit_sync(m, 1);
+}
+
+int meta_sync(struct meta *m)
+{
+    char *rerr = NULL;
+    rocksdb_flush_wal(m->db, 1, &rerr);
+    if (rerr) {
+        m->broken = true;
+        return meta_db_error(m, rerr, "WAL sync");
+    }
+    return 0;
+}
+
+int meta_txn_commit_sync(struct meta *m, int sync)
+{
     char *rerr = NULL;
     if (!m->txn)
         return META_ENOTXN;
@@ -420,7 +436,7 @@ int meta_txn_commit(struct meta *m)
         return META_EBROKEN;
     }
     if (rocksdb_writebatch_wi_count(m->batch) > 0) /* commit invariants 1, 3 */
-        rocksdb_write_writebatch_wi(m->db, m->wopts, m->batch, &rerr);
+        rocksdb_write_writebatch_wi(m->db, sync ? m->wopts : m->wopts_nosync, m->batch, &rerr);
     rocksdb_writebatch_wi_clear(m->batch);
     if (rerr) { /* commit invariant 5 */
         m->broken = true;
@@ -523,8 +539,10 @@ int meta_open(const char *dir, const struct meta_options *opt, struct meta **out
     m->topts = rocksdb_block_based_options_create();
     m->ropts = rocksdb_readoptions_create();
     m->wopts = rocksdb_writeoptions_create();
+    m->wopts_nosync = rocksdb_writeoptions_create();
     m->batch = rocksdb_writebatch_wi_create(0, 1); /* overwrite_keys: latest put wins */
-    if (!m->opts || !m->cache || !m->topts || !m->ropts || !m->wopts || !m->batch) {
+    if (!m->opts || !m->cache || !m->topts || !m->ropts || !m->wopts || !m->wopts_nosync ||
+        !m->batch) {
         rc = -ENOMEM;
         goto fail;
     }
@@ -603,6 +621,8 @@ void meta_close(struct meta *m)
         rocksdb_writebatch_wi_destroy(m->batch);
     if (m->wopts)
         rocksdb_writeoptions_destroy(m->wopts);
+    if (m->wopts_nosync)
+        rocksdb_writeoptions_destroy(m->wopts_nosync);
     if (m->ropts)
         rocksdb_readoptions_destroy(m->ropts);
     if (m->opts)

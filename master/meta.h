@@ -123,6 +123,12 @@ int meta_txn_begin(struct meta *m);
  * turn is closed either way.
  */
 int meta_txn_commit(struct meta *m);
+/* The same with sync = 0: the batch reaches RocksDB's WAL (in the page
+ * cache: it survives a crash of the process, not of the machine) without an
+ * fsync; meta_sync() later makes every such commit durable. */
+int meta_txn_commit_sync(struct meta *m, int sync);
+/* fsync the WAL: every commit so far is durable. 0 or META_EDB. */
+int meta_sync(struct meta *m);
 
 /* Drops the turn: nothing of it is applied, counters return to their state. */
 void meta_txn_abort(struct meta *m);

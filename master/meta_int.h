@@ -56,13 +56,14 @@ struct meta {
     rocksdb_block_based_table_options_t *topts;
     rocksdb_readoptions_t *ropts;
     rocksdb_writeoptions_t *wopts;
-    rocksdb_writebatch_wi_t *batch; /* the open turn; reused between turns */
-    bool txn;                       /* a turn is open */
-    bool broken;                    /* a commit failed: refuse writes (STYLE 12) */
-    struct meta_sb sb;              /* counters as of the last operation */
-    struct meta_sb sb_txn;          /* counters at meta_txn_begin (for abort) */
-    struct meta_sb sb_op;           /* counters at the operation's start */
-    size_t freed_op_n;              /* freed->n at the operation's start */
+    rocksdb_writeoptions_t *wopts_nosync; /* meta_txn_commit_sync(m, 0) */
+    rocksdb_writebatch_wi_t *batch;       /* the open turn; reused between turns */
+    bool txn;                             /* a turn is open */
+    bool broken;                          /* a commit failed: refuse writes (STYLE 12) */
+    struct meta_sb sb;                    /* counters as of the last operation */
+    struct meta_sb sb_txn;                /* counters at meta_txn_begin (for abort) */
+    struct meta_sb sb_op;                 /* counters at the operation's start */
+    size_t freed_op_n;                    /* freed->n at the operation's start */
     struct meta_freed *freed_op;
     void (*log_fn)(void *ctx, const char *msg);
     void *log_ctx;

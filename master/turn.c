@@ -1,6 +1,7 @@
 /*
  * turn.c - group commit: every mutation of one loop turn goes to RocksDB in
- * one synced WriteBatch before any reply of that turn leaves the master.
+ * one WriteBatch before any reply of that turn leaves the master, synced
+ * (META_SYNC_MS = 0, the default) or fsynced by the tick every META_SYNC_MS.
  *
  * The first mutation of a loop iteration opens a meta turn and starts a
  * uv_check handle; libuv runs check handles right after the iteration's I/O
@@ -118,7 +119,10 @@ void turn_end(struct master *M)
         return;
     uv_check_stop(&t->check);
     t->active = 0;
-    int rc = meta_txn_commit(M->meta);
+    int sync = M->cfg.meta_sync_ms == 0;
+    int rc = meta_txn_commit_sync(M->meta, sync);
+    if (!rc && !sync)
+        t->wal_dirty = 1;
     if (rc) {
         t->commit_failures++;
         cn_log_error("turn", "commit of %zu requests failed: %s (%s)", t->nheld, meta_strerror(rc),
@@ -147,4 +151,19 @@ void turn_end(struct master *M)
     t->freed.n = 0;
     if (rc)
         reopen_store(M);
+}
+
+void turn_tick(struct master *M, uint64_t now_ms)
+{
+    struct turn *t = &M->turn;
+    if (!t->wal_dirty || now_ms - t->last_sync_ms < (uint64_t)M->cfg.meta_sync_ms)
+        return;
+    t->wal_dirty = 0;
+    t->last_sync_ms = now_ms;
+    int rc = meta_sync(M->meta);
+    if (rc) {
+        cn_log_error("turn", "WAL sync failed: %s (%s)", meta_strerror(rc),
+                     meta_last_error(M->meta));
+        reopen_store(M);
+    }
 }
