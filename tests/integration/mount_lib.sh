@@ -42,7 +42,17 @@ ml_cleanup() {
     # A dead master can make a graceful unmount wait: lazy-unmount first
     # when the mount does not answer.
     timeout 5 stat "$mnt" >/dev/null 2>&1 || umount -l "$mnt" 2>/dev/null
-    timeout 60 "$local_sh" down --dir "$dir" --purge >/dev/null 2>&1
+    timeout 60 "$local_sh" down --dir "$dir" >/dev/null 2>&1
+    # Sanitizer reports of any daemon or the mount (ASan build), including
+    # at exit after `down`: the test fails with them.
+    local san
+    san=$(grep -l -E "ERROR: (Address|Leak)Sanitizer|runtime error:|SUMMARY: .*Sanitizer" \
+      "$dir"/master/log "$dir"/cs*/log "$dir"/run/mount.log 2>/dev/null || true)
+    if [ -n "$san" ]; then
+      echo "FAIL: sanitizer reports in: $san" >&2
+      grep -h -A 30 -E "ERROR: (Address|Leak)Sanitizer|runtime error:" $san | head -n 80 >&2
+      [ "$rc" != 0 ] || rc=1
+    fi
   fi
   if grep -qF " $mnt " /proc/self/mounts 2>/dev/null; then
     timeout 10 fusermount3 -u "$mnt" 2>/dev/null || umount -l "$mnt" 2>/dev/null
