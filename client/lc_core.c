@@ -400,10 +400,25 @@ static void on_csreply(struct cn_conn *conn, int status, const struct cn_frame_h
     op_finish(op, status ? status : -EIO, "chunkserver %s: %s", op->addr, cn_strerror(status));
 }
 
+int lc_encode_framed(struct lc_op *op, uint16_t type, const void *msg, size_t size_hint)
+{
+    cn_buf_reset(&op->payload);
+    cn_buf_reserve(&op->payload, CN_WIRE_HDR_SIZE + size_hint);
+    uint8_t room[CN_WIRE_HDR_SIZE] = {0};
+    cn_put_raw(&op->payload, room, sizeof(room));
+    op->framed = 1;
+    op->type = type;
+    return cn_msg_encode(&op->payload, type, msg);
+}
+
 static void cs_send(struct lc *c, struct lc_cs *s, struct lc_op *op)
 {
     (void)c;
-    int rc = cn_conn_call_payload(s->conn, op->type, op->payload.data, op->payload.len,
+    int rc;
+    if (op->framed)
+        rc = cn_conn_call_owned(s->conn, op->type, &op->payload, op->timeout_ms, on_csreply, op);
+    else
+        rc = cn_conn_call_payload(s->conn, op->type, op->payload.data, op->payload.len,
                                   op->timeout_ms, on_csreply, op);
     if (rc)
         op_finish(op, rc, "send to chunkserver %s: %s", s->addr, cn_strerror(rc));
@@ -479,6 +494,7 @@ static void on_csconnect(struct cn_conn *conn, int status, void *ud)
     }
     s->conn = conn;
     s->state = ST_HELLO;
+    cn_conn_set_read_buffer(conn, 512u << 10);
     cn_conn_set_owner(conn, &cs_ops, s);
     struct cn_hello hm = {CN_ROLE_CLIENT,
                           CN_WIRE_VERSION_MIN,
@@ -669,8 +685,7 @@ int lc_cscall(struct lc *c, const char *addr, uint16_t type, const void *msg, vo
     op->type = type;
     snprintf(op->addr, sizeof(op->addr), "%s", addr);
     op->timeout_ms = timeout_ms ? timeout_ms : c->o.cs_timeout_ms;
-    cn_buf_reset(&op->payload);
-    int rc = cn_msg_encode(&op->payload, type, msg);
+    int rc = lc_encode_framed(op, type, msg, 256);
     if (rc)
         return rc;
     lc_wait_call(c, op);

@@ -240,9 +240,7 @@ static void encode_read(struct lc_op *op, const struct lc_loc *l, uint32_t li, u
                         uint32_t off, uint32_t len)
 {
     struct cn_read_block m = {l->chunk, l->version, l->part[li], block, off, len};
-    cn_buf_reset(&op->payload);
-    cn_msg_encode(&op->payload, CN_MSG_READ_BLOCK, &m);
-    op->type = CN_MSG_READ_BLOCK;
+    lc_encode_framed(op, CN_MSG_READ_BLOCK, &m, 64);
     op->to_master = 0;
     snprintf(op->addr, sizeof(op->addr), "%s", l->addr[li]);
 }
@@ -565,8 +563,7 @@ static void send_block(struct lc_inode *in, struct lc_wsess *ws, uint32_t bno)
                                hops,
                                chain_hops(ws, hops),
                                {b->data + b->lo, len}};
-    cn_msg_encode(&w->op.payload, CN_MSG_WRITE_BLOCK, &m);
-    w->op.type = CN_MSG_WRITE_BLOCK;
+    lc_encode_framed(&w->op, CN_MSG_WRITE_BLOCK, &m, len + 64 + 300u * m.nchain);
     snprintf(w->op.addr, sizeof(w->op.addr), "%s", ws->chain[0]);
     w->op.timeout_ms = in->c->o.cs_timeout_ms;
     w->op.done = wop_done;

@@ -72,6 +72,8 @@ struct cn_conn {
     size_t payload_have;
     size_t payload_cap;
     uint8_t rbuf[RBUF_SIZE];
+    uint8_t *rbig; /* a larger read buffer (cn_conn_set_read_buffer), used instead */
+    size_t rbig_len;
     char peer[64];
 };
 
@@ -79,6 +81,7 @@ struct wreq {
     uv_write_t req;
     struct cn_conn *c;
     size_t n;
+    uint8_t *owned; /* a frame handed over by send_owned(), freed with the request */
     uint8_t data[];
 };
 
@@ -147,7 +150,17 @@ static void on_conn_closed(uv_handle_t *h)
         c->ops->on_close(c, c->close_err, c->ud);
     free(c->payload);
     free(c->stash);
+    free(c->rbig);
     free(c);
+}
+
+void cn_conn_set_read_buffer(struct cn_conn *c, size_t size)
+{
+    if (c->rbig || size <= RBUF_SIZE)
+        return; /* set once; the buffer may be in use by the read in progress */
+    c->rbig = malloc(size);
+    if (c->rbig)
+        c->rbig_len = size;
 }
 
 /* Close both handles of a connection that never reached its owner. */
@@ -177,6 +190,11 @@ void cn_conn_close(struct cn_conn *c, int err)
 static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     struct cn_conn *c = h->data;
+    if (c->rbig) {
+        buf->base = (char *)c->rbig;
+        buf->len = c->rbig_len;
+        return;
+    }
     buf->base = (char *)c->rbuf;
     buf->len = sizeof(c->rbuf);
 }
@@ -352,6 +370,7 @@ static void write_cb(uv_write_t *req, int status)
     struct wreq *w = (struct wreq *)req;
     struct cn_conn *c = w->c;
     c->pending -= w->n;
+    free(w->owned);
     free(w);
     if (status && status != UV_ECANCELED)
         cn_conn_close(c, status);
@@ -366,6 +385,7 @@ int cn_conn_send(struct cn_conn *c, const void *p, size_t n)
         return -ENOMEM;
     w->c = c;
     w->n = n;
+    w->owned = NULL;
     memcpy(w->data, p, n);
     uv_buf_t b = uv_buf_init((char *)w->data, (unsigned)n);
     int rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, write_cb);
@@ -378,12 +398,42 @@ int cn_conn_send(struct cn_conn *c, const void *p, size_t n)
     return 0;
 }
 
+/* Queue the frame in b without copying it: the write request takes b's
+ * memory (b is left empty) and frees it when written. */
+static int send_owned(struct cn_conn *c, struct cn_buf *b)
+{
+    if (c->closing) {
+        cn_buf_release(b);
+        return -EPIPE;
+    }
+    struct wreq *w = malloc(sizeof(*w));
+    if (!w) {
+        cn_buf_release(b);
+        return -ENOMEM;
+    }
+    w->c = c;
+    w->n = b->len;
+    w->owned = b->data;
+    b->data = NULL;
+    b->len = b->cap = 0;
+    uv_buf_t ub = uv_buf_init((char *)w->owned, (unsigned)w->n);
+    int rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, &ub, 1, write_cb);
+    if (rc) {
+        free(w->owned);
+        free(w);
+        cn_conn_close(c, rc);
+        return rc;
+    }
+    c->pending += w->n;
+    return 0;
+}
+
 int cn_conn_send_msg(struct cn_conn *c, uint16_t type, uint64_t req_id, const void *msg)
 {
     struct cn_buf b = {0};
     int rc = cn_msg_frame(&b, type, req_id, msg);
     if (!rc)
-        rc = cn_conn_send(c, b.data, b.len);
+        return send_owned(c, &b);
     cn_buf_release(&b);
     return rc;
 }
@@ -487,6 +537,7 @@ int cn_conn_call_payload(struct cn_conn *c, uint16_t type, const void *payload, 
     if (len)
         memcpy(w->data + CN_WIRE_HDR_SIZE, payload, len);
     w->c = c;
+    w->owned = NULL;
     w->n = CN_WIRE_HDR_SIZE + len;
     uv_buf_t b = uv_buf_init((char *)w->data, (unsigned)w->n);
     int rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, write_cb);
@@ -497,6 +548,41 @@ int cn_conn_call_payload(struct cn_conn *c, uint16_t type, const void *payload, 
         return rc;
     }
     c->pending += w->n;
+    p->next = c->calls;
+    c->calls = p;
+    arm_timer(c);
+    return 0;
+}
+
+int cn_conn_call_owned(struct cn_conn *c, uint16_t type, struct cn_buf *frame, uint32_t timeout_ms,
+                       cn_reply_cb cb, void *ud)
+{
+    if (frame->err || frame->len < CN_WIRE_HDR_SIZE ||
+        frame->len - CN_WIRE_HDR_SIZE > CN_WIRE_MAX_PAYLOAD) {
+        cn_buf_release(frame);
+        return -EMSGSIZE;
+    }
+    if (c->closing) {
+        cn_buf_release(frame);
+        return -EPIPE;
+    }
+    struct pending *p = calloc(1, sizeof(*p));
+    if (!p) {
+        cn_buf_release(frame);
+        return -ENOMEM;
+    }
+    p->id = c->next_id++;
+    p->cb = cb;
+    p->ud = ud;
+    p->deadline_ms = cn_now_ms() + timeout_ms;
+    struct cn_frame_hdr h = {CN_WIRE_VERSION, 0, type, p->id,
+                             (uint32_t)(frame->len - CN_WIRE_HDR_SIZE)};
+    cn_wire_hdr_pack(&h, frame->data);
+    int rc = send_owned(c, frame);
+    if (rc) {
+        free(p);
+        return rc;
+    }
     p->next = c->calls;
     c->calls = p;
     arm_timer(c);

@@ -77,6 +77,10 @@ void cn_conn_resume(struct cn_conn *c);
 /* Hand an already reading connection to another owner (ops/ud), e.g. from
  * the connect callback's context to the long-lived one. Loop thread. */
 void cn_conn_set_owner(struct cn_conn *c, const struct cn_conn_ops *ops, void *ud);
+/* Read with a buffer of `size` bytes instead of the built-in 64 KiB, so
+ * bulk frames (a 64 KiB block plus fields) arrive in one read and are
+ * delivered without reassembly. Once per connection; loop thread. */
+void cn_conn_set_read_buffer(struct cn_conn *c, size_t size);
 /* Lower the largest payload accepted from this peer (default CN_WIRE_MAX_PAYLOAD). */
 void cn_conn_set_max_payload(struct cn_conn *c, uint32_t max);
 /* Queue n bytes (copied). 0, -ENOMEM, or -EPIPE once the connection is closing. */
@@ -100,6 +104,11 @@ int cn_conn_call(struct cn_conn *c, uint16_t type, const void *msg, uint32_t tim
  * the header is added and the bytes are copied once into the write queue. */
 int cn_conn_call_payload(struct cn_conn *c, uint16_t type, const void *payload, size_t len,
                          uint32_t timeout_ms, cn_reply_cb cb, void *ud);
+/* The same without any copy: `frame` holds CN_WIRE_HDR_SIZE bytes of room
+ * for the header followed by the encoded payload; the connection takes its
+ * memory (frame is left empty, also on error). */
+int cn_conn_call_owned(struct cn_conn *c, uint16_t type, struct cn_buf *frame, uint32_t timeout_ms,
+                       cn_reply_cb cb, void *ud);
 /* Reply ERROR(status, text) to req_id. */
 int cn_conn_send_error(struct cn_conn *c, uint64_t req_id, enum cn_status st, const char *text);
 /* Close: pending writes are dropped, on_close(err) runs from the loop. A
