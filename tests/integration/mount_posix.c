@@ -633,8 +633,16 @@ static void test_random_io(void)
             ssize_t r = pread(fd, buf, len, (off_t)off);
             size_t want = off >= size ? 0 : (off + len > size ? size - off : len);
             if (r != (ssize_t)want || memcmp(buf, ref + off, want) != 0) {
-                fprintf(stderr, "random io op %d: pread(%zu, %zu) = %zd, want %zu\n", op, off, len,
-                        r, want);
+                size_t bad = 0, first = 0;
+                for (size_t i = 0; r == (ssize_t)want && i < want; i++) {
+                    if (buf[i] != ref[off + i] && bad++ == 0)
+                        first = i;
+                }
+                fprintf(
+                    stderr,
+                    "random io op %d: pread(off %zu, len %zu) = %zd, want %zu; %zu bytes differ, "
+                    "first at %zu: 0x%02x, want 0x%02x\n",
+                    op, off, len, r, want, bad, off + first, buf[first], ref[off + first]);
                 CHECK(!"pread matches the reference");
             }
         }
