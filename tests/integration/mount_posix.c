@@ -663,6 +663,32 @@ static void test_random_io(void)
     }
     printf("ok pread/pwrite random (%d ops, %zu bytes)\n", OPS, size);
 
+    /* a small write, then at once a larger read that covers it (50 times
+     * over a 4 MiB file): the read returns the new bytes */
+    fd = open(P("rio_rw"), O_RDWR | O_CREAT | O_EXCL, 0644);
+    CHECK(fd >= 0);
+    memset(buf, 'a', 4 << 20);
+    CHECK(write(fd, buf, 4 << 20) == 4 << 20);
+    CHECK(close(fd) == 0);
+    fd = open(P("rio_rw"), O_RDWR);
+    CHECK(fd >= 0);
+    for (int i = 0; i < 50; i++) {
+        off_t x = (off_t)(i * 37 % 60) * 65536 + 100000;
+        memset(chunk, 'B' + i % 20, 3547);
+        CHECK(pwrite(fd, chunk, 3547, x) == 3547);
+        CHECK(pread(fd, buf, 129067, x - 97669) == 129067);
+        if (memcmp(buf + 97669, chunk, 3547) != 0) {
+            fprintf(stderr,
+                    "write then read, step %d: pwrite(3547 B at %lld), pread(129067 B at %lld) "
+                    "returns old data at %lld: 0x%02x\n",
+                    i, (long long)x, (long long)(x - 97669), (long long)x, buf[97669]);
+            CHECK(!"a read sees the write before it");
+        }
+    }
+    CHECK(close(fd) == 0);
+    CHECK(unlink(P("rio_rw")) == 0);
+    printf("ok write then a covering read\n");
+
     /* a write across the 64 MiB chunk boundary and a hole before it */
     const off_t cb = 64LL << 20;
     fd = open(P("rio_big"), O_RDWR | O_CREAT | O_EXCL, 0644);
