@@ -92,6 +92,7 @@ struct rblk {
     uint16_t part;
     uint32_t tried; /* index of the location asked */
     int users;      /* readers waiting on or copying from it (under rmu) */
+    uint64_t gen;   /* the inode's write generation when it was fetched */
 };
 
 struct lc_fh {
@@ -314,6 +315,12 @@ static int read_block_sync(struct lc_fh *fh, uint64_t fblock, uint32_t off, uint
     return -EIO;
 }
 
+/* Blocks fetched before the file's last write or truncation are stale. */
+static uint64_t ra_gen(struct lc_fh *fh)
+{
+    return __atomic_load_n(&fh->in->wgen, __ATOMIC_ACQUIRE);
+}
+
 static void rblk_done(struct lc_op *op)
 {
     struct rblk *rb = op->ud;
@@ -334,7 +341,7 @@ static void rblk_free(struct rblk *rb)
 static void ra_issue(struct lc_fh *fh, uint64_t fblock)
 {
     for (struct rblk *r = fh->ra; r; r = r->next)
-        if (r->fblock == fblock)
+        if (r->fblock == fblock && r->gen == ra_gen(fh))
             return;
     struct lc_loc l;
     uint32_t index = (uint32_t)(fblock / LC_BLOCKS_PER_CHUNK);
@@ -344,11 +351,12 @@ static void ra_issue(struct lc_fh *fh, uint64_t fblock)
     if (rc || !l.chunk || !l.nlocs)
         return; /* the synchronous path will handle holes and errors */
     for (struct rblk *r = fh->ra; r; r = r->next)
-        if (r->fblock == fblock)
+        if (r->fblock == fblock && r->gen == ra_gen(fh))
             return;
     struct rblk *rb = cn_xcalloc(1, sizeof(*rb));
     lc_op_init(&rb->op);
     rb->fblock = fblock;
+    rb->gen = ra_gen(fh);
     rb->fh = fh;
     rb->tried = (uint32_t)(fblock % l.nlocs);
     encode_read(&rb->op, &l, rb->tried, (uint32_t)(fblock % LC_BLOCKS_PER_CHUNK), 0, 0);
@@ -366,7 +374,7 @@ static void ra_trim(struct lc_fh *fh, uint64_t lo, uint64_t hi)
 {
     for (struct rblk **pp = &fh->ra; *pp;) {
         struct rblk *r = *pp;
-        if ((r->fblock < lo || r->fblock >= hi) && r->done && !r->users) {
+        if ((r->fblock < lo || r->fblock >= hi || r->gen != ra_gen(fh)) && r->done && !r->users) {
             *pp = r->next;
             fh->nra--;
             rblk_free(r);
@@ -465,7 +473,7 @@ ssize_t lc_read(struct lc_fh *fh, void *buf, size_t size, uint64_t off)
         struct rblk *rb = NULL;
         pthread_mutex_lock(&fh->rmu);
         for (struct rblk *r = fh->ra; r; r = r->next)
-            if (r->fblock == fb)
+            if (r->fblock == fb && r->gen == ra_gen(fh))
                 rb = r;
         if (rb)
             rb->users++; /* keeps rb from being freed by another reader's trim */
@@ -895,6 +903,7 @@ ssize_t lc_write(struct lc_fh *fh, const void *buf, size_t size, uint64_t off)
             __atomic_store_n(&in->size, pos, __ATOMIC_RELAXED);
     }
     in->last_write = lc_now_ms();
+    __atomic_add_fetch(&in->wgen, 1, __ATOMIC_RELEASE);
     if (!rc && in->buffered >= in->c->o.write_buffer_bytes)
         rc = lc_inode_flush(in);
     for (struct lc_wsess *ws = in->ws, *nx; !rc && ws; ws = nx) {
@@ -941,8 +950,10 @@ int lc_openf(struct lc *c, const struct lc_cred *u, uint64_t ino, int flags, str
             in->size = r.attr.size;
         else if (r.attr.size > in->size)
             in->size = r.attr.size;
-        if (flags & O_TRUNC)
+        if (flags & O_TRUNC) {
+            __atomic_add_fetch(&in->wgen, 1, __ATOMIC_RELEASE);
             loc_drop_all(in);
+        }
         *out = r.attr;
         if (in->size > out->size)
             out->size = in->size;
@@ -1037,6 +1048,7 @@ static int cut_tail(struct lc *c, const struct lc_cred *u, uint64_t ino, uint64_
             rc = lc_inode_flush(in);
     }
     loc_drop_all(in);
+    __atomic_add_fetch(&in->wgen, 1, __ATOMIC_RELEASE);
     pthread_mutex_unlock(&in->mu);
     lc_inode_put(in);
     return rc;
@@ -1087,6 +1099,7 @@ int lc_setattr(struct lc *c, const struct lc_cred *u, const struct cn_setattr *m
             rc = cut_tail(c, u, sa.ino, sa.size);
         if (in) {
             pthread_mutex_lock(&in->mu);
+            __atomic_add_fetch(&in->wgen, 1, __ATOMIC_RELEASE);
             in->size = sa.size;
             loc_drop_all(in);
             pthread_mutex_unlock(&in->mu);

@@ -63,6 +63,7 @@ struct lc_inode {
     uint64_t buffered;   /* bytes held by write sessions */
     uint64_t last_write; /* ms, for the idle flusher */
     int werr;            /* error of a background flush, for the next fsync/close */
+    uint64_t wgen;       /* bumped by every write and truncation (read-ahead validity) */
     struct lc_loc_cache *locs;
     /* completion of in-flight blocks (cmu) */
     pthread_mutex_t cmu;
