@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # mount_lib.sh: shared helpers of the mount fault suites (test_2x_mount_*.sh).
 # Sourced, not run. The caller sets `bin` (the build's bin dir) and `name`.
 #

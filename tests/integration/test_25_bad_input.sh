@@ -38,9 +38,10 @@ le() {
 # hdr TYPE LEN [CRC_XOR]: a 24-byte frame header as hex (CRC xored with CRC_XOR).
 hdr() {
   local bytes c
-  # shellcheck disable=SC2046
+  # shellcheck disable=SC2207  # word splitting of le output is the point
   bytes=(0x43 0x41 0x52 0x4e 0x01 0x00 $(le "$1" 2) $(le 7 8) $(le "$2" 4))
   c=$(($(crc32c "${bytes[@]}") ^ ${3:-0}))
+  # shellcheck disable=SC2207
   bytes+=($(le "$c" 4))
   printf '%02x' "${bytes[@]}"
 }
