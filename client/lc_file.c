@@ -600,7 +600,11 @@ static int sess_lease(struct lc_inode *in, struct lc_wsess *ws, char *err, size_
          * server online for a moment. Waited out like a master outage. */
         uint16_t ws_st = op.wire_status;
         int busy = ws_st == CN_ST_LEASE || ws_st == CN_ST_NO_CHUNK || ws_st == CN_ST_NO_SERVERS;
-        uint64_t limit = ws_st == CN_ST_NO_SERVERS ? 5000 : in->c->o.master_timeout_ms;
+        /* no server at all: chunkservers re-register within their reconnect
+         * backoff (5 s) after a master restart; wait a bit longer than that */
+        uint64_t limit = in->c->o.master_timeout_ms;
+        if (ws_st == CN_ST_NO_SERVERS && limit > 15000)
+            limit = 15000;
         if (!rc || !busy || lc_now_ms() - t0 >= limit)
             break;
         lc_op_release(&op);
