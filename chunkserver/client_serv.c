@@ -82,8 +82,7 @@ struct creq {
     uint16_t fwd_status;
     char fwd_err[300];
     /* read result */
-    uint8_t *out;
-    uint32_t outlen;
+    struct cn_buf frame; /* READ_BLOCK_R, built by the worker */
     /* invariant 5: writes of one block run one at a time */
     uv_work_cb fn;
     struct creq *lnext; /* cs_client.writes: local writes running */
@@ -114,7 +113,7 @@ static void req_free(struct creq *r)
     struct cconn *cc = r->cc;
     cn_msg_free(r->type, &r->m);
     free(r->payload_mem);
-    free(r->out);
+    cn_buf_release(&r->frame);
     free(r);
     cc->inflight--;
     if (cc->c && cc->inflight == MAX_INFLIGHT - 1)
@@ -151,11 +150,10 @@ static void req_finish(struct creq *r)
         reply_error(c, r->req_id, r->fwd_status ? r->fwd_status : cs_status_of(r->fwd_rc), "%s",
                     r->fwd_err);
     } else if (r->type == CN_MSG_READ_BLOCK) {
-        struct cn_read_block_r rr = {0};
-        rr.crc = ec_crc32c(0, r->out, r->outlen);
-        rr.data.ptr = r->out;
-        rr.data.len = r->outlen;
-        cn_conn_send_msg(c, CN_MSG_READ_BLOCK_R, r->req_id, &rr);
+        struct cn_frame_hdr h = {CN_WIRE_VERSION, 0, CN_MSG_READ_BLOCK_R, r->req_id,
+                                 (uint32_t)(r->frame.len - CN_WIRE_HDR_SIZE)};
+        cn_wire_hdr_pack(&h, r->frame.data);
+        cn_conn_send_owned(c, &r->frame);
     } else {
         struct cn_empty e = {0};
         cn_conn_send_msg(c, r->type | CN_MSG_REPLY, r->req_id, &e);
@@ -170,7 +168,16 @@ static void work_read(uv_work_t *w)
 {
     struct creq *r = w->data;
     struct cn_read_block *m = &r->m.rb;
-    uint8_t *buf = cn_xmalloc(LS_BLOCK_MAX);
+    /* The reply frame is built here, around the block: header room, crc,
+     * data length, then the block read straight into place (no copies on
+     * the loop thread; req_finish only fills the header). */
+    enum { DATA_AT = CN_WIRE_HDR_SIZE + 8 };
+    struct cn_buf *f = &r->frame;
+    if (cn_buf_reserve(f, DATA_AT + LS_BLOCK_MAX)) {
+        r->local_rc = -ENOMEM;
+        return;
+    }
+    uint8_t *buf = f->data + DATA_AT;
     ssize_t n = ls_read(r->disk->ls, m->chunk, m->part, m->version, m->block, buf, LS_BLOCK_MAX);
     if (n == -ENODATA) { /* a hole inside the part reads as zeros */
         memset(buf, 0, LS_BLOCK_MAX);
@@ -185,7 +192,6 @@ static void work_read(uv_work_t *w)
                  "read chunk %016llx part %u version %llu block %u on disk %s",
                  (unsigned long long)m->chunk, m->part, (unsigned long long)m->version, m->block,
                  r->disk->path);
-        free(buf);
         return;
     }
     uint32_t len = (uint32_t)n;
@@ -193,10 +199,14 @@ static void work_read(uv_work_t *w)
     uint32_t want = m->length ? m->length : len - off;
     if (want > len - off)
         want = len - off;
-    r->out = cn_xmalloc(want ? want : 1);
-    memcpy(r->out, buf + off, want);
-    r->outlen = want;
-    free(buf);
+    if (off)
+        memmove(buf, buf + off, want);
+    uint32_t crc = ec_crc32c(0, buf, want);
+    for (int i = 0; i < 4; i++) { /* READ_BLOCK_R: crc u32, data bytes (u32 length) */
+        f->data[CN_WIRE_HDR_SIZE + i] = (uint8_t)(crc >> (8 * i));
+        f->data[CN_WIRE_HDR_SIZE + 4 + i] = (uint8_t)(want >> (8 * i));
+    }
+    f->len = DATA_AT + want;
 }
 
 static void work_write(uv_work_t *w)

@@ -398,8 +398,15 @@ int cn_conn_send(struct cn_conn *c, const void *p, size_t n)
     return 0;
 }
 
+static int send_owned(struct cn_conn *c, struct cn_buf *b);
+
 /* Queue the frame in b without copying it: the write request takes b's
  * memory (b is left empty) and frees it when written. */
+int cn_conn_send_owned(struct cn_conn *c, struct cn_buf *b)
+{
+    return send_owned(c, b);
+}
+
 static int send_owned(struct cn_conn *c, struct cn_buf *b)
 {
     if (c->closing) {

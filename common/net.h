@@ -85,6 +85,9 @@ void cn_conn_set_read_buffer(struct cn_conn *c, size_t size);
 void cn_conn_set_max_payload(struct cn_conn *c, uint32_t max);
 /* Queue n bytes (copied). 0, -ENOMEM, or -EPIPE once the connection is closing. */
 int cn_conn_send(struct cn_conn *c, const void *p, size_t n);
+/* Queue a whole frame (header included) without copying it: the
+ * connection takes b's memory (b is left empty, also on error). */
+int cn_conn_send_owned(struct cn_conn *c, struct cn_buf *b);
 /* Encode and queue one frame. 0 or an error of cn_msg_frame() / cn_conn_send(). */
 int cn_conn_send_msg(struct cn_conn *c, uint16_t type, uint64_t req_id, const void *msg);
 /* The answer to a cn_conn_call(): status 0 with the reply frame (h, payload
