@@ -25,6 +25,7 @@
 #include <fcntl.h>
 #include <fuse_lowlevel.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -32,6 +33,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "libcairn.h"
@@ -48,10 +50,51 @@ struct mopts {
     int show_help;
 };
 
+/* The kernel asks for security.capability before every write (to drop
+ * file capabilities); answering "none" from a short-lived per-inode cache
+ * spares a master round trip per write request. */
+#define NOCAP_SLOTS  1024
+#define NOCAP_TTL_MS 1000
+
 struct mnt {
     struct lc *c;
     double attr_timeout, entry_timeout;
+    pthread_mutex_t nocap_mu;
+    struct {
+        uint64_t ino, until_ms;
+    } nocap[NOCAP_SLOTS];
 };
+
+static int nocap_hit(struct mnt *m, uint64_t ino)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    uint64_t now = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+    pthread_mutex_lock(&m->nocap_mu);
+    int hit = m->nocap[ino % NOCAP_SLOTS].ino == ino && m->nocap[ino % NOCAP_SLOTS].until_ms > now;
+    pthread_mutex_unlock(&m->nocap_mu);
+    return hit;
+}
+
+static void nocap_set(struct mnt *m, uint64_t ino, int none)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    uint64_t now = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+    pthread_mutex_lock(&m->nocap_mu);
+    if (none) {
+        m->nocap[ino % NOCAP_SLOTS].ino = ino;
+        m->nocap[ino % NOCAP_SLOTS].until_ms = now + NOCAP_TTL_MS;
+    } else if (m->nocap[ino % NOCAP_SLOTS].ino == ino) {
+        m->nocap[ino % NOCAP_SLOTS].until_ms = 0;
+    }
+    pthread_mutex_unlock(&m->nocap_mu);
+}
+
+static int is_cap(const char *name)
+{
+    return strcmp(name, "security.capability") == 0;
+}
 
 #define OPT(t, p)                                                                                  \
     {                                                                                              \
@@ -464,6 +507,8 @@ static void m_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const c
                        size_t size, int flags)
 {
     struct lc_cred u = cred(req);
+    if (is_cap(name))
+        nocap_set(M(req), ino, 0);
     fuse_reply_err(req, -lc_setxattr(M(req)->c, &u, ino, name, value, size, (uint32_t)flags));
 }
 
@@ -480,12 +525,18 @@ static void xattr_reply(fuse_req_t req, int rc, const char *buf, size_t size)
 static void m_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
     struct lc_cred u = cred(req);
+    if (is_cap(name) && nocap_hit(M(req), ino)) {
+        fuse_reply_err(req, ENODATA);
+        return;
+    }
     char *buf = size ? malloc(size) : NULL;
     if (size && !buf) {
         fuse_reply_err(req, ENOMEM);
         return;
     }
     int rc = lc_getxattr(M(req)->c, &u, ino, name, buf, size);
+    if (is_cap(name))
+        nocap_set(M(req), ino, rc == -ENODATA);
     xattr_reply(req, rc, buf, size);
     free(buf);
 }
@@ -506,6 +557,8 @@ static void m_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 static void m_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
     struct lc_cred u = cred(req);
+    if (is_cap(name))
+        nocap_set(M(req), ino, 0);
     fuse_reply_err(req, -lc_removexattr(M(req)->c, &u, ino, name));
 }
 
@@ -557,6 +610,42 @@ static void usage(FILE *f)
                "  readahead=MiB         largest read-ahead window (8)\n"
                "  log_file=PATH         append log lines to PATH\n"
                "FUSE options (-o): allow_other, default_permissions (on), ro, ...\n");
+}
+
+/* FUSE caps the kernel's read-ahead at its default (128 KiB) whatever
+ * max_readahead says; the mount's backing device takes a larger window from
+ * /sys/class/bdi/MAJ:MIN/read_ahead_kb (root only, best effort). The
+ * device number comes from /proc/self/mountinfo: a stat() of the mount
+ * point would wait for this very process. */
+static void set_bdi_readahead(const char *mountpoint, unsigned mb)
+{
+    char rp[PATH_MAX], line[4096], path[128];
+    unsigned maj, min;
+    int found = 0;
+    if (!realpath(mountpoint, rp))
+        return;
+    FILE *f = fopen("/proc/self/mountinfo", "r");
+    if (!f)
+        return;
+    while (fgets(line, sizeof(line), f)) {
+        char mp[PATH_MAX];
+        if (sscanf(line, "%*s %*s %u:%u %*s %4095s", &maj, &min, mp) == 3 && !strcmp(mp, rp) &&
+            strstr(line, " fuse.cairn "))
+            found = 1; /* the last one listed is ours (mounted just now) */
+        if (found == 1) {
+            snprintf(path, sizeof(path), "/sys/class/bdi/%u:%u/read_ahead_kb", maj, min);
+            found = 2;
+        }
+    }
+    fclose(f);
+    if (!found)
+        return;
+    unsigned kb = mb ? (mb > 1 ? 1024 : mb * 1024) : 128;
+    FILE *w = fopen(path, "w");
+    if (!w || fprintf(w, "%u\n", kb) < 0)
+        cn_log_debug("mount", "cannot set %s: read-ahead stays at the kernel's default", path);
+    if (w)
+        fclose(w);
 }
 
 /* The parent of a backgrounded mount waits for the child's verdict. */
@@ -681,7 +770,10 @@ int main(int argc, char **argv)
                             .write_buffer_bytes = (uint64_t)mo.write_buffer_mb << 20,
                             .readahead_bytes = mo.readahead_mb << 20,
                             .name = name};
-    struct mnt mnt = {NULL, mo.attr_timeout, mo.entry_timeout};
+    static struct mnt mnt; /* large (the nocap table): not on the stack */
+    mnt.attr_timeout = mo.attr_timeout;
+    mnt.entry_timeout = mo.entry_timeout;
+    pthread_mutex_init(&mnt.nocap_mu, NULL);
     char err[300];
     int rc = lc_open(mo.master, &lo, &mnt.c, err, sizeof(err));
     if (rc) {
@@ -706,6 +798,7 @@ int main(int argc, char **argv)
         return 1;
     }
     cn_log_info("mount", "mounted cairn:%s on %s", mo.master, co.mountpoint);
+    set_bdi_readahead(co.mountpoint, mo.readahead_mb);
     if (vfd >= 0) {
         int nul = open("/dev/null", O_RDWR);
         if (nul >= 0) {
