@@ -41,6 +41,9 @@
 #define LOC_SLOTS     16
 #define RA_MAX_BLOCKS 256
 #define RETRIES       4
+/* Copies take turns by stretches of this many blocks (1 MiB): each server
+ * sees runs it can read ahead on its disk, and a long read uses them all. */
+#define STRETCH_BLOCKS 16
 
 struct lc_wblk {
     uint8_t *data;
@@ -77,7 +80,7 @@ struct lc_loc {
 
 struct lc_loc_cache {
     pthread_mutex_t mu;
-    struct lc_loc slot[LOC_SLOTS];
+    struct lc_loc *slot; /* LOC_SLOTS entries, allocated at the first locate */
     uint32_t next;
 };
 
@@ -151,6 +154,7 @@ void lc_inode_put(struct lc_inode *in)
         }
     pthread_mutex_unlock(&c->imu);
     pthread_mutex_destroy(&in->locs->mu);
+    free(in->locs->slot);
     free(in->locs);
     pthread_mutex_destroy(&in->mu);
     pthread_mutex_destroy(&in->cmu);
@@ -176,7 +180,7 @@ static void loc_drop(struct lc_inode *in, uint32_t index)
 {
     struct lc_loc_cache *lc = in->locs;
     pthread_mutex_lock(&lc->mu);
-    for (int i = 0; i < LOC_SLOTS; i++)
+    for (int i = 0; lc->slot && i < LOC_SLOTS; i++)
         if (lc->slot[i].valid && lc->slot[i].index == index)
             lc->slot[i].valid = 0;
     pthread_mutex_unlock(&lc->mu);
@@ -185,7 +189,7 @@ static void loc_drop(struct lc_inode *in, uint32_t index)
 static void loc_drop_all(struct lc_inode *in)
 {
     pthread_mutex_lock(&in->locs->mu);
-    for (int i = 0; i < LOC_SLOTS; i++)
+    for (int i = 0; in->locs->slot && i < LOC_SLOTS; i++)
         in->locs->slot[i].valid = 0;
     pthread_mutex_unlock(&in->locs->mu);
 }
@@ -196,7 +200,7 @@ static int loc_get(struct lc_inode *in, uint32_t index, int fresh, struct lc_loc
     struct lc_loc_cache *lc = in->locs;
     uint64_t now = lc_now_ms();
     pthread_mutex_lock(&lc->mu);
-    for (int i = 0; i < LOC_SLOTS && !fresh; i++) {
+    for (int i = 0; lc->slot && i < LOC_SLOTS && !fresh; i++) {
         struct lc_loc *l = &lc->slot[i];
         if (l->valid && l->index == index && now - l->fetched < LOC_TTL_MS) {
             *out = *l;
@@ -228,6 +232,8 @@ static int loc_get(struct lc_inode *in, uint32_t index, int fresh, struct lc_loc
         }
         cn_msg_free(CN_MSG_CHUNK_LOCATE_R, &r);
         pthread_mutex_lock(&lc->mu);
+        if (!lc->slot)
+            lc->slot = cn_xcalloc(LOC_SLOTS, sizeof(*lc->slot));
         lc->slot[lc->next++ % LOC_SLOTS] = *out;
         pthread_mutex_unlock(&lc->mu);
     }
@@ -281,7 +287,7 @@ static int read_block_sync(struct lc_fh *fh, uint64_t fblock, uint32_t off, uint
             return 0;
         }
         for (uint32_t k = 0; k < l.nlocs; k++) {
-            uint32_t li = (uint32_t)((fblock + k) % l.nlocs);
+            uint32_t li = (uint32_t)((fblock / STRETCH_BLOCKS + k) % l.nlocs);
             if (skip && attempt == 0 && li == skip_loc && l.nlocs > 1)
                 continue;
             struct lc_op op;
@@ -358,7 +364,7 @@ static void ra_issue(struct lc_fh *fh, uint64_t fblock)
     rb->fblock = fblock;
     rb->gen = ra_gen(fh);
     rb->fh = fh;
-    rb->tried = (uint32_t)(fblock % l.nlocs);
+    rb->tried = (uint32_t)(fblock / STRETCH_BLOCKS % l.nlocs);
     encode_read(&rb->op, &l, rb->tried, (uint32_t)(fblock % LC_BLOCKS_PER_CHUNK), 0, 0);
     rb->op.timeout_ms = fh->c->o.cs_timeout_ms;
     rb->op.done = rblk_done;
