@@ -64,19 +64,19 @@ send() {
   exec 3<>"/dev/tcp/127.0.0.1/$port" || fail "cannot connect to port $port"
   printf '%b' "$(sed 's/../\\x&/g' <<<"$hex")" >&3 2>/dev/null || true
   if [ "$expect" = close ]; then
-    reply=$(timeout 5 cat <&3 2>/dev/null | head -c 64 | xxd -p | tr -d '\n') || rc=$?
-    # rc of the pipeline is head/xxd's; a timeout shows as no EOF: check it.
+    reply=$(timeout 5 cat <&3 2>/dev/null | head -c 64 | od -An -v -tx1 | tr -d ' \n') || rc=$?
+    # rc of the pipeline is head/od's; a timeout shows as no EOF: check it.
     timeout 5 cat <&3 >/dev/null 2>&1 || rc=$?
   else
-    reply=$(timeout 1 cat <&3 2>/dev/null | head -c 64 | xxd -p | tr -d '\n') || true
+    reply=$(timeout 1 cat <&3 2>/dev/null | head -c 64 | od -An -v -tx1 | tr -d ' \n') || true
   fi
   exec 3<&- 3>&-
   [ "$rc" != 124 ] || fail "port $port did not close the connection within 5 s"
   echo "${reply:0:48}"
 }
 
-random_hex() { head -c "$1" /dev/urandom | xxd -p | tr -d '\n'; }
-http_hex=$(printf 'GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n' | xxd -p | tr -d '\n')
+random_hex() { head -c "$1" /dev/urandom | od -An -v -tx1 | tr -d ' \n'; }
+http_hex=$(printf 'GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n' | od -An -v -tx1 | tr -d ' \n')
 
 alive_all() {
   local st n
