@@ -244,14 +244,38 @@ static void master_flush(struct lc *c)
     }
 }
 
-static void on_mframe(struct cn_conn *conn, const struct cn_frame_hdr *h, const uint8_t *payload,
-                      void *ud)
+/* A frame no call waits for, on any connection: a reply after its attempt
+ * timed out is dropped; a request is refused. */
+static void on_unasked(struct cn_conn *conn, const struct cn_frame_hdr *h, const uint8_t *payload,
+                       void *ud)
 {
     (void)payload;
     (void)ud;
-    if (h->type & CN_MSG_REPLY)
-        return; /* a reply after its attempt timed out */
-    cn_conn_send_error(conn, h->req_id, CN_ST_UNSUPPORTED, "a client serves no requests");
+    if (!(h->type & CN_MSG_REPLY))
+        cn_conn_send_error(conn, h->req_id, CN_ST_UNSUPPORTED, "a client serves no requests");
+}
+
+/* Invariant 4: drop a connection attempt that is no longer the current one. */
+static void attempt_drop(struct attempt *a, struct cn_conn *conn)
+{
+    free(a);
+    if (conn) {
+        cn_conn_set_owner(conn, NULL, NULL);
+        cn_conn_close(conn, 0);
+    }
+}
+
+/* The first frame on a new connection; its reply goes to cb with `a`. */
+static int send_hello(struct lc *c, struct cn_conn *conn, uint32_t timeout_ms, cn_reply_cb cb,
+                      struct attempt *a)
+{
+    struct cn_hello hm = {CN_ROLE_CLIENT,
+                          CN_WIRE_VERSION_MIN,
+                          CN_WIRE_VERSION,
+                          cn_str_of(c->o.name ? c->o.name : "libcairn"),
+                          {0},
+                          {0}};
+    return cn_conn_call(conn, CN_MSG_HELLO, &hm, timeout_ms, cb, a);
 }
 
 static void on_mclose(struct cn_conn *conn, int err, void *ud)
@@ -266,7 +290,7 @@ static void on_mclose(struct cn_conn *conn, int err, void *ud)
     LC_STAT_ADD(c, master_reconnects, 1);
 }
 
-static const struct cn_conn_ops master_ops = {on_mframe, on_mclose};
+static const struct cn_conn_ops master_ops = {on_unasked, on_mclose};
 
 static void on_mhello(struct cn_conn *conn, int status, const struct cn_frame_hdr *h,
                       const uint8_t *payload, void *ud)
@@ -302,12 +326,8 @@ static void on_mconnect(struct cn_conn *conn, int status, void *ud)
     struct attempt *a = ud;
     struct lc *c = a->c;
     struct lc_master *m = c->m;
-    if (a->gen != m->gen || m->state != ST_CONNECTING) { /* invariant 4 */
-        free(a);
-        if (conn) {
-            cn_conn_set_owner(conn, NULL, NULL);
-            cn_conn_close(conn, 0);
-        }
+    if (a->gen != m->gen || m->state != ST_CONNECTING) {
+        attempt_drop(a, conn);
         return;
     }
     if (status) {
@@ -320,13 +340,7 @@ static void on_mconnect(struct cn_conn *conn, int status, void *ud)
     m->conn = conn;
     m->state = ST_HELLO;
     cn_conn_set_owner(conn, &master_ops, c);
-    struct cn_hello hm = {CN_ROLE_CLIENT,
-                          CN_WIRE_VERSION_MIN,
-                          CN_WIRE_VERSION,
-                          cn_str_of(c->o.name ? c->o.name : "libcairn"),
-                          {0},
-                          {0}};
-    int rc = cn_conn_call(conn, CN_MSG_HELLO, &hm, c->o.connect_timeout_ms, on_mhello, a);
+    int rc = send_hello(c, conn, c->o.connect_timeout_ms, on_mhello, a);
     if (rc) {
         free(a);
         m->conn = NULL;
@@ -406,31 +420,15 @@ int lc_encode_framed(struct lc_op *op, uint16_t type, const void *msg, size_t si
     cn_buf_reserve(&op->payload, CN_WIRE_HDR_SIZE + size_hint);
     uint8_t room[CN_WIRE_HDR_SIZE] = {0};
     cn_put_raw(&op->payload, room, sizeof(room));
-    op->framed = 1;
     op->type = type;
     return cn_msg_encode(&op->payload, type, msg);
 }
 
-static void cs_send(struct lc *c, struct lc_cs *s, struct lc_op *op)
+static void cs_send(struct lc_cs *s, struct lc_op *op)
 {
-    (void)c;
-    int rc;
-    if (op->framed)
-        rc = cn_conn_call_owned(s->conn, op->type, &op->payload, op->timeout_ms, on_csreply, op);
-    else
-        rc = cn_conn_call_payload(s->conn, op->type, op->payload.data, op->payload.len,
-                                  op->timeout_ms, on_csreply, op);
+    int rc = cn_conn_call_owned(s->conn, op->type, &op->payload, op->timeout_ms, on_csreply, op);
     if (rc)
         op_finish(op, rc, "send to chunkserver %s: %s", s->addr, cn_strerror(rc));
-}
-
-static void on_csframe(struct cn_conn *conn, const struct cn_frame_hdr *h, const uint8_t *payload,
-                       void *ud)
-{
-    (void)payload;
-    (void)ud;
-    if (!(h->type & CN_MSG_REPLY))
-        cn_conn_send_error(conn, h->req_id, CN_ST_UNSUPPORTED, "a client serves no requests");
 }
 
 static void on_csclose(struct cn_conn *conn, int err, void *ud)
@@ -444,7 +442,7 @@ static void on_csclose(struct cn_conn *conn, int err, void *ud)
     (void)err;
 }
 
-static const struct cn_conn_ops cs_ops = {on_csframe, on_csclose};
+static const struct cn_conn_ops cs_ops = {on_unasked, on_csclose};
 
 static void on_cshello(struct cn_conn *conn, int status, const struct cn_frame_hdr *h,
                        const uint8_t *payload, void *ud)
@@ -453,7 +451,6 @@ static void on_cshello(struct cn_conn *conn, int status, const struct cn_frame_h
     struct attempt *a = ud;
     struct lc_cs *s = a->cs;
     int mine = a->gen == s->gen && s->conn == conn;
-    struct lc *c = a->c;
     free(a);
     if (!mine)
         return;
@@ -470,7 +467,7 @@ static void on_cshello(struct cn_conn *conn, int status, const struct cn_frame_h
     while (q) {
         struct lc_op *op = q;
         q = op->next;
-        cs_send(c, s, op);
+        cs_send(s, op);
     }
 }
 
@@ -479,12 +476,8 @@ static void on_csconnect(struct cn_conn *conn, int status, void *ud)
     struct attempt *a = ud;
     struct lc_cs *s = a->cs;
     struct lc *c = a->c;
-    if (a->gen != s->gen || s->state != ST_CONNECTING) { /* invariant 4 */
-        free(a);
-        if (conn) {
-            cn_conn_set_owner(conn, NULL, NULL);
-            cn_conn_close(conn, 0);
-        }
+    if (a->gen != s->gen || s->state != ST_CONNECTING) {
+        attempt_drop(a, conn);
         return;
     }
     if (status) {
@@ -496,13 +489,7 @@ static void on_csconnect(struct cn_conn *conn, int status, void *ud)
     s->state = ST_HELLO;
     cn_conn_set_read_buffer(conn, 512u << 10);
     cn_conn_set_owner(conn, &cs_ops, s);
-    struct cn_hello hm = {CN_ROLE_CLIENT,
-                          CN_WIRE_VERSION_MIN,
-                          CN_WIRE_VERSION,
-                          cn_str_of(c->o.name ? c->o.name : "libcairn"),
-                          {0},
-                          {0}};
-    int rc = cn_conn_call(conn, CN_MSG_HELLO, &hm, CS_CONNECT_MS, on_cshello, a);
+    int rc = send_hello(c, conn, CS_CONNECT_MS, on_cshello, a);
     if (rc) {
         free(a);
         s->conn = NULL;
@@ -515,7 +502,7 @@ static void cs_dispatch(struct lc *c, struct lc_op *op)
 {
     struct lc_cs *s = cs_get(c, op->addr);
     if (s->state == ST_UP) {
-        cs_send(c, s, op);
+        cs_send(s, op);
         return;
     }
     if (s->state == ST_DOWN && lc_now_ms() < s->down_until) { /* invariant 3 */

@@ -276,7 +276,6 @@ static int read_block_sync(struct lc_fh *fh, uint64_t fblock, uint32_t off, uint
     struct lc_inode *in = fh->in;
     uint32_t index = (uint32_t)(fblock / LC_BLOCKS_PER_CHUNK);
     uint32_t block = (uint32_t)(fblock % LC_BLOCKS_PER_CHUNK);
-    int last = -EIO;
     for (int attempt = 0; attempt < RETRIES; attempt++) {
         struct lc_loc l;
         int rc = loc_get(in, index, attempt > 0, &l);
@@ -307,7 +306,6 @@ static int read_block_sync(struct lc_fh *fh, uint64_t fblock, uint32_t off, uint
                 lc_op_release(&op);
                 return 0;
             }
-            last = rc;
             LC_STAT_ADD(fh->c, read_failovers, 1);
             lc_op_release(&op);
         }
@@ -317,8 +315,7 @@ static int read_block_sync(struct lc_fh *fh, uint64_t fblock, uint32_t off, uint
             nanosleep(&ts, NULL);
         }
     }
-    (void)last; /* every copy failed: the caller sees EIO whatever the last reason */
-    return -EIO;
+    return -EIO; /* every copy failed, whatever the last reason */
 }
 
 /* Blocks fetched before the file's last write or truncation are stale. */
@@ -1084,18 +1081,12 @@ int lc_setattr(struct lc *c, const struct lc_cred *u, const struct cn_setattr *m
             }
         }
         struct cn_attr a;
-        struct cn_ino_req g = {sa.ino};
-        struct lc_op op;
-        struct cn_attr_r r;
-        lc_op_init(&op);
-        int rc = lc_mcall(c, CN_MSG_GETATTR, &g, &r, &op);
-        lc_op_release(&op);
+        int rc = lc_getattr(c, sa.ino, &a);
         if (rc) {
             if (in)
                 lc_inode_put(in);
             return rc;
         }
-        a = r.attr;
         old = a.size;
     }
     struct lc_op op;

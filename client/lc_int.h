@@ -29,7 +29,6 @@ struct lc_op {
     char addr[280]; /* chunkserver host:port */
     uint16_t type;
     struct cn_buf payload; /* encoded request (owned) */
-    int framed;            /* payload starts with CN_WIRE_HDR_SIZE bytes of header room */
     uint32_t timeout_ms;   /* one attempt */
     uint64_t deadline_ms;  /* master requests: give up after */
     int attempts;
@@ -114,7 +113,9 @@ int lc_cscall(struct lc *c, const char *addr, uint16_t type, const void *msg, vo
               struct lc_op *op, uint32_t timeout_ms);
 uint64_t lc_now_ms(void);
 /* Encode a chunkserver request with room for the frame header in front, so
- * the I/O thread hands the buffer to the socket without a copy. */
+ * the I/O thread hands the buffer to the socket without a copy (every
+ * chunkserver request is encoded so; master requests keep their payload
+ * for a resend). */
 int lc_encode_framed(struct lc_op *op, uint16_t type, const void *msg, size_t size_hint);
 #define LC_STAT_ADD(c, field, n) __atomic_add_fetch(&(c)->st.field, (n), __ATOMIC_RELAXED)
 

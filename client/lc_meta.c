@@ -175,9 +175,8 @@ int lc_setxattr(struct lc *c, const struct lc_cred *u, uint64_t ino, const char 
     return attr_call(c, CN_MSG_SETXATTR, &m, NULL);
 }
 
-static int xattr_out(struct lc_op *op, const struct cn_xattr_r *r, void *buf, size_t size)
+static int xattr_out(const struct cn_xattr_r *r, void *buf, size_t size)
 {
-    (void)op;
     if (!size)
         return (int)r->size;
     if (r->value.len > size)
@@ -195,7 +194,7 @@ int lc_getxattr(struct lc *c, const struct lc_cred *u, uint64_t ino, const char 
     lc_op_init(&op);
     int rc = lc_mcall(c, CN_MSG_GETXATTR, &m, &r, &op);
     if (!rc)
-        rc = xattr_out(&op, &r, buf, size);
+        rc = xattr_out(&r, buf, size);
     lc_op_release(&op);
     return rc;
 }
@@ -208,7 +207,7 @@ int lc_listxattr(struct lc *c, const struct lc_cred *u, uint64_t ino, void *buf,
     lc_op_init(&op);
     int rc = lc_mcall(c, CN_MSG_LISTXATTR, &m, &r, &op);
     if (!rc)
-        rc = xattr_out(&op, &r, buf, size);
+        rc = xattr_out(&r, buf, size);
     lc_op_release(&op);
     return rc;
 }

@@ -498,67 +498,55 @@ static void arm_timer(struct cn_conn *c)
     uv_timer_start(&c->timer, on_call_timer, first > now ? first - now : 0, 0);
 }
 
+/* A call's bookkeeping, made before its frame is queued (so the frame can
+ * carry the id) and linked by call_track() once the frame is queued. */
+static struct pending *call_new(struct cn_conn *c, uint32_t timeout_ms, cn_reply_cb cb, void *ud)
+{
+    struct pending *p = calloc(1, sizeof(*p));
+    if (!p)
+        return NULL;
+    p->id = c->next_id++;
+    p->cb = cb;
+    p->ud = ud;
+    p->deadline_ms = cn_now_ms() + timeout_ms;
+    return p;
+}
+
+static void call_track(struct cn_conn *c, struct pending *p)
+{
+    p->next = c->calls;
+    c->calls = p;
+    arm_timer(c);
+}
+
 int cn_conn_call(struct cn_conn *c, uint16_t type, const void *msg, uint32_t timeout_ms,
                  cn_reply_cb cb, void *ud)
 {
     if (c->closing)
         return -EPIPE;
-    struct pending *p = calloc(1, sizeof(*p));
+    struct pending *p = call_new(c, timeout_ms, cb, ud);
     if (!p)
         return -ENOMEM;
-    p->id = c->next_id++;
-    p->cb = cb;
-    p->ud = ud;
-    p->deadline_ms = cn_now_ms() + timeout_ms;
     int rc = cn_conn_send_msg(c, type, p->id, msg);
     if (rc) {
         free(p);
         return rc;
     }
-    p->next = c->calls;
-    c->calls = p;
-    arm_timer(c);
+    call_track(c, p);
     return 0;
 }
 
 int cn_conn_call_payload(struct cn_conn *c, uint16_t type, const void *payload, size_t len,
                          uint32_t timeout_ms, cn_reply_cb cb, void *ud)
 {
-    if (c->closing)
-        return -EPIPE;
     if (len > CN_WIRE_MAX_PAYLOAD)
         return -EMSGSIZE;
-    struct pending *p = calloc(1, sizeof(*p));
-    struct wreq *w = malloc(sizeof(*w) + CN_WIRE_HDR_SIZE + len);
-    if (!p || !w) {
-        free(p);
-        free(w);
-        return -ENOMEM;
-    }
-    p->id = c->next_id++;
-    p->cb = cb;
-    p->ud = ud;
-    p->deadline_ms = cn_now_ms() + timeout_ms;
-    struct cn_frame_hdr h = {CN_WIRE_VERSION, 0, type, p->id, (uint32_t)len};
-    cn_wire_hdr_pack(&h, w->data);
-    if (len)
-        memcpy(w->data + CN_WIRE_HDR_SIZE, payload, len);
-    w->c = c;
-    w->owned = NULL;
-    w->n = CN_WIRE_HDR_SIZE + len;
-    uv_buf_t b = uv_buf_init((char *)w->data, (unsigned)w->n);
-    int rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, write_cb);
-    if (rc) {
-        free(w);
-        free(p);
-        cn_conn_close(c, rc);
-        return rc;
-    }
-    c->pending += w->n;
-    p->next = c->calls;
-    c->calls = p;
-    arm_timer(c);
-    return 0;
+    struct cn_buf f = {0};
+    uint8_t room[CN_WIRE_HDR_SIZE] = {0};
+    cn_buf_reserve(&f, sizeof(room) + len);
+    cn_put_raw(&f, room, sizeof(room));
+    cn_put_raw(&f, payload, len);
+    return cn_conn_call_owned(c, type, &f, timeout_ms, cb, ud);
 }
 
 int cn_conn_call_owned(struct cn_conn *c, uint16_t type, struct cn_buf *frame, uint32_t timeout_ms,
@@ -566,22 +554,19 @@ int cn_conn_call_owned(struct cn_conn *c, uint16_t type, struct cn_buf *frame, u
 {
     if (frame->err || frame->len < CN_WIRE_HDR_SIZE ||
         frame->len - CN_WIRE_HDR_SIZE > CN_WIRE_MAX_PAYLOAD) {
+        int err = frame->err == -ENOMEM ? -ENOMEM : -EMSGSIZE;
         cn_buf_release(frame);
-        return -EMSGSIZE;
+        return err;
     }
     if (c->closing) {
         cn_buf_release(frame);
         return -EPIPE;
     }
-    struct pending *p = calloc(1, sizeof(*p));
+    struct pending *p = call_new(c, timeout_ms, cb, ud);
     if (!p) {
         cn_buf_release(frame);
         return -ENOMEM;
     }
-    p->id = c->next_id++;
-    p->cb = cb;
-    p->ud = ud;
-    p->deadline_ms = cn_now_ms() + timeout_ms;
     struct cn_frame_hdr h = {CN_WIRE_VERSION, 0, type, p->id,
                              (uint32_t)(frame->len - CN_WIRE_HDR_SIZE)};
     cn_wire_hdr_pack(&h, frame->data);
@@ -590,9 +575,7 @@ int cn_conn_call_owned(struct cn_conn *c, uint16_t type, struct cn_buf *frame, u
         free(p);
         return rc;
     }
-    p->next = c->calls;
-    c->calls = p;
-    arm_timer(c);
+    call_track(c, p);
     return 0;
 }
 
