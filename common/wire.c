@@ -494,8 +494,11 @@ DESC(d_cs_delete_part, cn_cs_delete_part);
 static const struct field d_cs_copy_part_f[] = {
     F(FK_U64, cn_cs_copy_part, chunk),    F(FK_U64, cn_cs_copy_part, version),
     F(FK_U16, cn_cs_copy_part, part),     F(FK_STR, cn_cs_copy_part, src_addr),
-    F(FK_U16, cn_cs_copy_part, src_part), FEND};
+    F(FK_U16, cn_cs_copy_part, src_part), F(FK_U64, cn_cs_copy_part, size), FEND};
 DESC(d_cs_copy_part, cn_cs_copy_part);
+static const struct field d_cs_disk_mark_f[] = {F(FK_UUID, cn_cs_disk_mark, uuid),
+                                                F(FK_U8, cn_cs_disk_mark, leaving), FEND};
+DESC(d_cs_disk_mark, cn_cs_disk_mark);
 
 static const struct field d_hop_f[] = {F(FK_STR, cn_hop, addr), FEND};
 DESC(d_hop, cn_hop);
@@ -651,6 +654,10 @@ static const struct field d_create_f[] = {F(FK_U64, cn_create, parent),
 DESC(d_create, cn_create);
 static const struct field d_path_req_f[] = {F(FK_STR, cn_path_req, path), FEND};
 DESC(d_path_req, cn_path_req);
+static const struct field d_adm_mark_f[] = {F(FK_STR, cn_adm_mark, server),
+                                            F(FK_STR, cn_adm_mark, disk),
+                                            F(FK_U8, cn_adm_mark, leaving), FEND};
+DESC(d_adm_mark, cn_adm_mark);
 static const struct field d_json_r_f[] = {F(FK_BYTES, cn_json_r, json), FEND};
 DESC(d_json_r, cn_json_r);
 
@@ -672,6 +679,8 @@ static const struct {
     {CN_MSG_CS_CMD_DELETE_PART_R, "CS_CMD_DELETE_PART_R", &d_empty},
     {CN_MSG_CS_CMD_COPY_PART, "CS_CMD_COPY_PART", &d_cs_copy_part},
     {CN_MSG_CS_CMD_COPY_PART_R, "CS_CMD_COPY_PART_R", &d_empty},
+    {CN_MSG_CS_CMD_DISK_MARK, "CS_CMD_DISK_MARK", &d_cs_disk_mark},
+    {CN_MSG_CS_CMD_DISK_MARK_R, "CS_CMD_DISK_MARK_R", &d_empty},
     {CN_MSG_READ_BLOCK, "READ_BLOCK", &d_read_block},
     {CN_MSG_READ_BLOCK_R, "READ_BLOCK_R", &d_read_block_r},
     {CN_MSG_WRITE_BLOCK, "WRITE_BLOCK", &d_write_block},
@@ -732,6 +741,8 @@ static const struct {
     {CN_MSG_ADM_DISKS_R, "ADM_DISKS_R", &d_json_r},
     {CN_MSG_ADM_INFO, "ADM_INFO", &d_path_req},
     {CN_MSG_ADM_INFO_R, "ADM_INFO_R", &d_json_r},
+    {CN_MSG_ADM_MARK, "ADM_MARK", &d_adm_mark},
+    {CN_MSG_ADM_MARK_R, "ADM_MARK_R", &d_json_r},
 };
 #define NCATALOG (sizeof(catalog) / sizeof(catalog[0]))
 

@@ -263,8 +263,12 @@ enum cn_msg_type {
                                        reply: empty _R or ERROR */
     CN_MSG_CS_CMD_DELETE_PART_R = 0x8102,
     CN_MSG_CS_CMD_COPY_PART = 0x0103, /* master -> cs: chunk u64, version u64, part u16,
-                                     src_addr str, src_part u16; reply: empty _R or ERROR */
+                                     src_addr str, src_part u16, size u64 (committed length
+                                     of the part); reply: empty _R or ERROR */
     CN_MSG_CS_CMD_COPY_PART_R = 0x8103,
+    CN_MSG_CS_CMD_DISK_MARK = 0x0104, /* master -> cs: uuid (16 bytes), leaving u8
+                                         (1: no new parts on this disk); reply: empty _R */
+    CN_MSG_CS_CMD_DISK_MARK_R = 0x8104,
 
     /* -- data path: client or chunkserver -> chunkserver -- */
     CN_MSG_READ_BLOCK = 0x0200,    /* chunk u64, version u64, part u16, block u32,
@@ -344,6 +348,9 @@ enum cn_msg_type {
     CN_MSG_ADM_DISKS_R = 0x8402,   /* json */
     CN_MSG_ADM_INFO = 0x0403,      /* path str (inside the file system) */
     CN_MSG_ADM_INFO_R = 0x8403,    /* json */
+    CN_MSG_ADM_MARK = 0x0404,      /* server str, disk str ("" = the whole server),
+                                      leaving u8 (1 remove, 0 keep) */
+    CN_MSG_ADM_MARK_R = 0x8404,    /* json */
 };
 
 /* ---- message structs --------------------------------------------------- */
@@ -432,6 +439,11 @@ struct cn_cs_copy_part {
     uint16_t part;
     struct cn_str src_addr;
     uint16_t src_part;
+    uint64_t size;
+};
+struct cn_cs_disk_mark {
+    uint8_t uuid[16];
+    uint8_t leaving;
 };
 
 /* One hop of a write chain: an address "host:port". */
@@ -605,6 +617,10 @@ struct cn_truncate {
 struct cn_path_req { /* ADM_INFO */
     struct cn_str path;
 };
+struct cn_adm_mark { /* ADM_MARK */
+    struct cn_str server, disk;
+    uint8_t leaving;
+};
 struct cn_json_r { /* every ADM_*_R */
     struct cn_bytes json;
 };
@@ -623,6 +639,8 @@ struct cn_json_r { /* every ADM_*_R */
     X(CN_MSG_CS_CMD_DELETE_PART_R, cn_empty)                                                       \
     X(CN_MSG_CS_CMD_COPY_PART, cn_cs_copy_part)                                                    \
     X(CN_MSG_CS_CMD_COPY_PART_R, cn_empty)                                                         \
+    X(CN_MSG_CS_CMD_DISK_MARK, cn_cs_disk_mark)                                                    \
+    X(CN_MSG_CS_CMD_DISK_MARK_R, cn_empty)                                                         \
     X(CN_MSG_READ_BLOCK, cn_read_block)                                                            \
     X(CN_MSG_READ_BLOCK_R, cn_read_block_r)                                                        \
     X(CN_MSG_WRITE_BLOCK, cn_write_block)                                                          \
@@ -682,7 +700,9 @@ struct cn_json_r { /* every ADM_*_R */
     X(CN_MSG_ADM_DISKS, cn_empty)                                                                  \
     X(CN_MSG_ADM_DISKS_R, cn_json_r)                                                               \
     X(CN_MSG_ADM_INFO, cn_path_req)                                                                \
-    X(CN_MSG_ADM_INFO_R, cn_json_r)
+    X(CN_MSG_ADM_INFO_R, cn_json_r)                                                                \
+    X(CN_MSG_ADM_MARK, cn_adm_mark)                                                                \
+    X(CN_MSG_ADM_MARK_R, cn_json_r)
 
 /* ---- encode / decode --------------------------------------------------- */
 
