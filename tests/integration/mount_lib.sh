@@ -139,3 +139,90 @@ msha() {
   out=$(T 120 sha256sum "$1") || return 1
   echo "${out%% *}"
 }
+
+# ---- self-healing suites (test_3x_heal_*.sh) ---------------------------------
+# JSON of the master through `cairn --json`, read with jq. Every helper fails
+# (status 1, message on stderr) on a reply without the fields it reads, so a
+# master that does not report them fails the test, never passes it.
+#
+#   cj CMD [ARGS]            `cairn -m $maddr CMD ARGS --json` (bounded)
+#   unsafe_chunks            undergoal+endangered+lost of `cairn status`
+#   chunk_copies PATH        "INDEX N" per chunk of PATH: N = current parts on
+#                            online servers
+#   put_rand NAME MIB        random file on the mount (fsync), its sha256 in
+#                            want[NAME] (the caller declares `declare -A want`)
+#   check_all                every want[] file reads back identical (after
+#                            drop_caches)
+#   is_asan                  the daemons are an ASan build
+
+cj() { T 30 "$cli" -m "$maddr" "$@" --json; }
+
+unsafe_chunks() {
+  local j
+  j=$(cj status) || { echo "cairn status --json failed" >&2; return 1; }
+  jq -e '.chunks | [.undergoal, .endangered, .lost] |
+         if all(type == "number") then add else error("no undergoal/endangered/lost") end' \
+    <<<"$j"
+}
+
+chunk_copies() {
+  local j
+  j=$(cj info "$1") || { echo "cairn info $1 --json failed" >&2; return 1; }
+  jq -e -r '.chunks | if type == "array" then .[] else error("no chunks") end |
+            "\(.index) \([.parts[] | select(.current == true and .state == "online")] | length)"' \
+    <<<"$j"
+}
+
+put_rand() {
+  local f="$work/put.tmp"
+  mkrand "$f" "$2"
+  want[$1]=$(sha "$f")
+  T 180 dd if="$f" of="$mnt/$1" bs=1M conv=fsync status=none || fail "write $1 (rc $?)"
+  rm -f "$f"
+}
+
+check_all() {
+  local f got
+  drop_caches
+  for f in "${!want[@]}"; do
+    got=$(msha "$mnt/$f") || fail "read $f failed (rc $?)"
+    [ "$got" = "${want[$f]}" ] || fail "$f: wrong data (sha256 $got, want ${want[$f]})"
+  done
+}
+
+is_asan() { ldd "$bin/cairn-master" 2>/dev/null | grep -q libasan; }
+
+# copies_range FILE...: "MIN MAX" of chunk_copies over every chunk of the
+# files (names relative to the mount).
+copies_range() {
+  local f out all=""
+  for f in "$@"; do
+    out=$(chunk_copies "$mnt/$f") || return 1
+    all+="$out"$'\n'
+  done
+  awk 'NF == 2 { if (min == "" || $2 < min) min = $2; if ($2 > max) max = $2 }
+       END { if (min == "") exit 1; print min, max }' <<<"$all"
+}
+
+# server_field NAME FIELD: FIELD of server NAME in `cairn servers --json`.
+server_field() {
+  local j
+  j=$(cj servers) || { echo "cairn servers --json failed" >&2; return 1; }
+  jq -r --arg n "$1" --arg f "$2" \
+    '[.servers[] | select(.name == $n)][0][$f] | if . == null then error("no \($f)") else . end' <<<"$j"
+}
+
+# heal_env: master and chunkserver timers for the heal suites, before ml_up:
+# a dead server is unreachable after 2 s (CS_TIMEOUT_MS) and lost 3 s later
+# (CS_GRACE_MS); the health loop runs every 200 ms from 1 s after start.
+heal_env() {
+  # A master without the health loop would refuse the keys; say so, not
+  # "no free port range" from ml_up's retries.
+  local k
+  for k in CS_GRACE_MS HEALTH_PERIOD_MS HEALTH_START_MS REPAIR_RATE_MBPS BALANCE_BAND; do
+    "$bin/cairn-master" --dump-config 2>/dev/null | grep -q "^$k = " ||
+      fail "cairn-master has no option $k: the health loop (issue 5) is not in this build"
+  done
+  export CAIRN_LOCAL_MASTER_OPTS="HEARTBEAT_MS=250ms;CS_TIMEOUT_MS=2s;CS_GRACE_MS=3s;HEALTH_PERIOD_MS=200ms;HEALTH_START_MS=1s${1:+;$1}"
+  export CAIRN_LOCAL_CS_OPTS="HEARTBEAT_MS=250${2:+;$2}"
+}
