@@ -39,9 +39,10 @@ struct cs_config {
  * own fields; the loop reads the rest. */
 struct cs_disk {
     char *path;
-    char *labels;  /* comma-separated, "" if none */
-    int remove;    /* '*' in the config: marked for removal (draining later) */
-    struct ls *ls; /* NULL: failed to open */
+    char *labels;       /* comma-separated, "" if none */
+    int remove;         /* '*' in the config: marked for removal (draining later) */
+    int master_leaving; /* CS_CMD_DISK_MARK leaving=1: no new parts (memory only) */
+    struct ls *ls;      /* NULL: failed to open */
     uint8_t uuid[16];
     struct cs_ctx *ctx;
     pthread_t scrub_thr, compact_thr;
@@ -98,6 +99,7 @@ struct cs_ctx {
     struct cs_client *client; /* client_serv.c */
     struct cs_peers *peers;   /* peers.c */
     struct cs_master *master; /* master_conn.c */
+    struct cs_copy *copies;   /* replicate.c: CS_CMD_COPY_PART in flight */
 };
 
 /* ---- disks.c ---- */
@@ -111,8 +113,8 @@ void cs_disks_release(struct cs_ctx *ctx); /* after the loop: close the logstore
 struct cs_partref *cs_part_find(struct cs_ctx *ctx, uint64_t chunk, uint16_t part);
 struct cs_partref *cs_part_add(struct cs_ctx *ctx, uint64_t chunk, uint16_t part, uint16_t disk);
 void cs_part_remove(struct cs_ctx *ctx, uint64_t chunk, uint16_t part);
-/* Disk for a new part: open, writable, not marked for removal, most free
- * space. -ENOSPC if none. */
+/* Disk for a new part: open, writable, not marked for removal (config `*`
+ * or the master's DISK_MARK), most free space. -ENOSPC if none. */
 int cs_disk_pick(struct cs_ctx *ctx);
 /* Space of disk i as the wire reports it (path/labels borrowed from ctx). */
 void cs_disk_describe(struct cs_ctx *ctx, size_t i, struct cn_cs_disk *out);
@@ -144,5 +146,19 @@ void cs_peer_call(struct cs_ctx *ctx, struct cn_str addr, uint16_t type, const v
 int cs_master_init(struct cs_ctx *ctx);
 void cs_master_release(struct cs_ctx *ctx);
 void cs_master_free(struct cs_ctx *ctx); /* after the loop drained */
+/* The master connection if it is still session `session` (sessions are
+ * numbered per connection, from 1), else NULL. Loop thread. */
+struct cn_conn *cs_master_conn(struct cs_ctx *ctx, uint64_t session);
+
+/* ---- replicate.c: CS_CMD_COPY_PART ---- */
+/* Copy part m->src_part of the chunkserver at m->src_addr into this server as
+ * m->part (see the file's comment). Answers req_id exactly once, on the
+ * master connection of `session` if it still exists: at once for a refusal
+ * (c is that connection), else when the copy ends. m is borrowed for the
+ * call only. Loop thread. */
+void cs_copy_start(struct cs_ctx *ctx, struct cn_conn *c, uint64_t session, uint64_t req_id,
+                   const struct cn_cs_copy_part *m);
+void cs_copy_stop(struct cs_ctx *ctx); /* shutdown: fail the copies in flight */
+void cs_copy_free(struct cs_ctx *ctx); /* after the loop drained */
 
 #endif

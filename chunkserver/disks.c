@@ -210,7 +210,7 @@ int cs_disk_pick(struct cs_ctx *ctx)
     for (size_t i = 0; i < ctx->ndisks; i++) {
         struct cs_disk *d = &ctx->disks[i];
         struct ls_stats st;
-        if (!d->ls || d->remove || ls_stats(d->ls, &st) || st.broken)
+        if (!d->ls || d->remove || d->master_leaving || ls_stats(d->ls, &st) || st.broken)
             continue;
         if (best < 0 || st.free_bytes > best_free) {
             best = (int)i;
@@ -234,7 +234,11 @@ void cs_disk_describe(struct cs_ctx *ctx, size_t i, struct cn_cs_disk *out)
     }
     out->total = st.disk_bytes;
     out->free = st.free_bytes;
-    out->used = st.live_bytes + st.dead_bytes;
+    /* payload still referenced: the master balances by it, and dead bytes
+     * come back through compaction */
+    out->used = st.live_bytes;
+    /* a master mark is the master's own knowledge: only the config's `*`
+     * is reported as draining */
     out->state = st.broken ? 1 : d->remove ? 2 : 0;
 }
 

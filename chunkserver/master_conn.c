@@ -2,7 +2,8 @@
  * master_conn.c - the chunkserver's session with the master (MooseFS
  * `csserv`/`masterconn`): HELLO, CS_REGISTER with every part, CS_HEARTBEAT
  * with space and the parts changed since the previous one, and the master's
- * commands (CS_CMD_DELETE_PART).
+ * commands (CS_CMD_DELETE_PART, CS_CMD_DISK_MARK; CS_CMD_COPY_PART is run by
+ * replicate.c).
  *
  * Decisions a reader must know:
  *  - Chunk locations are soft state on the master, so every (re)connection
@@ -15,6 +16,8 @@
  *  - A delete runs on the thread pool like every logstore call and is
  *    answered when durable. Deleting a part this server does not hold
  *    answers OK (the master's wish is already true).
+ *  - A disk mark from the master lives in memory only: the master sends its
+ *    marks again after every registration.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -35,7 +38,8 @@ struct cs_master {
     struct cn_conn *c; /* NULL when not connected */
     int connecting;
     int registered;
-    uint64_t cs_id; /* assigned by the master; kept across reconnects */
+    uint64_t session; /* numbers connections: answers go to the session asked */
+    uint64_t cs_id;   /* assigned by the master; kept across reconnects */
     uint32_t heartbeat_ms;
     uint32_t backoff_ms;
     uv_timer_t retry, beat;
@@ -46,7 +50,7 @@ struct cs_master {
 struct delreq {
     uv_work_t work;
     struct cs_master *m;
-    struct cn_conn *c; /* the connection the command came on */
+    uint64_t session; /* the connection the command came on */
     uint64_t req_id;
     struct cn_cs_delete_part cmd;
     struct cs_disk *disk;
@@ -212,18 +216,51 @@ static void delete_done(uv_work_t *w, int status)
                     (unsigned long long)d->cmd.chunk, d->cmd.part,
                     (unsigned long long)d->cmd.version);
     }
-    if (m->c == d->c) { /* still the same session: answer */
+    struct cn_conn *c = cs_master_conn(ctx, d->session);
+    if (c) { /* still the same session: answer */
         if (d->rc) {
             char text[200];
             snprintf(text, sizeof(text), "delete chunk %016llx part %u: %s",
                      (unsigned long long)d->cmd.chunk, d->cmd.part, ls_strerror(d->rc));
-            cn_conn_send_error(m->c, d->req_id, cs_status_of(d->rc), text);
+            cn_conn_send_error(c, d->req_id, cs_status_of(d->rc), text);
         } else {
             struct cn_empty e = {0};
-            cn_conn_send_msg(m->c, CN_MSG_CS_CMD_DELETE_PART_R, d->req_id, &e);
+            cn_conn_send_msg(c, CN_MSG_CS_CMD_DELETE_PART_R, d->req_id, &e);
         }
     }
     free(d);
+}
+
+static void disk_mark(struct cs_master *m, struct cn_conn *c, const struct cn_frame_hdr *h,
+                      const uint8_t *payload)
+{
+    struct cs_ctx *ctx = m->ctx;
+    struct cn_cs_disk_mark cmd;
+    if (cn_msg_decode(h->type, payload, h->len, &cmd)) {
+        cn_conn_close(c, CN_EMALFORMED);
+        return;
+    }
+    for (size_t i = 0; i < ctx->ndisks; i++) {
+        struct cs_disk *d = &ctx->disks[i];
+        if (!d->ls || memcmp(d->uuid, cmd.uuid, 16))
+            continue;
+        if (d->master_leaving != !!cmd.leaving)
+            cn_log_info("master_conn", "disk %s: the master %s it%s", d->path,
+                        cmd.leaving ? "marks it leaving; no new parts on"
+                                    : "clears the leaving mark of",
+                        cmd.leaving ? "" : "; it takes new parts again");
+        d->master_leaving = !!cmd.leaving;
+        struct cn_empty e = {0};
+        cn_conn_send_msg(c, CN_MSG_CS_CMD_DISK_MARK_R, h->req_id, &e);
+        return;
+    }
+    char hex[33], text[200];
+    for (int i = 0; i < 16; i++)
+        snprintf(hex + 2 * i, 3, "%02x", cmd.uuid[i]);
+    snprintf(text, sizeof(text), "disk mark: no open disk with uuid %s on chunkserver %s", hex,
+             ctx->cfg.name ? ctx->cfg.name : "");
+    cn_log_warn("master_conn", "%s", text);
+    cn_conn_send_error(c, h->req_id, CN_ST_ENOENT, text);
 }
 
 static void on_frame(struct cn_conn *c, const struct cn_frame_hdr *h, const uint8_t *payload,
@@ -233,6 +270,19 @@ static void on_frame(struct cn_conn *c, const struct cn_frame_hdr *h, const uint
     struct cs_ctx *ctx = m->ctx;
     if (h->type & CN_MSG_REPLY)
         return; /* a reply after its timeout */
+    if (h->type == CN_MSG_CS_CMD_DISK_MARK) {
+        disk_mark(m, c, h, payload);
+        return;
+    }
+    if (h->type == CN_MSG_CS_CMD_COPY_PART) {
+        struct cn_cs_copy_part cp;
+        if (cn_msg_decode(h->type, payload, h->len, &cp)) {
+            cn_conn_close(c, CN_EMALFORMED);
+            return;
+        }
+        cs_copy_start(ctx, c, m->session, h->req_id, &cp);
+        return;
+    }
     if (h->type != CN_MSG_CS_CMD_DELETE_PART) {
         cn_conn_send_error(c, h->req_id, CN_ST_UNSUPPORTED,
                            "command not supported by this chunkserver yet");
@@ -251,7 +301,7 @@ static void on_frame(struct cn_conn *c, const struct cn_frame_hdr *h, const uint
     }
     struct delreq *d = cn_xcalloc(1, sizeof(*d));
     d->m = m;
-    d->c = c;
+    d->session = m->session;
     d->req_id = h->req_id;
     d->cmd = cmd;
     d->disk = &ctx->disks[p->disk];
@@ -302,6 +352,7 @@ static void on_connect(struct cn_conn *c, int status, void *ud)
     }
     m->warned = 0;
     m->c = c;
+    m->session++;
     struct cn_hello hello = {0};
     hello.role = CN_ROLE_CHUNKSERVER;
     hello.ver_min = CN_WIRE_VERSION_MIN;
@@ -339,6 +390,12 @@ int cs_master_init(struct cs_ctx *ctx)
     return 0;
 }
 
+struct cn_conn *cs_master_conn(struct cs_ctx *ctx, uint64_t session)
+{
+    struct cs_master *m = ctx->master;
+    return m && m->c && m->session == session ? m->c : NULL;
+}
+
 static void noop_close(uv_handle_t *h)
 {
     (void)h;
@@ -353,12 +410,14 @@ void cs_master_release(struct cs_ctx *ctx)
     uv_timer_stop(&m->beat);
     uv_close((uv_handle_t *)&m->retry, noop_close);
     uv_close((uv_handle_t *)&m->beat, noop_close);
+    cs_copy_stop(ctx);
     if (m->c)
         cn_conn_close(m->c, 0);
 }
 
 void cs_master_free(struct cs_ctx *ctx)
 {
+    cs_copy_free(ctx);
     free(ctx->master);
     ctx->master = NULL;
 }
