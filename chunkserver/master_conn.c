@@ -245,10 +245,10 @@ static void disk_mark(struct cs_master *m, struct cn_conn *c, const struct cn_fr
         if (!d->ls || memcmp(d->uuid, cmd.uuid, 16))
             continue;
         if (d->master_leaving != !!cmd.leaving)
-            cn_log_info("master_conn", "disk %s: the master %s it%s", d->path,
-                        cmd.leaving ? "marks it leaving; no new parts on"
-                                    : "clears the leaving mark of",
-                        cmd.leaving ? "" : "; it takes new parts again");
+            cn_log_info("master_conn", "disk %s: %s", d->path,
+                        cmd.leaving
+                            ? "marked leaving by the master; no new parts go to it"
+                            : "leaving mark cleared by the master; it takes new parts again");
         d->master_leaving = !!cmd.leaving;
         struct cn_empty e = {0};
         cn_conn_send_msg(c, CN_MSG_CS_CMD_DISK_MARK_R, h->req_id, &e);

@@ -391,6 +391,8 @@ Test(cs_copy, multiblock_part_with_holes_copied_exactly)
     fd = data_conn(port_of[1]);
     cr_assert_eq(get_block(fd, 0x72, 2, 0, 0, x), 0, "an empty part reads as a hole");
     close(fd);
+    int code = it_stop(&it.extra[1]);
+    cr_assert_eq(code, 0, "cs1 exited with %d (sanitizer? see %s/cs1.err)", code, it.dir);
 }
 
 /* Proves: a copy from an unreachable source or from a source without that
@@ -422,6 +424,8 @@ Test(cs_copy, failed_copy_leaves_nothing)
     rc = copy_part(0x80, 3, 0, addr(0), 0, size);
     cr_assert_eq(rc, 0, "COPY_PART: %s %s", cn_strerror(rc), fm_err);
     cr_assert_eq(same_blocks(port_of[0], 0, port_of[1], 0, 0x80, 3, 4), 0);
+    int code = it_stop(&it.extra[1]);
+    cr_assert_eq(code, 0, "cs1 exited with %d (sanitizer? see %s/cs1.err)", code, it.dir);
 }
 
 static int hole_1(uint32_t b)
