@@ -1,5 +1,6 @@
 /*
- * cli.c - `cairn`, the admin CLI: status, servers, disks, info PATH.
+ * cli.c - `cairn`, the admin CLI: status, servers, disks, info PATH, and
+ * the removal marks (disk remove|keep SERVER:DISK, server remove|keep SERVER).
  *
  * Connects to the master's client port (-m HOST:PORT, else $CAIRN_MASTER,
  * else 127.0.0.1:9421) with the blocking cn_sock_* helpers, says HELLO as
@@ -28,7 +29,7 @@
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: cairn [-m HOST:PORT] [--json] status|servers|disks|info PATH\n"
+            "usage: cairn [-m HOST:PORT] [--json] COMMAND\n"
             "  -m HOST:PORT  master address (default: $CAIRN_MASTER, else " CLI_DEFAULT_MASTER ")\n"
             "  --json        print the master's JSON reply (pretty-printed)\n"
             "  status        chunk health, space and servers\n"
@@ -36,7 +37,13 @@ static void usage(FILE *f)
             "  disks         every disk of every chunkserver\n"
             "  info PATH     a file's chunks and where their parts are: a path on a\n"
             "                local Cairn mount (its master is used unless -m), or an\n"
-            "                absolute path inside the file system\n");
+            "                absolute path inside the file system\n"
+            "  disk remove SERVER:DISK   mark a disk for removal: its parts are copied\n"
+            "                elsewhere, then deleted from it (`disks` shows when it is\n"
+            "                safe to pull); DISK is its path, 0-based index or uuid\n"
+            "  disk keep SERVER:DISK     undo `disk remove`\n"
+            "  server remove SERVER      drain every disk of a chunkserver\n"
+            "  server keep SERVER        undo `server remove`\n");
 }
 
 static int usage_error(const char *msg, const char *arg)
@@ -98,9 +105,36 @@ static void print_status(const json_t *j)
 {
     char u[32], t[32], f[32];
     const json_t *c = json_object_get(j, "chunks");
-    printf("chunks: ok %lld, undergoal %lld, endangered %lld, lost %lld (empty %lld, goal %lld)\n",
-           jint(c, "ok"), jint(c, "undergoal"), jint(c, "endangered"), jint(c, "lost"),
-           jint(c, "empty"), jint(j, "goal"));
+    printf(
+        "chunks: ok %lld, overgoal %lld, undergoal %lld, endangered %lld, lost %lld (empty %lld, "
+        "goal %lld)\n",
+        jint(c, "ok"), jint(c, "overgoal"), jint(c, "undergoal"), jint(c, "endangered"),
+        jint(c, "lost"), jint(c, "empty"), jint(j, "goal"));
+    const json_t *h = json_object_get(j, "health");
+    if (h) {
+        char r[32], b[32];
+        long long eta = jint(h, "eta_seconds");
+        printf("health: queues repair %lld (endangered %lld), drain %lld, rebalance %lld, delete "
+               "%lld; %lld copies running, %s/s; %s to repair, ",
+               jint(h, "repair_queue"), jint(h, "endangered_queue"), jint(h, "drain_queue"),
+               jint(h, "rebalance_queue"), jint(h, "delete_queue"), jint(h, "inflight"),
+               fmt_size(jint(h, "bytes_per_sec"), r, sizeof(r)),
+               fmt_size(jint(h, "bytes_to_repair"), b, sizeof(b)));
+        if (eta < 0)
+            printf("time to full redundancy unknown\n");
+        else
+            printf("full redundancy in ~%llds\n", eta);
+        if (json_is_true(json_object_get(h, "starting")))
+            printf("health: waiting for chunkservers to register (HEALTH_START_MS)\n");
+    }
+    size_t li;
+    json_t *l;
+    json_array_foreach(json_object_get(j, "lost_chunks"), li, l)
+    {
+        printf("LOST: chunk %s of %s (inode %lld), chunk index %lld\n", jstr(l, "chunk"),
+               *jstr(l, "path") ? jstr(l, "path") : "(path unknown)", jint(l, "ino"),
+               jint(l, "index"));
+    }
     long long total = jint(j, "total"), free_b = jint(j, "free");
     printf("space:  used %s of %s, free %s (online servers); file data %s in %lld inodes\n",
            fmt_size(total - free_b, u, sizeof(u)), fmt_size(total, t, sizeof(t)),
@@ -114,15 +148,27 @@ static void print_disks(const json_t *j)
 {
     char u[32], t[32];
     const json_t *disks = json_object_get(j, "disks");
-    printf("%-16s %-32s %-10s %-12s %9s %9s\n", "SERVER", "PATH", "STATE", "SERVER_STATE", "USED",
-           "TOTAL");
+    printf("%-16s %3s %-32s %-10s %-12s %9s %9s %5s %8s  %s\n", "SERVER", "IDX", "PATH", "STATE",
+           "SERVER_STATE", "USED", "TOTAL", "USE%", "PARTS", "REMOVAL");
     size_t i;
     json_t *d;
     json_array_foreach(disks, i, d)
     {
-        printf("%-16s %-32s %-10s %-12s %9s %9s\n", jstr(d, "server"), jstr(d, "path"),
-               jstr(d, "state"), jstr(d, "server_state"), fmt_size(jint(d, "used"), u, sizeof(u)),
-               fmt_size(jint(d, "total"), t, sizeof(t)));
+        char removal[96] = "-";
+        long long total = jint(d, "total");
+        if (json_is_true(json_object_get(d, "leaving"))) {
+            if (json_is_true(json_object_get(d, "safe_to_pull")))
+                snprintf(removal, sizeof(removal), "draining (%s): SAFE TO PULL%s", jstr(d, "mark"),
+                         jint(d, "parts") ? ", surplus parts being deleted" : "");
+            else
+                snprintf(removal, sizeof(removal), "draining (%s): %lld parts still needed",
+                         jstr(d, "mark"), jint(d, "parts_needed"));
+        }
+        printf("%-16s %3lld %-32s %-10s %-12s %9s %9s %4.0f%% %8lld  %s\n", jstr(d, "server"),
+               jint(d, "index"), jstr(d, "path"), jstr(d, "state"), jstr(d, "server_state"),
+               fmt_size(jint(d, "used"), u, sizeof(u)), fmt_size(total, t, sizeof(t)),
+               total > 0 ? 100.0 * (double)jint(d, "used") / (double)total : 0.0, jint(d, "parts"),
+               removal);
     }
     if (!json_array_size(disks))
         printf("(no disks)\n");
@@ -203,7 +249,7 @@ static int mount_resolve(const char *path, char *fspath, size_t n, char *master,
 
 int main(int argc, char **argv)
 {
-    const char *master = NULL, *cmd = NULL, *path = NULL;
+    const char *master = NULL, *cmd = NULL, *path = NULL, *target = NULL;
     int as_json = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -224,6 +270,8 @@ int main(int argc, char **argv)
             cmd = a;
         } else if (!path) {
             path = a;
+        } else if (!target) {
+            target = a;
         } else {
             return usage_error("too many arguments", a);
         }
@@ -239,8 +287,33 @@ int main(int argc, char **argv)
         type = CN_MSG_ADM_DISKS;
     else if (strcmp(cmd, "info") == 0)
         type = CN_MSG_ADM_INFO;
+    else if (strcmp(cmd, "disk") == 0 || strcmp(cmd, "server") == 0)
+        type = CN_MSG_ADM_MARK;
     else
         return usage_error("unknown command", cmd);
+    struct cn_adm_mark mreq = {{NULL, 0}, {NULL, 0}, 0};
+    if (type == CN_MSG_ADM_MARK) {
+        int disk = cmd[0] == 'd';
+        if (!path || (strcmp(path, "remove") && strcmp(path, "keep")))
+            return usage_error(disk ? "want: disk remove|keep SERVER:DISK"
+                                    : "want: server remove|keep SERVER",
+                               path);
+        if (!target)
+            return usage_error(disk ? "missing SERVER:DISK" : "missing SERVER", NULL);
+        mreq.leaving = strcmp(path, "remove") == 0;
+        const char *colon = disk ? strchr(target, ':') : NULL;
+        if (disk && (!colon || colon == target || !colon[1]))
+            return usage_error("want SERVER:DISK (DISK: path, 0-based index or uuid)", target);
+        mreq.server =
+            disk ? (struct cn_str){target, (uint32_t)(colon - target)} : cn_str_of(target);
+        if (disk)
+            mreq.disk = cn_str_of(colon + 1);
+        if (mreq.server.len > 255 || mreq.disk.len > CN_WIRE_MAX_STR)
+            return usage_error("name too long", target);
+        path = NULL;
+    } else if (target) {
+        return usage_error("unexpected argument", target);
+    }
     if (type == CN_MSG_ADM_INFO && !path)
         return usage_error("info needs a PATH", NULL);
     if (type != CN_MSG_ADM_INFO && path)
@@ -291,14 +364,18 @@ int main(int argc, char **argv)
     }
     struct cn_empty empty = {0};
     struct cn_path_req preq = {cn_str_of(path ? path : "/")};
-    const void *msg = type == CN_MSG_ADM_INFO ? (const void *)&preq : (const void *)&empty;
+    const void *msg = type == CN_MSG_ADM_INFO   ? (const void *)&preq
+                      : type == CN_MSG_ADM_MARK ? (const void *)&mreq
+                                                : (const void *)&empty;
     err[0] = 0;
     rc = cn_sock_call(fd, type, 2, msg, &rh, &reply, CLI_CALL_MS, err, sizeof(err));
     if (rc == 0 && rh.type != (type | CN_MSG_REPLY))
         rc = CN_EMALFORMED;
     if (rc) {
-        fprintf(stderr, "cairn: %s%s%s (master %s): %s%s%s\n", cmd, path ? " " : "",
-                path ? path : "", name, cn_strerror(rc), err[0] ? ": " : "", err);
+        /* the master's own text says what was wrong; the errno name only without it */
+        fprintf(stderr, "cairn: %s%s%s%s%s (master %s): %s\n", cmd, path ? " " : "",
+                path ? path : "", target ? " " : "", target ? target : "", name,
+                err[0] ? err : cn_strerror(rc));
         goto out;
     }
     struct cn_json_r jr;
@@ -324,6 +401,13 @@ int main(int argc, char **argv)
         print_servers_table(json_object_get(j, "servers"));
     } else if (type == CN_MSG_ADM_DISKS) {
         print_disks(j);
+    } else if (type == CN_MSG_ADM_MARK) {
+        const char *dk = jstr(j, "disk");
+        printf("%s %s%s%s: %s\n", *dk ? "disk" : "chunkserver", jstr(j, "server"), *dk ? ":" : "",
+               dk,
+               json_is_true(json_object_get(j, "leaving"))
+                   ? "marked for removal; its parts are being copied elsewhere (see `cairn disks`)"
+                   : "kept (removal mark cleared)");
     } else {
         print_info(j);
     }

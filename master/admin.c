@@ -3,12 +3,14 @@
  * ADM_DISKS, ADM_INFO) as JSON objects built with jansson, never printf.
  *
  * Chunk health is computed on demand by walking the whole chunk table and
- * counting each chunk's live copies of its committed version against GOAL:
- * ok (goal met), undergoal (fewer, but at least 2), endangered (exactly 1:
- * one failure from loss), lost (none). That walk is O(chunks) on the loop
- * thread, acceptable for an operator's command; the health loop will keep
- * running counts once it exists. Chunks never committed (a first write in
- * progress) hold no data yet and are counted apart as "empty".
+ * counting each chunk's live copies (online servers) of its committed
+ * version against GOAL: ok (goal met), overgoal (more), undergoal (fewer,
+ * but at least 2), endangered (exactly 1: one failure from loss), lost
+ * (none). That walk is O(chunks) on the loop thread, acceptable for an
+ * operator's command up to a few million chunks. Chunks never committed (a
+ * first write in progress) hold no data yet and are counted apart as
+ * "empty". The health loop's queues, rates and lost chunks come from
+ * health.c; per-disk part counts from one walk of the location table.
  */
 #include <errno.h>
 #include <jansson.h>
@@ -19,20 +21,22 @@
 
 #include "master_int.h"
 
-struct health {
+struct hcount {
     struct master *M;
-    json_int_t ok, under, endangered, lost, empty;
+    json_int_t ok, over, under, endangered, lost, empty;
 };
 
 static int health_fn(void *ctx, const struct meta_chunk *c)
 {
-    struct health *h = ctx;
+    struct hcount *h = ctx;
     if (!c->committed_version) {
         h->empty++;
         return 0;
     }
     unsigned live = cs_live_copies(h->M, c->id, c->committed_version);
-    if (live >= (unsigned)h->M->cfg.goal)
+    if (live > (unsigned)h->M->cfg.goal)
+        h->over++;
+    else if (live == (unsigned)h->M->cfg.goal)
         h->ok++;
     else if (live >= 2)
         h->under++;
@@ -43,44 +47,112 @@ static int health_fn(void *ctx, const struct meta_chunk *c)
     return 0;
 }
 
-static json_t *disk_json(const struct cs_disk_info *d)
+/* Per disk: parts the master knows there, and parts whose chunk would
+ * drop below its goal without them (not yet safe to pull). */
+struct disk_count {
+    uint64_t parts, needed;
+};
+struct disk_counts {
+    struct disk_count **v; /* [server index][disk index] */
+};
+
+static size_t server_index(const struct cs_registry *g, const struct cs_server *s)
+{
+    size_t i = 0;
+    while (i < g->nservers && g->servers[i] != s)
+        i++;
+    return i;
+}
+
+static void count_disks(struct master *M, struct disk_counts *dc)
+{
+    struct cs_registry *g = &M->reg;
+    dc->v = calloc(g->nservers ? g->nservers : 1, sizeof(*dc->v));
+    if (!dc->v)
+        return;
+    for (size_t i = 0; i < g->nservers; i++)
+        dc->v[i] = calloc(g->servers[i]->ndisks ? g->servers[i]->ndisks : 1, sizeof(**dc->v));
+    for (size_t b = 0; b < g->nbuckets; b++) {
+        for (struct cs_chunk_locs *e = g->buckets[b]; e; e = e->next) {
+            for (uint32_t i = 0; i < e->n; i++) {
+                const struct cs_loc *l = &e->v[i];
+                size_t si = server_index(g, l->srv);
+                if (si == g->nservers || !dc->v[si] || l->disk >= l->srv->ndisks)
+                    continue;
+                struct disk_count *d = &dc->v[si][l->disk];
+                d->parts++;
+                /* the goal must be met by copies of this version elsewhere, not leaving */
+                unsigned keep = 0;
+                for (uint32_t k = 0; k < e->n; k++)
+                    if (k != i && e->v[k].version == l->version && e->v[k].srv->state != CS_LOST &&
+                        !cs_loc_leaving(&e->v[k]))
+                        keep++;
+                if (keep < (unsigned)M->cfg.goal)
+                    d->needed++;
+            }
+        }
+    }
+}
+
+static void free_counts(struct master *M, struct disk_counts *dc)
+{
+    for (size_t i = 0; dc->v && i < M->reg.nservers; i++)
+        free(dc->v[i]);
+    free(dc->v);
+}
+
+static json_t *disk_json(const struct cs_server *s, uint32_t k, const struct disk_count *cnt)
 {
     static const char *states[] = {"ok", "read-only", "draining", "failed"};
+    const struct cs_disk_info *d = &s->disks[k];
     char uuid[33];
     for (int i = 0; i < 16; i++)
         snprintf(uuid + 2 * i, 3, "%02x", d->uuid[i]);
-    return json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:s}", "uuid", uuid, "path", d->path, "labels",
-                     d->labels, "total", (json_int_t)d->total, "used", (json_int_t)d->used, "free",
-                     (json_int_t)d->free, "state", d->state < 4 ? states[d->state] : "unknown");
+    int leaving = cs_disk_leaving(s, d);
+    const char *mark = d->state == 2 ? "config" : (d->marked || s->marked) ? "master" : "none";
+    json_t *o = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:s, s:I, s:b, s:s}", "uuid", uuid,
+                          "path", d->path, "labels", d->labels, "total", (json_int_t)d->total,
+                          "used", (json_int_t)d->used, "free", (json_int_t)d->free, "state",
+                          d->state < 4 ? states[d->state] : "unknown", "index", (json_int_t)k,
+                          "leaving", leaving, "mark", mark);
+    if (cnt) {
+        json_object_set_new(o, "parts", json_integer((json_int_t)cnt->parts));
+        json_object_set_new(o, "parts_needed", json_integer((json_int_t)cnt->needed));
+        json_object_set_new(o, "safe_to_pull", json_boolean(leaving && cnt->needed == 0));
+    }
+    return o;
 }
 
-static json_t *server_json(const struct cs_server *s)
+static json_t *server_json(const struct cs_server *s, const struct disk_count *cnt)
 {
     json_t *disks = json_array();
     uint64_t total = 0, free_b = 0;
     for (uint32_t i = 0; i < s->ndisks; i++) {
-        json_array_append_new(disks, disk_json(&s->disks[i]));
+        json_array_append_new(disks, disk_json(s, i, cnt ? &cnt[i] : NULL));
         total += s->disks[i].total;
         free_b += s->disks[i].free;
     }
-    return json_pack("{s:I, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:o}", "id", (json_int_t)s->id,
+    return json_pack("{s:I, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:b, s:o}", "id", (json_int_t)s->id,
                      "name", s->name, "state", cs_state_name(s->state), "addr",
                      s->addr ? s->addr : "", "labels", s->labels ? s->labels : "", "parts",
                      (json_int_t)s->nparts, "total", (json_int_t)total, "free", (json_int_t)free_b,
-                     "disks", disks);
+                     "leaving", s->marked, "disks", disks);
 }
 
 static json_t *servers_json(struct master *M)
 {
+    struct disk_counts dc;
+    count_disks(M, &dc);
     json_t *a = json_array();
     for (size_t i = 0; i < M->reg.nservers; i++)
-        json_array_append_new(a, server_json(M->reg.servers[i]));
+        json_array_append_new(a, server_json(M->reg.servers[i], dc.v ? dc.v[i] : NULL));
+    free_counts(M, &dc);
     return a;
 }
 
 static json_t *status_json(struct master *M, int *err)
 {
-    struct health h = {.M = M};
+    struct hcount h = {.M = M};
     struct meta_statfs st;
     int rc = meta_chunk_iter(M->meta, 0, health_fn, &h);
     if (!rc)
@@ -99,26 +171,31 @@ static json_t *status_json(struct master *M, int *err)
             free_b += s->disks[k].free;
         }
     }
-    return json_pack("{s:{s:I, s:I, s:I, s:I, s:I}, s:I, s:I, s:I, s:I, s:I, s:I, s:o}", "chunks",
-                     "ok", h.ok, "undergoal", h.under, "endangered", h.endangered, "lost", h.lost,
-                     "empty", h.empty, "goal", (json_int_t)M->cfg.goal, "inodes",
-                     (json_int_t)st.inodes, "used_bytes", (json_int_t)st.used_bytes, "total",
-                     (json_int_t)total, "free", (json_int_t)free_b, "commits",
-                     (json_int_t)M->turn.commits, "servers", servers_json(M));
+    return json_pack(
+        "{s:{s:I, s:I, s:I, s:I, s:I, s:I}, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o, "
+        "s:o}",
+        "chunks", "ok", h.ok, "overgoal", h.over, "undergoal", h.under, "endangered", h.endangered,
+        "lost", h.lost, "empty", h.empty, "goal", (json_int_t)M->cfg.goal, "inodes",
+        (json_int_t)st.inodes, "used_bytes", (json_int_t)st.used_bytes, "total", (json_int_t)total,
+        "free", (json_int_t)free_b, "commits", (json_int_t)M->turn.commits, "health",
+        health_json(M), "lost_chunks", health_lost_json(M), "servers", servers_json(M));
 }
 
 static json_t *disks_json(struct master *M)
 {
+    struct disk_counts dc;
+    count_disks(M, &dc);
     json_t *a = json_array();
     for (size_t i = 0; i < M->reg.nservers; i++) {
         struct cs_server *s = M->reg.servers[i];
         for (uint32_t k = 0; k < s->ndisks; k++) {
-            json_t *d = disk_json(&s->disks[k]);
+            json_t *d = disk_json(s, k, dc.v && dc.v[i] ? &dc.v[i][k] : NULL);
             json_object_set_new(d, "server", json_string(s->name));
             json_object_set_new(d, "server_state", json_string(cs_state_name(s->state)));
             json_array_append_new(a, d);
         }
     }
+    free_counts(M, &dc);
     return json_pack("{s:o}", "disks", a);
 }
 

@@ -18,6 +18,7 @@
  * only a random seek re-walks the directory.
  */
 #include <errno.h>
+#include <jansson.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -896,6 +897,42 @@ static int do_admin(struct req *r, const void *msg)
     return 0;
 }
 
+/* ADM_MARK: `cairn disk|server remove|keep`. The mark is stored in the
+ * turn; the reply waits for the commit like every mutation's. */
+static int do_mark(struct req *r, const struct cn_adm_mark *m)
+{
+    char server[256], disk[CN_WIRE_MAX_STR + 1], path[CN_WIRE_MAX_STR + 1] = "", err[512];
+    if (r->cl->role != CN_ROLE_ADMIN)
+        return -EPERM;
+    if (m->server.len == 0 || m->server.len >= sizeof(server) ||
+        memchr(m->server.ptr, '\0', m->server.len) || memchr(m->disk.ptr, '\0', m->disk.len))
+        return -EINVAL;
+    memcpy(server, m->server.ptr, m->server.len);
+    server[m->server.len] = 0;
+    memcpy(disk, m->disk.ptr, m->disk.len);
+    disk[m->disk.len] = 0;
+    int rc = turn_begin(r->M);
+    if (rc)
+        return rc;
+    rc = cs_mark_set(r->M, server, disk, m->leaving != 0, err, sizeof(err), path, sizeof(path));
+    if (rc) {
+        struct cn_error e = {master_status(rc), cn_str_of(err)};
+        rep(r, CN_MSG_ERROR, &e);
+        return 0;
+    }
+    json_t *o = json_pack("{s:s, s:b}", "server", server, "leaving", m->leaving != 0);
+    if (disk[0])
+        json_object_set_new(o, "disk", json_string(path));
+    char *js = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    if (!js)
+        return -ENOMEM;
+    struct cn_json_r jr = {{(const uint8_t *)js, (uint32_t)strlen(js)}};
+    rep(r, CN_MSG_ADM_MARK_R, &jr);
+    free(js);
+    return 0;
+}
+
 /* ---- connection ------------------------------------------------------------------ */
 
 union any_req {
@@ -920,6 +957,7 @@ union any_req {
     struct cn_create create;
     struct cn_truncate truncate;
     struct cn_path_req path;
+    struct cn_adm_mark mark;
     struct cn_empty empty;
 };
 
@@ -980,6 +1018,8 @@ static int dispatch(struct req *r, union any_req *u)
     case CN_MSG_ADM_DISKS:
     case CN_MSG_ADM_INFO:
         return do_admin(r, u);
+    case CN_MSG_ADM_MARK:
+        return do_mark(r, &u->mark);
     default:
         return -ENOTSUP;
     }

@@ -10,9 +10,12 @@
  * when no other server uses it), so ids survive master restarts without
  * being persisted.
  *
- * A server whose connection drops is "unreachable": its parts are kept but
- * not served to readers; after CS_TIMEOUT_MS it is "lost" and its parts are
- * forgotten. A server silent for CS_TIMEOUT_MS while connected is dropped.
+ * A server whose connection drops is "unreachable": its parts are kept (they
+ * still count for the health loop) but not served to readers; after
+ * CS_GRACE_MS it is "lost" and its parts are forgotten, so repair starts. A
+ * server silent for CS_TIMEOUT_MS while connected is dropped. Removal marks
+ * (`cairn disk|server remove`) live in the metadata ('M' keys) and a list
+ * here; a marked disk is told so (CS_CMD_DISK_MARK) after each registration.
  * Parts of chunks the metadata no longer has, or older than the committed
  * version with no write in progress, are deleted on the reporting server.
  */
@@ -219,6 +222,30 @@ static void locs_forget_server(struct master *M, struct cs_server *s)
     s->nparts = 0;
 }
 
+void cs_loc_set(struct master *M, uint64_t chunk, struct cs_server *s, uint16_t part, uint16_t disk,
+                uint64_t version)
+{
+    loc_set(M, chunk, s, part, disk, version);
+}
+
+void cs_loc_del(struct master *M, uint64_t chunk, struct cs_server *s, int part)
+{
+    loc_del(M, chunk, s, part);
+}
+
+int cs_disk_leaving(const struct cs_server *s, const struct cs_disk_info *d)
+{
+    return s->marked || d->marked || d->state == 2;
+}
+
+int cs_loc_leaving(const struct cs_loc *l)
+{
+    const struct cs_server *s = l->srv;
+    if (l->disk < s->ndisks)
+        return cs_disk_leaving(s, &s->disks[l->disk]);
+    return s->marked;
+}
+
 unsigned cs_live_copies(struct master *M, uint64_t chunk, uint64_t version)
 {
     struct cs_chunk_locs *e = cs_locs_get(M, chunk);
@@ -268,6 +295,13 @@ static void send_delete(struct master *M, struct cs_server *s, uint64_t chunk, u
                  (unsigned long long)version, part);
 }
 
+void cs_delete_part(struct master *M, struct cs_server *s, uint64_t chunk, uint64_t version,
+                    uint16_t part)
+{
+    send_delete(M, s, chunk, version, part);
+    loc_del(M, chunk, s, part);
+}
+
 void cs_serv_chunk_freed(struct master *M, uint64_t chunk)
 {
     struct cs_chunk_locs *e = cs_locs_get(M, chunk);
@@ -282,12 +316,31 @@ void cs_serv_chunk_freed(struct master *M, uint64_t chunk)
     chunk_drop_if_empty(M, e);
 }
 
+/* A part failed its CRC (scrub or a read). It no longer counts; when
+ * another current copy is online it is deleted, and the health loop makes
+ * a new copy. The last copy is left on its disk: a part with one bad block
+ * still holds the rest of the chunk for whoever salvages it. */
+static void bad_part_reported(struct master *M, struct cs_server *s, const struct cn_cs_part *p)
+{
+    struct meta_chunk c;
+    if (meta_chunk_get(M->meta, p->chunk, &c) != 0)
+        return;
+    unsigned good = cs_live_copies(M, p->chunk, c.committed_version);
+    cn_log_warn(MOD, "%s: chunk %016llx part %u version %llu failed its CRC; %u good copies left%s",
+                s->name, (unsigned long long)p->chunk, p->part, (unsigned long long)p->version,
+                good, good ? ": deleting it, the health loop makes a new copy" : "");
+    if (good)
+        send_delete(M, s, p->chunk, p->version, p->part);
+}
+
 /* A reported part: record it, or tell the server to drop it if the
  * metadata says it is garbage. */
 static void part_reported(struct master *M, struct cs_server *s, const struct cn_cs_part *p)
 {
     if (p->status != 0) { /* gone, or failed its CRC: not a usable copy */
         loc_del(M, p->chunk, s, p->part);
+        if (p->status == 2)
+            bad_part_reported(M, s, p);
         return;
     }
     struct meta_chunk c;
@@ -320,6 +373,163 @@ static void set_disks(struct cs_server *s, const struct cn_cs_disk *d, uint32_t 
         s->disks[i].free = d[i].free;
         s->disks[i].state = d[i].state;
     }
+}
+
+/* ---- removal marks ------------------------------------------------------------ */
+
+/* Set s->marked and each disk's `marked` from the registry's mark list. */
+static void marks_apply(struct master *M, struct cs_server *s)
+{
+    struct cs_registry *g = &M->reg;
+    s->marked = 0;
+    for (uint32_t k = 0; k < s->ndisks; k++)
+        s->disks[k].marked = 0;
+    for (size_t i = 0; i < g->nmarks; i++) {
+        if (strcmp(g->marks[i].server, s->name) != 0)
+            continue;
+        if (g->marks[i].whole)
+            s->marked = 1;
+        for (uint32_t k = 0; k < s->ndisks; k++)
+            if (!g->marks[i].whole && !memcmp(s->disks[k].uuid, g->marks[i].uuid, 16))
+                s->disks[k].marked = 1;
+    }
+}
+
+static void on_mark_reply(struct cn_conn *c, int status, const struct cn_frame_hdr *h,
+                          const uint8_t *payload, void *ud)
+{
+    (void)h;
+    (void)payload;
+    (void)ud;
+    if (status && c)
+        cn_log_warn(MOD, "%s: disk mark: %s", cn_conn_peer(c), cn_strerror(status));
+}
+
+/* Tell an online server which of its disks take no new parts. */
+static void marks_send(struct master *M, struct cs_server *s, int all)
+{
+    (void)M;
+    if (!s->conn)
+        return;
+    for (uint32_t k = 0; k < s->ndisks; k++) {
+        struct cn_cs_disk_mark m = {{0}, (uint8_t)(s->marked || s->disks[k].marked)};
+        if (!m.leaving && !all)
+            continue;
+        memcpy(m.uuid, s->disks[k].uuid, 16);
+        cn_conn_call(s->conn, CN_MSG_CS_CMD_DISK_MARK, &m, CMD_TIMEOUT_MS, on_mark_reply, NULL);
+    }
+}
+
+static int mark_load_fn(void *ctx, const char *server, const uint8_t *uuid)
+{
+    struct cs_registry *g = ctx;
+    g->marks = cn_xrealloc(g->marks, (g->nmarks + 1) * sizeof(*g->marks));
+    struct cs_mark *k = &g->marks[g->nmarks++];
+    memset(k, 0, sizeof(*k));
+    k->server = cn_xstrdup(server);
+    k->whole = uuid == NULL;
+    if (uuid)
+        memcpy(k->uuid, uuid, 16);
+    return 0;
+}
+
+int cs_marks_load(struct master *M, char *err, size_t errlen)
+{
+    int rc = meta_marks_iter(M->meta, mark_load_fn, &M->reg);
+    if (rc < 0) {
+        snprintf(err, errlen, "removal marks: %s", meta_strerror(rc));
+        return rc;
+    }
+    if (M->reg.nmarks)
+        cn_log_info(MOD, "%zu removal marks loaded", M->reg.nmarks);
+    return 0;
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* The disk `spec` names on s: its path, its 0-based index, or its uuid in hex. */
+static int disk_resolve(const struct cs_server *s, const char *spec)
+{
+    for (uint32_t k = 0; k < s->ndisks; k++)
+        if (!strcmp(s->disks[k].path, spec))
+            return (int)k;
+    size_t n = strlen(spec);
+    if (n > 0 && n <= 4 && strspn(spec, "0123456789") == n) {
+        unsigned long v = strtoul(spec, NULL, 10);
+        if (v < s->ndisks)
+            return (int)v;
+    }
+    if (n == 32) {
+        uint8_t u[16];
+        int ok = 1;
+        for (int i = 0; i < 16 && ok; i++) {
+            int a = hexval(spec[2 * i]), b = hexval(spec[2 * i + 1]);
+            ok = a >= 0 && b >= 0;
+            u[i] = (uint8_t)(a << 4 | (b < 0 ? 0 : b));
+        }
+        for (uint32_t k = 0; ok && k < s->ndisks; k++)
+            if (!memcmp(s->disks[k].uuid, u, 16))
+                return (int)k;
+    }
+    return -1;
+}
+
+int cs_mark_set(struct master *M, const char *server, const char *disk, int leaving, char *err,
+                size_t errlen, char *disk_out, size_t disk_outlen)
+{
+    struct cs_registry *g = &M->reg;
+    struct cs_server *s = NULL;
+    for (size_t i = 0; i < g->nservers; i++)
+        if (!strcmp(g->servers[i]->name, server))
+            s = g->servers[i];
+    if (!s) {
+        snprintf(err, errlen, "no chunkserver named '%s' has registered with this master", server);
+        return -ENOENT;
+    }
+    const uint8_t *uuid = NULL;
+    if (disk && disk[0]) {
+        int k = disk_resolve(s, disk);
+        if (k < 0) {
+            snprintf(err, errlen,
+                     "chunkserver '%s' has no disk '%s' (give its path, 0-based index or uuid "
+                     "as `cairn disks` lists them)",
+                     server, disk);
+            return -ENOENT;
+        }
+        uuid = s->disks[k].uuid;
+        snprintf(disk_out, disk_outlen, "%s", s->disks[k].path);
+    }
+    int rc = meta_mark_put(M->meta, server, uuid, leaving);
+    if (rc < 0) {
+        snprintf(err, errlen, "cannot store the mark: %s", meta_strerror(rc));
+        return rc;
+    }
+    /* the registry's list follows the metadata (the turn commits before the reply) */
+    for (size_t i = 0; i < g->nmarks; i++) {
+        struct cs_mark *k = &g->marks[i];
+        if (!strcmp(k->server, server) && k->whole == (uuid == NULL) &&
+            (!uuid || !memcmp(k->uuid, uuid, 16))) {
+            free(k->server);
+            g->marks[i] = g->marks[--g->nmarks];
+            break;
+        }
+    }
+    if (leaving)
+        mark_load_fn(g, server, uuid);
+    marks_apply(M, s);
+    marks_send(M, s, 1);
+    cn_log_info(MOD, "%s %s%s%s marked %s", uuid ? "disk" : "chunkserver", server, uuid ? ":" : "",
+                uuid ? disk_out : "", leaving ? "for removal (draining)" : "to keep");
+    return 0;
 }
 
 static struct cs_server *find_server(struct master *M, struct cn_str name, uint64_t id)
@@ -369,6 +579,7 @@ static void on_register(struct cs_peer *p, struct cn_conn *c, uint64_t req_id,
     s->labels = cn_xstrndup(m->labels.ptr, m->labels.len);
     s->addr = cn_xstrndup(m->addr.ptr, m->addr.len);
     set_disks(s, m->disks, m->ndisks);
+    marks_apply(M, s);
     s->conn = c;
     s->state = CS_ONLINE;
     s->last_seen_ms = cn_now_ms();
@@ -380,6 +591,7 @@ static void on_register(struct cs_peer *p, struct cn_conn *c, uint64_t req_id,
                 cn_conn_peer(c), s->name, (unsigned long long)s->id, s->addr, m->ndisks, m->nparts);
     struct cn_cs_register_r r = {s->id, (uint32_t)M->cfg.heartbeat_ms};
     cn_conn_send_msg(c, CN_MSG_CS_REGISTER_R, req_id, &r);
+    marks_send(M, s, 0);
 }
 
 static void on_heartbeat(struct cs_peer *p, struct cn_conn *c, const struct cn_cs_heartbeat *m)
@@ -390,8 +602,10 @@ static void on_heartbeat(struct cs_peer *p, struct cn_conn *c, const struct cn_c
         return;
     }
     s->last_seen_ms = cn_now_ms();
-    if (m->ndisks)
+    if (m->ndisks) {
         set_disks(s, m->disks, m->ndisks);
+        marks_apply(p->M, s);
+    }
     for (uint32_t i = 0; i < m->nchanged; i++)
         part_reported(p->M, s, &m->changed[i]);
 }
@@ -478,10 +692,11 @@ static void on_accept(struct cn_listener *l, struct cn_conn *c, void *ud)
 void cs_serv_tick(struct master *M, uint64_t now_ms)
 {
     struct cs_registry *g = &M->reg;
-    uint64_t grace = (uint64_t)M->cfg.cs_timeout_ms;
+    uint64_t timeout = (uint64_t)M->cfg.cs_timeout_ms;
+    uint64_t grace = (uint64_t)M->cfg.cs_grace_ms;
     for (size_t i = 0; i < g->nservers; i++) {
         struct cs_server *s = g->servers[i];
-        if (s->state == CS_ONLINE && s->conn && now_ms - s->last_seen_ms > grace) {
+        if (s->state == CS_ONLINE && s->conn && now_ms - s->last_seen_ms > timeout) {
             cn_log_warn(MOD, "chunkserver %s: no heartbeat for %llu ms; dropping it", s->name,
                         (unsigned long long)(now_ms - s->last_seen_ms));
             cn_conn_close(s->conn, -ETIMEDOUT);
@@ -497,6 +712,9 @@ void cs_serv_tick(struct master *M, uint64_t now_ms)
 
 int cs_serv_init(struct master *M, char *err, size_t errlen)
 {
+    int rc = cs_marks_load(M, err, errlen);
+    if (rc < 0)
+        return rc;
     return cn_listener_open(M->loop, &M->cfg.cs_listen, on_accept, M, &M->cs_l, err, errlen);
 }
 
@@ -533,5 +751,8 @@ void cs_serv_free(struct master *M)
         free(s);
     }
     free(g->servers);
+    for (size_t i = 0; i < g->nmarks; i++)
+        free(g->marks[i].server);
+    free(g->marks);
     memset(g, 0, sizeof(*g));
 }

@@ -39,7 +39,26 @@ static const struct cn_opt opt_tab[] = {
     {"", "HEARTBEAT_MS", CN_OPT_DURATION, OFF(heartbeat_ms), "1s", 100, 60000, 1,
      "interval chunkservers are told to send heartbeats at"},
     {"", "CS_TIMEOUT_MS", CN_OPT_DURATION, OFF(cs_timeout_ms), "60s", 200, 86400000, 1,
-     "grace before an unreachable or silent chunkserver counts as lost"},
+     "a connected chunkserver silent this long is dropped (it becomes unreachable)"},
+    {"", "CS_GRACE_MS", CN_OPT_DURATION, OFF(cs_grace_ms), "300s", 0, 604800000, 1,
+     "an unreachable chunkserver is lost after this long: its parts count as missing "
+     "and repair starts"},
+    {"", "HEALTH_PERIOD_MS", CN_OPT_DURATION, OFF(health_period_ms), "1s", 10, 3600000, 1,
+     "the health loop scans the chunk table and queues work this often"},
+    {"", "HEALTH_START_MS", CN_OPT_DURATION, OFF(health_start_ms), "30s", 0, 3600000, 1,
+     "after the master starts, wait this long for chunkservers to register before "
+     "repairing or reporting lost chunks"},
+    {"", "REPAIR_RATE_MBPS", CN_OPT_INT, OFF(repair_rate_mbps), "0", 0, 1000000, 1,
+     "cluster-wide repair and drain copy rate in MB/s (0: unlimited); chunks one "
+     "failure from loss ignore it"},
+    {"", "REBALANCE_RATE_MBPS", CN_OPT_INT, OFF(rebalance_rate_mbps), "100", 0, 1000000, 1,
+     "cluster-wide rebalance copy rate in MB/s (0: rebalance off)"},
+    {"", "SERVER_RATE_MBPS", CN_OPT_INT, OFF(server_rate_mbps), "0", 0, 1000000, 1,
+     "copy rate per chunkserver, as source and as target, in MB/s (0: unlimited)"},
+    {"", "SERVER_JOBS", CN_OPT_INT, OFF(server_jobs), "4", 1, 256, 1,
+     "copies running at once per chunkserver, as source and as target"},
+    {"", "BALANCE_BAND", CN_OPT_INT, OFF(balance_band), "5", 1, 50, 1,
+     "rebalance until every disk's usage is within this many percent points of the mean"},
     {"", "LEASE_MS", CN_OPT_DURATION, OFF(lease_ms), "60s", 100, 3600000, 1,
      "lifetime of a chunk write lease; an expired lease rolls back"},
     {"", "CACHE_SIZE", CN_OPT_SIZE, OFF(cache_size), "256M", 8 << 20, (int64_t)1 << 40, 0,
@@ -129,6 +148,7 @@ static void on_tick(uv_timer_t *t)
     struct master *M = t->data;
     uint64_t now = cn_now_ms();
     cs_serv_tick(M, now);
+    health_tick(M, now);
     turn_tick(M, now);
     uint64_t every = (uint64_t)M->cfg.lease_ms / 4;
     if (every < 100)
@@ -259,6 +279,7 @@ static const struct start_step start_tab[] = {
     {"signals", signals_start, signals_stop},
     {"chunkserver port", cs_serv_init, cs_serv_release},
     {"client port", client_serv_init, client_serv_release},
+    {"health loop", health_init, health_release},
     {"tick", tick_start, tick_stop},
     {"ready", ready_start, NULL},
 };
@@ -370,6 +391,7 @@ out:
     if (started == 1)
         meta_stop(&M);
     started = 0;
+    health_free(&M);
     cs_serv_free(&M);
     if (uv_loop_close(M.loop))
         cn_log_warn(MOD, "loop closed with handles still open");

@@ -25,6 +25,10 @@ struct master_config {
     struct cn_addr cs_listen;
     int64_t heartbeat_ms;
     int64_t cs_timeout_ms;
+    int64_t cs_grace_ms;
+    int64_t health_period_ms, health_start_ms;
+    int64_t repair_rate_mbps, rebalance_rate_mbps, server_rate_mbps, server_jobs;
+    int64_t balance_band;
     int64_t lease_ms;
     uint64_t cache_size;
     int64_t goal;
@@ -62,7 +66,8 @@ struct cs_disk_info {
     uint8_t uuid[16];
     char *path, *labels;
     uint64_t total, used, free;
-    uint8_t state;
+    uint8_t state;  /* as reported: 0 ok, 1 read-only, 2 draining ('*' in its config), 3 failed */
+    uint8_t marked; /* marked for removal through the master (`cairn disk remove`) */
 };
 
 struct cs_server {
@@ -74,6 +79,11 @@ struct cs_server {
     struct cn_conn *conn; /* NULL unless online */
     uint64_t last_seen_ms, down_since_ms;
     uint64_t nparts;
+    int marked; /* the whole server is marked for removal (`cairn server remove`) */
+    /* health.c: copies running with this server as source / target, and the
+     * token buckets of SERVER_RATE_MBPS (bytes; may go negative) */
+    unsigned src_jobs, dst_jobs;
+    double src_tokens, dst_tokens;
 };
 
 /* One reported part: soft state, never persisted (DESIGN.md, Master). */
@@ -93,7 +103,16 @@ struct cs_chunk_locs {
     uint32_t nchain;
 };
 
+/* A removal mark from the metadata: (server name, disk uuid or whole server). */
+struct cs_mark {
+    char *server;
+    uint8_t uuid[16];
+    int whole; /* 1: the whole server */
+};
+
 struct cs_registry {
+    struct cs_mark *marks;
+    size_t nmarks;
     struct cs_server **servers; /* never freed while the daemon runs */
     size_t nservers, capservers;
     struct cs_chunk_locs **buckets;
@@ -120,6 +139,8 @@ struct master {
      * the previous run), and the wall time of the last expiry scan. Once a
      * scan ran after leases_until_ms no lease can be live: scans stop. */
     int64_t leases_until_ms, last_scan_wall_ms;
+    struct health *health; /* health.c */
+    uint64_t started_ms;
     uv_signal_t sig_term, sig_int, sig_hup;
     int stopping;
 };
@@ -169,6 +190,36 @@ struct cs_server *cs_server_by_id(struct master *M, uint64_t id);
 unsigned cs_live_copies(struct master *M, uint64_t chunk, uint64_t version);
 const char *cs_state_name(enum cs_state s);
 uint64_t cs_server_free(const struct cs_server *s);
+
+/* Part `l` is on a disk or server marked for removal (by the operator
+ * through the master, or '*' in the chunkserver's config). */
+int cs_loc_leaving(const struct cs_loc *l);
+int cs_disk_leaving(const struct cs_server *s, const struct cs_disk_info *d);
+/* Load the removal marks from the metadata (startup). */
+int cs_marks_load(struct master *M, char *err, size_t errlen);
+/* `cairn disk|server remove|keep`: resolve, persist (in the open turn),
+ * apply. disk NULL/empty = the whole server. 0 or -ENOENT/-EINVAL with a
+ * message in err. */
+int cs_mark_set(struct master *M, const char *server, const char *disk, int leaving, char *err,
+                size_t errlen, char *disk_out, size_t disk_outlen);
+/* Record / forget one part location (health.c after a copy or a delete). */
+void cs_loc_set(struct master *M, uint64_t chunk, struct cs_server *s, uint16_t part, uint16_t disk,
+                uint64_t version);
+void cs_loc_del(struct master *M, uint64_t chunk, struct cs_server *s, int part);
+/* Send CS_CMD_DELETE_PART for one part (and forget it). */
+void cs_delete_part(struct master *M, struct cs_server *s, uint64_t chunk, uint64_t version,
+                    uint16_t part);
+
+/* health.c: the health loop (DESIGN.md "Master"): classify, repair, drain,
+ * delete surplus, rebalance. */
+int health_init(struct master *M, char *err, size_t errlen);
+void health_release(struct master *M);
+void health_tick(struct master *M, uint64_t now_ms);
+void health_free(struct master *M); /* after the loop drained */
+/* JSON pieces for admin.c (jansson objects, new references). */
+struct json_t;
+struct json_t *health_json(struct master *M);
+struct json_t *health_lost_json(struct master *M);
 
 /* placement.c: pick up to n distinct online servers weighted by free
  * space. Returns how many were picked (0 when none is online). */

@@ -363,4 +363,17 @@ struct meta_check_stats {
  */
 int meta_check(struct meta *m, struct meta_check_stats *st, char *err, size_t errlen);
 
+/* ---- removal marks and reverse paths (master/marks.c) ------------------- */
+
+/* Set (on) or clear the removal mark of a server's disk (uuid) or of the
+ * whole server (uuid NULL). Needs an open turn. -EINVAL: bad server name. */
+int meta_mark_put(struct meta *m, const char *server, const uint8_t *uuid, int on);
+typedef int (*meta_mark_fn)(void *ctx, const char *server, const uint8_t *uuid);
+/* Every mark; fn's non-zero return stops the walk (returns 1). */
+int meta_marks_iter(struct meta *m, meta_mark_fn fn, void *ctx);
+/* "/dir/file" of inode ino (one of its names for hard links), found by
+ * scanning the dentries: O(entries), for reports only. -ENOENT (no name:
+ * an orphan), -ENAMETOOLONG. */
+int meta_ino_path(struct meta *m, uint64_t ino, char *buf, size_t len);
+
 #endif

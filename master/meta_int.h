@@ -30,6 +30,7 @@
 #define META_K_TRASH   'T' /* reserved: trash */
 #define META_K_CLASS   'K' /* reserved: storage classes */
 #define META_K_CHANGES 'L' /* reserved: changelog */
+#define META_K_MARK    'M' /* 'M' server NUL [disk uuid16]: removal marks (marks.c) */
 
 #define META_KEY_MAX (1 + 8 + META_NAME_MAX)
 

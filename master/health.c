@@ -1,0 +1,1036 @@
+/*
+ * health.c - the health loop (DESIGN.md "Master"): keeps every chunk at its
+ * goal by itself. MooseFS calls it the chunk loop, Ceph recovery/backfill.
+ *
+ * Each tick scans a slice of the chunk table (SCAN_BATCH chunks from a
+ * cursor) and classifies every chunk by its parts of the committed version:
+ *   valid    - on a server online or unreachable-within-grace (it may come back);
+ *   leaving  - valid, but on a disk or server marked for removal;
+ *   keep     - valid and not leaving: what redundancy will be once drains end.
+ * and files work into the next pass's queues:
+ *   repair[s] - fewer valid copies than the goal; s = valid - 1 failures to
+ *               spare. Lower s first: a chunk one failure from loss goes
+ *               before one with two to spare.
+ *   drain     - enough valid copies, but fewer than the goal outside leaving
+ *               disks: copy first, the leaving copy is deleted afterwards.
+ *   delete    - more copies online than the goal, or a leaving copy no
+ *               longer needed: delete the surplus.
+ * When a pass ends, its queues replace the ones being worked on. Entries are
+ * hints: a chunk is evaluated again when its turn comes (its parts may have
+ * moved meanwhile), so a stale entry costs one lookup, never a wrong copy.
+ *
+ * Decisions a reader must know:
+ *  - A copy is done by the target chunkserver (CS_CMD_COPY_PART), which
+ *    pulls the part from a source; the master moves no data. The new part
+ *    counts as soon as the target answers.
+ *  - Nothing is ever deleted that would leave fewer than `goal` current
+ *    copies on online servers: drains and moves copy first.
+ *  - Parts of a version other than the committed one are deleted (no write
+ *    in progress), unless they are all that is left of the chunk.
+ *  - After the master starts, repair and lost reports wait HEALTH_START_MS
+ *    for the chunkservers to register; before that every chunk looks lost.
+ *  - Limits: SERVER_JOBS copies per server as source and as target;
+ *    SERVER_RATE_MBPS per server; REPAIR_RATE_MBPS for repair and drain
+ *    together, which a chunk one failure from loss ignores; REBALANCE_RATE_MBPS
+ *    for rebalancing. Token buckets are charged a copy's bytes when it starts.
+ *  - Rebalance plans a round of moves from the fullest disk to the servers
+ *    whose emptiest disk is least used, with projected usage, when some disk
+ *    is more than BALANCE_BAND points from the mean, down to half the band;
+ *    it runs only when nothing needs repair or draining, and a new round
+ *    waits until the last one's effects show in the heartbeats.
+ */
+#include <errno.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cn_time.h"
+#include "log.h"
+#include "master_int.h"
+#include "xmalloc.h"
+
+#define MOD "health"
+
+#define SCAN_BATCH      50000u /* chunks per tick */
+#define QUEUE_MAX       200000u
+#define NSPARE          16u
+#define COPY_TIMEOUT_MS 600000u
+#define RATE_SLOTS      10u /* seconds of throughput history */
+#define LOST_MAX        1000u
+#define LOST_PATHS      20u /* lost chunks whose path is looked up per pass */
+#define ROUND_MOVES     512u
+#define MIB             (1024.0 * 1024.0)
+
+enum job_kind { JOB_REPAIR, JOB_DRAIN, JOB_MOVE };
+
+struct queue {
+    uint64_t *v;
+    size_t n, cap, head;
+};
+
+struct lost {
+    uint64_t chunk, ino;
+    uint32_t index;
+    char *path; /* NULL until looked up */
+};
+
+struct job {
+    struct master *M;
+    struct job *prev, *next;
+    enum job_kind kind;
+    uint64_t chunk, version, bytes, start_ms;
+    uint16_t part;
+    struct cs_server *src, *dst;
+    int detached; /* the health loop went away: free on reply, touch nothing */
+};
+
+struct move {
+    uint64_t chunk;
+    struct cs_server *from, *to;
+};
+
+struct health {
+    struct master *M;
+    int stopping;
+    uint64_t last_scan_ms, last_tick_ms;
+    /* the pass being scanned */
+    uint64_t cursor;
+    struct queue next_repair[NSPARE], next_drain, next_delete;
+    uint64_t next_bytes_to_repair, next_lost;
+    /* the queues being worked on (from the last complete pass) */
+    struct queue repair[NSPARE], drain, del;
+    uint64_t bytes_to_repair, nlost_pass;
+    uint64_t passes;
+    /* rebalance */
+    struct move *moves;
+    size_t nmoves, capmoves, movehead;
+    uint64_t last_move_done_ms;
+    int balanced;
+    /* copies in flight */
+    struct job *jobs;
+    unsigned njobs;
+    /* token buckets (bytes) */
+    double repair_tokens, rebalance_tokens;
+    /* lost chunks */
+    struct lost *lost;
+    size_t nlost;
+    unsigned paths_this_pass;
+    /* statistics */
+    uint64_t copies_done, copies_failed, bytes_copied, deletes_done, moves_done;
+    uint64_t slot_bytes[RATE_SLOTS];
+    uint64_t slot_sec;
+};
+
+/* ---- small containers ------------------------------------------------------------ */
+
+static void q_push(struct queue *q, uint64_t v)
+{
+    if (q->n - q->head >= QUEUE_MAX)
+        return; /* the next pass finds it again */
+    if (q->n == q->cap) {
+        if (q->head > q->cap / 2) { /* slide the live part to the front */
+            memmove(q->v, q->v + q->head, (q->n - q->head) * sizeof(*q->v));
+            q->n -= q->head;
+            q->head = 0;
+        } else {
+            q->cap = q->cap ? q->cap * 2 : 256;
+            q->v = cn_xrealloc(q->v, q->cap * sizeof(*q->v));
+        }
+    }
+    q->v[q->n++] = v;
+}
+
+static size_t q_len(const struct queue *q)
+{
+    return q->n - q->head;
+}
+
+static void q_clear(struct queue *q)
+{
+    q->n = q->head = 0;
+}
+
+static void q_free(struct queue *q)
+{
+    free(q->v);
+    memset(q, 0, sizeof(*q));
+}
+
+/* Move the scanned pass's queue into the working one. */
+static void q_swap(struct queue *work, struct queue *next)
+{
+    struct queue t = *work;
+    *work = *next;
+    *next = t;
+    q_clear(next);
+}
+
+static uint64_t rnd(struct master *M)
+{
+    uint64_t x = M->place_rng ? M->place_rng : (M->session_base | 1);
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    M->place_rng = x;
+    return x * 0x2545F4914F6CDD1Dull;
+}
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int job_on_chunk(const struct health *H, uint64_t chunk)
+{
+    for (const struct job *j = H->jobs; j; j = j->next)
+        if (j->chunk == chunk)
+            return 1;
+    return 0;
+}
+
+/* ---- classification ---------------------------------------------------------------- */
+
+struct eval {
+    unsigned valid, keep, online_keep, online_leaving, online;
+};
+
+static void evaluate(const struct cs_chunk_locs *e, uint64_t version, struct eval *ev)
+{
+    memset(ev, 0, sizeof(*ev));
+    for (uint32_t i = 0; e && i < e->n; i++) {
+        const struct cs_loc *l = &e->v[i];
+        if (l->version != version || l->srv->state == CS_LOST)
+            continue;
+        int online = l->srv->state == CS_ONLINE;
+        int leaving = cs_loc_leaving(l);
+        ev->valid++;
+        ev->online += online;
+        if (!leaving) {
+            ev->keep++;
+            ev->online_keep += online;
+        } else {
+            ev->online_leaving += online;
+        }
+    }
+}
+
+static int lease_live(const struct meta_chunk *c, int64_t now_wall)
+{
+    return c->lease == META_LEASE_WRITE && c->lease_expiry_ms > now_wall;
+}
+
+/* Delete parts of another version than the committed one on online servers,
+ * when a current copy exists (nothing of the chunk would be lost). */
+static void drop_stale(struct master *M, const struct meta_chunk *c, const struct eval *ev)
+{
+    if (!ev->online)
+        return;
+    struct cs_chunk_locs *e = cs_locs_get(M, c->id);
+    for (uint32_t i = 0; e && i < e->n;) {
+        struct cs_loc l = e->v[i];
+        if (l.version != c->committed_version && l.srv->state == CS_ONLINE) {
+            cn_log_info(MOD, "chunk %016llx: deleting version %llu on %s (current %llu)",
+                        (unsigned long long)c->id, (unsigned long long)l.version, l.srv->name,
+                        (unsigned long long)c->committed_version);
+            cs_delete_part(M, l.srv, c->id, l.version, l.part);
+            e = cs_locs_get(M, c->id); /* the entry may be gone */
+            i = 0;
+            continue;
+        }
+        i++;
+    }
+}
+
+static int lost_find(const struct health *H, uint64_t chunk)
+{
+    for (size_t i = 0; i < H->nlost; i++)
+        if (H->lost[i].chunk == chunk)
+            return (int)i;
+    return -1;
+}
+
+static void lost_forget(struct health *H, uint64_t chunk)
+{
+    int i = lost_find(H, chunk);
+    if (i < 0)
+        return;
+    free(H->lost[i].path);
+    H->lost[i] = H->lost[--H->nlost];
+    cn_log_info(MOD, "chunk %016llx is readable again", (unsigned long long)chunk);
+}
+
+static void lost_note(struct health *H, const struct meta_chunk *c)
+{
+    struct master *M = H->M;
+    if (lost_find(H, c->id) >= 0 || H->nlost >= LOST_MAX)
+        return;
+    struct lost *l = &H->lost[H->nlost++];
+    memset(l, 0, sizeof(*l));
+    l->chunk = c->id;
+    l->ino = c->ino;
+    l->index = c->index;
+    if (H->paths_this_pass < LOST_PATHS) {
+        char path[4096];
+        H->paths_this_pass++;
+        if (meta_ino_path(M->meta, c->ino, path, sizeof(path)) == 0)
+            l->path = cn_xstrdup(path);
+    }
+    cn_log_error(MOD,
+                 "LOST: chunk %016llx (file %s, inode %llu, chunk index %u, bytes %llu-%llu): no "
+                 "copy of version %llu is left on any chunkserver",
+                 (unsigned long long)c->id, l->path ? l->path : "(path not looked up)",
+                 (unsigned long long)c->ino, c->index,
+                 (unsigned long long)c->index * META_CHUNK_SIZE,
+                 (unsigned long long)c->index * META_CHUNK_SIZE + c->length,
+                 (unsigned long long)c->committed_version);
+}
+
+struct scan_ctx {
+    struct health *H;
+    int64_t now_wall;
+    int active; /* past HEALTH_START_MS */
+    unsigned left;
+    uint64_t last_id;
+};
+
+static int scan_fn(void *ctx, const struct meta_chunk *c)
+{
+    struct scan_ctx *x = ctx;
+    struct health *H = x->H;
+    struct master *M = H->M;
+    unsigned goal = (unsigned)M->cfg.goal;
+    x->last_id = c->id;
+    if (x->left-- == 0)
+        return 1;
+    if (!c->committed_version || lease_live(c, x->now_wall) || job_on_chunk(H, c->id))
+        return 0;
+    struct eval ev;
+    struct cs_chunk_locs *e = cs_locs_get(M, c->id);
+    evaluate(e, c->committed_version, &ev);
+    if (ev.valid == 0) {
+        if (x->active) {
+            H->next_lost++;
+            lost_note(H, c);
+        }
+        return 0;
+    }
+    if (H->nlost)
+        lost_forget(H, c->id);
+    if (x->active)
+        drop_stale(M, c, &ev);
+    if (ev.keep < goal) {
+        H->next_bytes_to_repair += (uint64_t)c->length * (goal - ev.keep);
+        if (ev.valid < goal) {
+            unsigned spare = ev.valid - 1 < NSPARE ? ev.valid - 1 : NSPARE - 1;
+            q_push(&H->next_repair[spare], c->id);
+        } else {
+            q_push(&H->next_drain, c->id);
+        }
+    } else if (ev.online_keep > goal || (ev.online_keep >= goal && ev.online_leaving)) {
+        q_push(&H->next_delete, c->id);
+    }
+    return 0;
+}
+
+static void scan_step(struct health *H, uint64_t now_ms)
+{
+    struct master *M = H->M;
+    struct scan_ctx x = {H, wall_ms(), now_ms - M->started_ms >= (uint64_t)M->cfg.health_start_ms,
+                         SCAN_BATCH, 0};
+    int rc = meta_chunk_iter(M->meta, H->cursor, scan_fn, &x);
+    if (rc < 0) {
+        cn_log_error(MOD, "chunk scan: %s", meta_strerror(rc));
+        return;
+    }
+    if (rc == 1) { /* batch full: continue from the chunk that did not fit */
+        H->cursor = x.last_id;
+        return;
+    }
+    /* the pass is complete: its queues become the work */
+    for (unsigned s = 0; s < NSPARE; s++)
+        q_swap(&H->repair[s], &H->next_repair[s]);
+    q_swap(&H->drain, &H->next_drain);
+    q_swap(&H->del, &H->next_delete);
+    H->bytes_to_repair = H->next_bytes_to_repair;
+    H->nlost_pass = H->next_lost;
+    H->next_bytes_to_repair = H->next_lost = 0;
+    H->cursor = 0;
+    H->passes++;
+    H->paths_this_pass = 0;
+    H->last_scan_ms = now_ms;
+}
+
+/* ---- limits --------------------------------------------------------------------- */
+
+static double rate_bps(int64_t mbps)
+{
+    return (double)mbps * 1000.0 * 1000.0;
+}
+
+static void refill(double *tokens, int64_t mbps, double dt)
+{
+    if (mbps <= 0) {
+        *tokens = 0;
+        return;
+    }
+    double cap = rate_bps(mbps) > 64 * MIB ? rate_bps(mbps) : 64 * MIB;
+    *tokens += rate_bps(mbps) * dt;
+    if (*tokens > cap)
+        *tokens = cap;
+}
+
+static int server_can(const struct master *M, const struct cs_server *s, int as_src)
+{
+    if (s->state != CS_ONLINE || !s->conn)
+        return 0;
+    unsigned jobs = as_src ? s->src_jobs : s->dst_jobs;
+    if (jobs >= (unsigned)M->cfg.server_jobs)
+        return 0;
+    if (M->cfg.server_rate_mbps > 0 && (as_src ? s->src_tokens : s->dst_tokens) < 0)
+        return 0;
+    return 1;
+}
+
+/* A server new parts may go to: online, not leaving, with a writable disk. */
+static int server_writable(const struct cs_server *s)
+{
+    if (s->state != CS_ONLINE || s->marked)
+        return 0;
+    for (uint32_t k = 0; k < s->ndisks; k++)
+        if (s->disks[k].state == 0 && !s->disks[k].marked && s->disks[k].free > 0)
+            return 1;
+    return 0;
+}
+
+static uint64_t writable_free(const struct cs_server *s)
+{
+    uint64_t f = 0;
+    for (uint32_t k = 0; k < s->ndisks; k++)
+        if (s->disks[k].state == 0 && !s->disks[k].marked)
+            f += s->disks[k].free;
+    return f;
+}
+
+static int holds_chunk(const struct cs_chunk_locs *e, const struct cs_server *s)
+{
+    for (uint32_t i = 0; e && i < e->n; i++)
+        if (e->v[i].srv == s)
+            return 1;
+    return 0;
+}
+
+/* A target for a new copy, weighted by writable free space (as placement.c). */
+static struct cs_server *pick_target(struct master *M, const struct cs_chunk_locs *e,
+                                     uint64_t bytes)
+{
+    struct cs_registry *g = &M->reg;
+    unsigned __int128 total = 0;
+    for (size_t i = 0; i < g->nservers; i++) {
+        struct cs_server *s = g->servers[i];
+        if (server_writable(s) && server_can(M, s, 0) && !holds_chunk(e, s) &&
+            writable_free(s) > bytes)
+            total += (writable_free(s) >> 20) + 1;
+    }
+    if (!total)
+        return NULL;
+    unsigned __int128 x = ((unsigned __int128)rnd(M) << 64 | rnd(M)) % total;
+    for (size_t i = 0; i < g->nservers; i++) {
+        struct cs_server *s = g->servers[i];
+        if (!(server_writable(s) && server_can(M, s, 0) && !holds_chunk(e, s) &&
+              writable_free(s) > bytes))
+            continue;
+        uint64_t w = (writable_free(s) >> 20) + 1;
+        if (x < w)
+            return s;
+        x -= w;
+    }
+    return NULL;
+}
+
+/* A source: a current copy on an online server with a free job slot;
+ * random among them, so a failing source is not retried forever. */
+static const struct cs_loc *pick_source(struct master *M, const struct cs_chunk_locs *e,
+                                        uint64_t version)
+{
+    const struct cs_loc *c[16];
+    unsigned n = 0;
+    for (uint32_t i = 0; e && i < e->n && n < 16; i++)
+        if (e->v[i].version == version && server_can(M, e->v[i].srv, 1))
+            c[n++] = &e->v[i];
+    return n ? c[rnd(M) % n] : NULL;
+}
+
+/* ---- copies ---------------------------------------------------------------------- */
+
+static void rate_account(struct health *H, uint64_t bytes)
+{
+    uint64_t sec = cn_now_ms() / 1000;
+    if (sec != H->slot_sec) {
+        for (uint64_t s = H->slot_sec + 1; s <= sec && s <= H->slot_sec + RATE_SLOTS; s++)
+            H->slot_bytes[s % RATE_SLOTS] = 0;
+        H->slot_sec = sec;
+    }
+    H->slot_bytes[sec % RATE_SLOTS] += bytes;
+}
+
+static double bytes_per_sec(struct health *H)
+{
+    rate_account(H, 0); /* age the slots */
+    uint64_t sum = 0;
+    for (unsigned i = 0; i < RATE_SLOTS; i++)
+        if (i != H->slot_sec % RATE_SLOTS) /* the current second is partial */
+            sum += H->slot_bytes[i];
+    return (double)sum / (RATE_SLOTS - 1);
+}
+
+static void job_unlink(struct health *H, struct job *j)
+{
+    if (j->prev)
+        j->prev->next = j->next;
+    else
+        H->jobs = j->next;
+    if (j->next)
+        j->next->prev = j->prev;
+    H->njobs--;
+    j->src->src_jobs--;
+    j->dst->dst_jobs--;
+}
+
+static const char *kind_name(enum job_kind k)
+{
+    return k == JOB_REPAIR ? "repair" : k == JOB_DRAIN ? "drain" : "move";
+}
+
+/* After a successful move: delete the copy the move was for, if the chunk
+ * still has more than its goal online without it. */
+static void finish_move(struct master *M, struct job *j, struct cs_server *from)
+{
+    struct meta_chunk c;
+    if (!from || meta_chunk_get(M->meta, j->chunk, &c) != 0 || c.committed_version != j->version ||
+        lease_live(&c, wall_ms()))
+        return;
+    struct cs_chunk_locs *e = cs_locs_get(M, j->chunk);
+    struct eval ev;
+    evaluate(e, c.committed_version, &ev);
+    if (ev.online_keep <= (unsigned)M->cfg.goal)
+        return;
+    for (uint32_t i = 0; e && i < e->n; i++)
+        if (e->v[i].srv == from && e->v[i].version == c.committed_version &&
+            from->state == CS_ONLINE) {
+            cs_delete_part(M, from, j->chunk, c.committed_version, e->v[i].part);
+            M->health->deletes_done++;
+            return;
+        }
+}
+
+static void on_copy_reply(struct cn_conn *c, int status, const struct cn_frame_hdr *h,
+                          const uint8_t *payload, void *ud)
+{
+    struct job *j = ud;
+    (void)c;
+    if (j->detached) {
+        free(j);
+        return;
+    }
+    struct master *M = j->M;
+    struct health *H = M->health;
+    job_unlink(H, j);
+    uint64_t ms = cn_now_ms() - j->start_ms;
+    if (status == 0) {
+        H->copies_done++;
+        H->bytes_copied += j->bytes;
+        rate_account(H, j->bytes);
+        /* counts now; the target's heartbeat fills in the disk */
+        cs_loc_set(M, j->chunk, j->dst, j->part, 0xFFFF, j->version);
+        cn_log_info(MOD, "%s of chunk %016llx v%llu: %s -> %s, %llu bytes in %llu ms",
+                    kind_name(j->kind), (unsigned long long)j->chunk,
+                    (unsigned long long)j->version, j->src->name, j->dst->name,
+                    (unsigned long long)j->bytes, (unsigned long long)ms);
+        if (j->kind == JOB_MOVE) {
+            H->moves_done++;
+            H->last_move_done_ms = cn_now_ms();
+            finish_move(M, j, j->src);
+        }
+    } else {
+        char text[256] = "";
+        struct cn_error er;
+        if (h && payload && cn_msg_decode(CN_MSG_ERROR, payload, h->len, &er) == 0)
+            snprintf(text, sizeof(text), ": %.*s", (int)er.text.len, er.text.ptr);
+        H->copies_failed++;
+        cn_log_warn(MOD, "%s of chunk %016llx v%llu from %s to %s failed after %llu ms: %s%s",
+                    kind_name(j->kind), (unsigned long long)j->chunk,
+                    (unsigned long long)j->version, j->src->name, j->dst->name,
+                    (unsigned long long)ms, cn_strerror(status), text);
+        if (j->kind == JOB_MOVE)
+            H->last_move_done_ms = cn_now_ms();
+    }
+    free(j);
+}
+
+static int start_copy(struct health *H, enum job_kind kind, const struct meta_chunk *c,
+                      const struct cs_loc *src, struct cs_server *dst)
+{
+    struct master *M = H->M;
+    struct cs_server *from = src->srv;
+    struct cn_cs_copy_part m = {
+        c->id, c->committed_version, src->part, cn_str_of(from->addr), src->part, c->length};
+    struct job *j = cn_xcalloc(1, sizeof(*j));
+    j->M = M;
+    j->kind = kind;
+    j->chunk = c->id;
+    j->version = c->committed_version;
+    j->bytes = c->length;
+    j->part = src->part;
+    j->src = from;
+    j->dst = dst;
+    j->start_ms = cn_now_ms();
+    int rc =
+        cn_conn_call(dst->conn, CN_MSG_CS_CMD_COPY_PART, &m, COPY_TIMEOUT_MS, on_copy_reply, j);
+    if (rc) {
+        free(j);
+        return rc;
+    }
+    j->next = H->jobs;
+    if (H->jobs)
+        H->jobs->prev = j;
+    H->jobs = j;
+    H->njobs++;
+    from->src_jobs++;
+    dst->dst_jobs++;
+    from->src_tokens -= (double)c->length;
+    dst->dst_tokens -= (double)c->length;
+    cn_log_debug(MOD, "%s chunk %016llx v%llu: %s -> %s", kind_name(kind),
+                 (unsigned long long)c->id, (unsigned long long)c->committed_version, from->name,
+                 dst->name);
+    return 0;
+}
+
+/* ---- working the queues -------------------------------------------------------------- */
+
+enum outcome { DONE, NOT_NOW };
+
+/* Delete the surplus of one chunk: leaving copies first, then those on the
+ * fullest disks, never going below the goal online. */
+static void delete_surplus(struct health *H, const struct meta_chunk *c)
+{
+    struct master *M = H->M;
+    unsigned goal = (unsigned)M->cfg.goal;
+    for (;;) {
+        struct cs_chunk_locs *e = cs_locs_get(M, c->id);
+        struct eval ev;
+        evaluate(e, c->committed_version, &ev);
+        if (!(ev.online_keep > goal || (ev.online_keep >= goal && ev.online_leaving)))
+            return;
+        const struct cs_loc *victim = NULL;
+        double worst = -1;
+        for (uint32_t i = 0; e && i < e->n; i++) {
+            const struct cs_loc *l = &e->v[i];
+            if (l->version != c->committed_version || l->srv->state != CS_ONLINE)
+                continue;
+            double score;
+            if (cs_loc_leaving(l))
+                score = 1000;
+            else if (ev.online_keep > goal && l->disk < l->srv->ndisks &&
+                     l->srv->disks[l->disk].total)
+                score = (double)l->srv->disks[l->disk].used / (double)l->srv->disks[l->disk].total;
+            else if (ev.online_keep > goal)
+                score = 0;
+            else
+                continue;
+            if (score > worst) {
+                worst = score;
+                victim = l;
+            }
+        }
+        if (!victim)
+            return;
+        cn_log_info(MOD, "chunk %016llx: deleting the %s copy on %s", (unsigned long long)c->id,
+                    cs_loc_leaving(victim) ? "leaving" : "surplus", victim->srv->name);
+        cs_delete_part(M, victim->srv, c->id, c->committed_version, victim->part);
+        H->deletes_done++;
+    }
+}
+
+/* One queued chunk: re-evaluate and act. NOT_NOW when limits stop it. */
+static enum outcome work_chunk(struct health *H, uint64_t id, enum job_kind kind, int urgent)
+{
+    struct master *M = H->M;
+    unsigned goal = (unsigned)M->cfg.goal;
+    struct meta_chunk c;
+    if (meta_chunk_get(M->meta, id, &c) != 0 || !c.committed_version || lease_live(&c, wall_ms()) ||
+        job_on_chunk(H, id))
+        return DONE;
+    struct cs_chunk_locs *e = cs_locs_get(M, id);
+    struct eval ev;
+    evaluate(e, c.committed_version, &ev);
+    if (ev.keep >= goal) {
+        delete_surplus(H, &c);
+        return DONE;
+    }
+    if (!urgent && M->cfg.repair_rate_mbps > 0 && H->repair_tokens < 0)
+        return NOT_NOW;
+    const struct cs_loc *src = pick_source(M, e, c.committed_version);
+    if (!src)
+        return ev.online ? NOT_NOW : DONE; /* no readable copy: waits for one */
+    struct cs_server *dst = pick_target(M, e, c.length);
+    if (!dst)
+        return NOT_NOW;
+    if (start_copy(H, kind, &c, src, dst))
+        return NOT_NOW;
+    if (!urgent)
+        H->repair_tokens -= (double)c.length;
+    return DONE;
+}
+
+/* Work one queue until it is empty or too many entries in a row could not
+ * start (limits): those stay queued. */
+static void work_queue(struct health *H, struct queue *q, enum job_kind kind, int urgent)
+{
+    unsigned blocked = 0;
+    size_t n = q_len(q);
+    for (size_t i = 0; i < n && blocked < 64; i++) {
+        uint64_t id = q->v[q->head++];
+        if (work_chunk(H, id, kind, urgent) == NOT_NOW) {
+            q_push(q, id); /* to the back */
+            blocked++;
+        } else {
+            blocked = 0;
+        }
+    }
+}
+
+static void work_deletes(struct health *H)
+{
+    struct master *M = H->M;
+    size_t n = q_len(&H->del);
+    for (size_t i = 0; i < n && i < 4096; i++) {
+        struct meta_chunk c;
+        uint64_t id = H->del.v[H->del.head++];
+        if (meta_chunk_get(M->meta, id, &c) == 0 && c.committed_version &&
+            !lease_live(&c, wall_ms()) && !job_on_chunk(H, id))
+            delete_surplus(H, &c);
+    }
+}
+
+/* ---- rebalance ------------------------------------------------------------------------ */
+
+struct dview {
+    struct cs_server *s;
+    uint32_t k;
+    double used, total, free; /* projected */
+};
+
+static int disk_usable(const struct cs_server *s, const struct cs_disk_info *d)
+{
+    return s->state == CS_ONLINE && !cs_disk_leaving(s, d) && d->state == 0 && d->total > 0;
+}
+
+/* The disk a chunkserver writes a new part to: the most free bytes
+ * (cs_disk_pick in chunkserver/disks.c); the projection must agree with it
+ * or a round keeps planning moves onto a disk that never receives them. */
+static struct dview *target_disk(struct dview *v, size_t n, const struct cs_server *s)
+{
+    struct dview *best = NULL;
+    for (size_t i = 0; i < n; i++)
+        if (v[i].s == s && (!best || v[i].free > best->free))
+            best = &v[i];
+    return best;
+}
+
+static void plan_round(struct health *H)
+{
+    struct master *M = H->M;
+    struct cs_registry *g = &M->reg;
+    double band = (double)M->cfg.balance_band / 100.0;
+    struct dview *v = NULL;
+    size_t n = 0, cap = 0;
+    double su = 0, st = 0;
+    for (size_t i = 0; i < g->nservers; i++) {
+        struct cs_server *s = g->servers[i];
+        for (uint32_t k = 0; k < s->ndisks; k++) {
+            if (!disk_usable(s, &s->disks[k]))
+                continue;
+            if (n == cap) {
+                cap = cap ? cap * 2 : 16;
+                v = cn_xrealloc(v, cap * sizeof(*v));
+            }
+            v[n++] = (struct dview){s, k, (double)s->disks[k].used, (double)s->disks[k].total,
+                                    (double)s->disks[k].free};
+            su += (double)s->disks[k].used;
+            st += (double)s->disks[k].total;
+        }
+    }
+    if (n < 2 || st <= 0) {
+        free(v);
+        return;
+    }
+    double mean = su / st;
+    int outside = 0;
+    for (size_t i = 0; i < n; i++)
+        if (v[i].used / v[i].total > mean + band || v[i].used / v[i].total < mean - band)
+            outside = 1;
+    H->balanced = !outside;
+    if (!outside) {
+        free(v);
+        return;
+    }
+    /* source: the fullest disk; its current parts, in hash order */
+    struct dview *src = &v[0];
+    for (size_t i = 1; i < n; i++)
+        if (v[i].used / v[i].total > src->used / src->total)
+            src = &v[i];
+    int64_t now_wall = wall_ms();
+    for (size_t b = 0; b < g->nbuckets && H->nmoves < ROUND_MOVES; b++) {
+        for (struct cs_chunk_locs *e = g->buckets[b]; e && H->nmoves < ROUND_MOVES; e = e->next) {
+            const struct cs_loc *l = NULL;
+            for (uint32_t i = 0; i < e->n; i++)
+                if (e->v[i].srv == src->s && e->v[i].disk == src->k)
+                    l = &e->v[i];
+            if (!l)
+                continue;
+            if (src->used / src->total <= mean + band / 2)
+                goto done;
+            struct meta_chunk c;
+            if (meta_chunk_get(M->meta, e->chunk, &c) != 0 || c.committed_version != l->version ||
+                lease_live(&c, now_wall) || job_on_chunk(H, e->chunk))
+                continue;
+            /* target: the server whose write disk is least used, not holding the chunk */
+            struct dview *best = NULL;
+            for (size_t i = 0; i < n; i++) {
+                if (v[i].s == src->s || holds_chunk(e, v[i].s) || !server_writable(v[i].s))
+                    continue;
+                struct dview *t = target_disk(v, n, v[i].s);
+                if (t && (!best || t->used / t->total < best->used / best->total))
+                    best = t;
+            }
+            if (!best)
+                continue;
+            double len = (double)c.length;
+            /* only a move that narrows the spread */
+            if ((src->used - len) / src->total < (best->used + len) / best->total)
+                continue;
+            if (best->used / best->total >= mean + band / 2)
+                goto done;
+            if (H->nmoves == H->capmoves) {
+                H->capmoves = H->capmoves ? H->capmoves * 2 : 64;
+                H->moves = cn_xrealloc(H->moves, H->capmoves * sizeof(*H->moves));
+            }
+            H->moves[H->nmoves++] = (struct move){e->chunk, src->s, best->s};
+            src->used -= len;
+            best->used += len;
+            best->free -= len;
+        }
+    }
+done:
+    if (H->nmoves)
+        cn_log_info(MOD, "rebalance: %zu moves planned from %s:%s (%.1f%% used, mean %.1f%%)",
+                    H->nmoves, src->s->name, src->s->disks[src->k].path,
+                    100.0 * (double)src->s->disks[src->k].used / src->total, 100.0 * mean);
+    free(v);
+}
+
+static void work_moves(struct health *H)
+{
+    struct master *M = H->M;
+    unsigned blocked = 0;
+    while (H->movehead < H->nmoves && blocked < 16) {
+        if (H->rebalance_tokens < 0)
+            return;
+        struct move mv = H->moves[H->movehead];
+        struct meta_chunk c;
+        struct cs_chunk_locs *e = cs_locs_get(M, mv.chunk);
+        const struct cs_loc *src = NULL;
+        for (uint32_t i = 0; e && i < e->n; i++)
+            if (e->v[i].srv == mv.from)
+                src = &e->v[i];
+        if (!src || meta_chunk_get(M->meta, mv.chunk, &c) != 0 ||
+            c.committed_version != src->version || lease_live(&c, wall_ms()) ||
+            job_on_chunk(H, mv.chunk) || holds_chunk(e, mv.to) || !server_writable(mv.to)) {
+            H->movehead++; /* no longer valid: skip */
+            continue;
+        }
+        if (!server_can(M, mv.from, 1) || !server_can(M, mv.to, 0)) {
+            /* rotate: another move may have free servers */
+            H->moves[H->movehead] = H->moves[H->nmoves - 1];
+            H->moves[H->nmoves - 1] = mv;
+            blocked++;
+            continue;
+        }
+        H->movehead++;
+        if (start_copy(H, JOB_MOVE, &c, src, mv.to) == 0)
+            H->rebalance_tokens -= (double)c.length;
+    }
+    if (H->movehead >= H->nmoves)
+        H->nmoves = H->movehead = 0;
+}
+
+static unsigned jobs_of(const struct health *H, enum job_kind k)
+{
+    unsigned n = 0;
+    for (const struct job *j = H->jobs; j; j = j->next)
+        n += j->kind == k;
+    return n;
+}
+
+static size_t repair_backlog(const struct health *H)
+{
+    size_t n = q_len(&H->drain);
+    for (unsigned s = 0; s < NSPARE; s++)
+        n += q_len(&H->repair[s]);
+    return n;
+}
+
+static void rebalance(struct health *H, uint64_t now_ms)
+{
+    struct master *M = H->M;
+    if (M->cfg.rebalance_rate_mbps <= 0) {
+        H->nmoves = H->movehead = 0;
+        return;
+    }
+    if (repair_backlog(H) || jobs_of(H, JOB_REPAIR) || jobs_of(H, JOB_DRAIN) || H->nlost_pass)
+        return; /* safety first */
+    if (H->nmoves) {
+        work_moves(H);
+        return;
+    }
+    /* a new round once the last one shows in two heartbeats */
+    if (jobs_of(H, JOB_MOVE) ||
+        now_ms - H->last_move_done_ms < 2 * (uint64_t)M->cfg.heartbeat_ms + 200 ||
+        now_ms - H->last_scan_ms > 2 * (uint64_t)M->cfg.health_period_ms + 1000)
+        return;
+    plan_round(H);
+    work_moves(H);
+}
+
+/* ---- the tick --------------------------------------------------------------------------- */
+
+void health_tick(struct master *M, uint64_t now_ms)
+{
+    struct health *H = M->health;
+    if (!H || H->stopping)
+        return;
+    double dt = H->last_tick_ms ? (double)(now_ms - H->last_tick_ms) / 1000.0 : 0;
+    H->last_tick_ms = now_ms;
+    refill(&H->repair_tokens, M->cfg.repair_rate_mbps, dt);
+    refill(&H->rebalance_tokens, M->cfg.rebalance_rate_mbps, dt);
+    for (size_t i = 0; i < M->reg.nservers; i++) {
+        refill(&M->reg.servers[i]->src_tokens, M->cfg.server_rate_mbps, dt);
+        refill(&M->reg.servers[i]->dst_tokens, M->cfg.server_rate_mbps, dt);
+    }
+    /* scan: a slice per tick while a pass runs; a new pass every period */
+    if (H->cursor != 0 || now_ms - H->last_scan_ms >= (uint64_t)M->cfg.health_period_ms)
+        scan_step(H, now_ms);
+    if (now_ms - M->started_ms < (uint64_t)M->cfg.health_start_ms)
+        return;
+    for (unsigned s = 0; s < NSPARE; s++)
+        work_queue(H, &H->repair[s], JOB_REPAIR, s == 0);
+    work_queue(H, &H->drain, JOB_DRAIN, 0);
+    work_deletes(H);
+    rebalance(H, now_ms);
+}
+
+/* ---- admin -------------------------------------------------------------------------------- */
+
+json_t *health_json(struct master *M)
+{
+    struct health *H = M->health;
+    if (!H)
+        return json_object();
+    double bps = bytes_per_sec(H);
+    json_int_t eta = -1;
+    if (H->bytes_to_repair == 0)
+        eta = 0;
+    else if (bps > 0)
+        eta = (json_int_t)((double)H->bytes_to_repair / bps + 0.5);
+    size_t rq = 0;
+    for (unsigned s = 0; s < NSPARE; s++)
+        rq += q_len(&H->repair[s]);
+    uint64_t now = cn_now_ms();
+    int starting = now - M->started_ms < (uint64_t)M->cfg.health_start_ms;
+    return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
+                     "s:I, s:I, s:b, s:b}",
+                     "repair_queue", (json_int_t)rq, "endangered_queue",
+                     (json_int_t)q_len(&H->repair[0]), "drain_queue", (json_int_t)q_len(&H->drain),
+                     "rebalance_queue", (json_int_t)(H->nmoves - H->movehead), "delete_queue",
+                     (json_int_t)q_len(&H->del), "inflight", (json_int_t)H->njobs, "bytes_per_sec",
+                     (json_int_t)bps, "bytes_to_repair", (json_int_t)H->bytes_to_repair,
+                     "eta_seconds", eta, "copies_done", (json_int_t)H->copies_done, "copies_failed",
+                     (json_int_t)H->copies_failed, "bytes_copied", (json_int_t)H->bytes_copied,
+                     "deletes_done", (json_int_t)H->deletes_done, "moves_done",
+                     (json_int_t)H->moves_done, "passes", (json_int_t)H->passes, "lost",
+                     (json_int_t)H->nlost_pass, "starting", starting, "balanced", H->balanced);
+}
+
+json_t *health_lost_json(struct master *M)
+{
+    struct health *H = M->health;
+    json_t *a = json_array();
+    for (size_t i = 0; H && i < H->nlost; i++) {
+        struct lost *l = &H->lost[i];
+        char id[17];
+        snprintf(id, sizeof(id), "%016llx", (unsigned long long)l->chunk);
+        if (!l->path && i < LOST_PATHS) {
+            char path[4096];
+            if (meta_ino_path(M->meta, l->ino, path, sizeof(path)) == 0)
+                l->path = cn_xstrdup(path);
+        }
+        json_array_append_new(a, json_pack("{s:s, s:I, s:I, s:s?}", "chunk", id, "ino",
+                                           (json_int_t)l->ino, "index", (json_int_t)l->index,
+                                           "path", l->path));
+    }
+    return a;
+}
+
+/* ---- lifecycle ------------------------------------------------------------------------------ */
+
+int health_init(struct master *M, char *err, size_t errlen)
+{
+    (void)err;
+    (void)errlen;
+    struct health *H = cn_xcalloc(1, sizeof(*H));
+    H->M = M;
+    H->lost = cn_xcalloc(LOST_MAX, sizeof(*H->lost));
+    M->health = H;
+    M->started_ms = cn_now_ms();
+    return 0;
+}
+
+/* Stop working; copies in flight are answered (or failed) as the
+ * connections close, after which health_free() releases everything. */
+void health_release(struct master *M)
+{
+    struct health *H = M->health;
+    if (!H)
+        return;
+    H->stopping = 1;
+    for (struct job *j = H->jobs, *n; j; j = n) {
+        n = j->next;
+        j->detached = 1;
+    }
+    H->jobs = NULL;
+    H->njobs = 0;
+}
+
+void health_free(struct master *M)
+{
+    struct health *H = M->health;
+    if (!H)
+        return;
+    for (unsigned s = 0; s < NSPARE; s++) {
+        q_free(&H->repair[s]);
+        q_free(&H->next_repair[s]);
+    }
+    q_free(&H->drain);
+    q_free(&H->next_drain);
+    q_free(&H->del);
+    q_free(&H->next_delete);
+    for (size_t i = 0; i < H->nlost; i++)
+        free(H->lost[i].path);
+    free(H->lost);
+    free(H->moves);
+    free(H);
+    M->health = NULL;
+}
