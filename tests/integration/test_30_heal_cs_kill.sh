@@ -52,6 +52,7 @@ step "SIGKILL $victim ($vparts parts); wait for the master to restore 2 copies"
 t0=$SECONDS
 ok=0
 while [ $((SECONDS - t0)) -lt "$repair_s" ]; do
+  bad="" r=""   # the failure message shows this poll's values only
   st=$(server_field "$victim" state) || fail "no $victim in cairn servers"
   if [ "$st" = lost ]; then
     bad=$(unsafe_chunks) || fail "cairn status has no chunk health counts"

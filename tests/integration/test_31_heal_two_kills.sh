@@ -43,6 +43,7 @@ kill_and_heal() {
   "$local_sh" kill --dir "$dir" "$victim"
   t0=$SECONDS
   while [ $((SECONDS - t0)) -lt "$repair_s" ]; do
+    bad="" r=""   # the failure message shows this poll's values only
     st=$(server_field "$victim" state) || fail "no $victim in cairn servers"
     if [ "$st" = lost ]; then
       bad=$(unsafe_chunks) || fail "cairn status has no chunk health counts"

@@ -3,22 +3,26 @@
 # (`cairn server remove`) empties them while no chunk is ever under goal,
 # `cairn disks` says when the disk is safe to pull, data reads back, and
 # `disk keep` / `server keep` undo the marks.
-#  1. 4 chunkservers x 2 disks, copies=2; 160 MiB (80 under ASan) in 8 MiB
+#  1. 4 chunkservers x 2 disks, copies=2; 240 MiB (160 under ASan) in 8 MiB
 #     files; errors: `disk remove nosuch:0` and `disk remove SERVER:99` exit 1
 #     with a message.
 #  2. `disk remove SERVER:INDEX` of the disk with the most parts: leaving,
 #     mark "master"; polled every 0.2 s: undergoal+endangered+lost is 0 at
 #     every poll, until the disk has 0 parts and safe_to_pull.
 #  3. `server remove` of another server: same, until it has 0 parts.
-#  4. Every file reads back; `disk keep SERVER:PATH` and `server keep` clear
+#  4. A third server restarted with `*` before its second disk in DISKS: that
+#     disk is leaving with mark "config" and drains the same way.
+#  5. Every file reads back; `disk keep SERVER:PATH` and `server keep` clear
 #     "leaving".
+# REPAIR_RATE_MBPS=16 (after the 64 MiB burst of its token bucket) makes the
+# drains last many polls.
 #   bash test_32_heal_drain.sh BIN_DIR
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$here/mount_lib.sh"
 ml_init test_32_heal_drain "${1:-}"
 
-if is_asan; then nfiles=10 drain_s=240; else nfiles=20 drain_s=120; fi
-heal_env
+if is_asan; then nfiles=20 drain_s=240; else nfiles=30 drain_s=120; fi
+heal_env "REPAIR_RATE_MBPS=16"
 ml_up --chunkservers 4 --disks-per-server 2 --copies 2 --disk-size 1G
 wait_online 4
 adm() { T 30 "$cli" -m "$maddr" "$@"; }
@@ -110,6 +114,25 @@ for f in "${files[@]}"; do
   cj info "$mnt/$f" | jq -e --arg s "$ssrv" '[.chunks[].parts[] | select(.server == $s)] | length == 0' \
     >/dev/null || fail "$f still has a part on the drained $ssrv"
 done
+
+csrv=$(cj servers | jq -r --arg a "$dsrv" --arg b "$ssrv" \
+  '[.servers[] | select(.name != $a and .name != $b)] | max_by(.parts) | .name')
+cimg="$dir/$csrv/disk2.img"
+step "restart $csrv with '*' before $cimg in DISKS"
+"$local_sh" kill --dir "$dir" "$csrv"
+sed -i "s|^DISKS = .*|DISKS = $dir/$csrv/disk1.img, *$cimg|" "$dir/$csrv/cs.cfg"
+grep '^DISKS' "$dir/$csrv/cs.cfg"
+"$local_sh" start --dir "$dir" "$csrv"
+cuuid=$(cj disks | jq -r --arg p "$cimg" '[.disks[] | select(.path == $p)][0].uuid')
+[ -n "$cuuid" ] && [ "$cuuid" != null ] || fail "no disk $cimg in cairn disks"
+for ((i = 0; i < 150; i++)); do
+  [ "$(unsafe_chunks)" = 0 ] && break
+  sleep 0.2
+done
+[ "$(disk_field "$cuuid" leaving)" = true ] || fail "$csrv:$cimg ('*' in DISKS) is not leaving"
+[ "$(disk_field "$cuuid" mark)" = config ] || fail "$csrv:$cimg: mark $(disk_field "$cuuid" mark), want config"
+cdone() { [ "$(disk_field "$cuuid" parts)" = 0 ] && [ "$(disk_field "$cuuid" safe_to_pull)" = true ]; }
+drain_wait "disk $csrv:$cimg (config)" cdone
 
 step "every file reads back"
 check_all
