@@ -9,7 +9,8 @@
 #  3. Without reading the file: wait (bounded) until that server logs the CRC
 #     failure, health.copies_done grew and the chunk has 2 current parts on
 #     online servers.
-#  4. The file reads back right; then the server of the good original copy
+#  4. The victim never became "lost" (CS_GRACE_MS=60s), so the copy is the
+#     scrub's doing. The file reads back right; then the server of the good original copy
 #     is killed and it still reads back right (from the replacement).
 #   bash test_34_heal_scrub.sh BIN_DIR
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -17,7 +18,9 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ml_init test_34_heal_scrub "${1:-}"
 
 if is_asan; then heal_s=180; else heal_s=90; fi
-heal_env
+# CS_GRACE_MS=60s: the victim is down for seconds while its image is damaged;
+# it must not count as lost (a repair for that reason would hide the scrub's).
+heal_env "CS_GRACE_MS=60s"
 ml_up --chunkservers 3 --copies 2 --disk-size 256M
 wait_online 3
 
@@ -83,6 +86,9 @@ grep -i "crc" "$dir/$victim/log" | tail -n 3 || true
 cj info "$mnt/f" | jq -c '.chunks[] | {index, goal, live, parts}' || true
 [ "$logged" = 1 ] || fail "$victim did not log a CRC failure within ${heal_s}s (scrub)"
 [ "$ok" = 1 ] || fail "the damaged part was not replaced within ${heal_s}s: copies_done ${done_n:-?} (was $done0), current parts: $(tr '\n' ' ' <<<"$p")"
+# The master logs "chunkserver NAME lost (...)" when the grace runs out.
+! grep -q "chunkserver $victim lost" "$dir/master/log" ||
+  fail "$victim was declared lost: the repair may not be the scrub's"
 step "replaced after $((SECONDS - t0))s; copies_done $done0 -> $done_n"
 
 drop_caches
