@@ -49,7 +49,10 @@
 #     poll that shows it, so each figure may be up to one poll late.
 #     Kill: Cairn `cairn status --json` chunks.undergoal + endangered + lost,
 #     MooseFS `mfscli -SIC` (all copies) missing + endangered + undergoal;
-#     the count must first go above 0 (the master noticed) and then reach 0.
+#     the count must first go above 0 (the master noticed) and then reach 0;
+#     for MooseFS, whose copies can all be made between two polls, the notice
+#     is also its log line "... has been fully removed from data structures"
+#     (the killed server's chunks are off its books from then on).
 #     Drain: Cairn `cairn disks --json` parts of that disk == 0; MooseFS keeps
 #     the chunks on a disk marked for removal until the operator pulls it, so
 #     its end is `mfscli -SIC -m 1` (regular copies, those not on marked
@@ -714,7 +717,7 @@ echo "Machine: $(nproc) CPUs, $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576
     "Loopback copy (loopcopy, fdatasync per 64 MiB): $(f1 .reference.mib_per_s) MiB/s" \
     "(runs: $(jq -r '.reference.runs | map(. * 10 | round / 10 | tostring) | join(", ")' <<<"$summary"))."
 echo
-echo "| measurement | Cairn s | MooseFS s | Cairn/MooseFS time | target | Cairn MiB/s | MooseFS MiB/s | MiB moved (C / M) | Cairn runs s | MooseFS runs s |"
+echo "| measurement | Cairn s | MooseFS s | Cairn/MooseFS time | target | Cairn MiB/s | MooseFS MiB/s | MiB held (C / M) | Cairn runs s | MooseFS runs s |"
 echo "|---|---:|---:|---:|---|---:|---:|---|---|---|"
 for p in ${phases//,/ }; do
     rt=$(f2 ".ratios.${p}_time_cairn_over_moosefs")
