@@ -488,7 +488,7 @@ t_done=""
 notice_fn=""
 wait_count() {
     local v deadline seen=0
-    deadline=$(awk -v n="$(now)" -v w="$wait_s" 'BEGIN {print n + w}')
+    deadline=$(awk -v n="$(now)" -v w="$wait_s" 'BEGIN {printf "%.6f", n + w}')
     t_seen=""
     t_done=""
     while :; do
