@@ -35,7 +35,8 @@
  *    for rebalancing. Token buckets are charged a copy's bytes when it starts.
  *  - Rebalance plans a round of moves from the fullest disk to the servers
  *    whose emptiest disk is least used, with projected usage, when some disk
- *    is more than BALANCE_BAND points from the mean, down to half the band;
+ *    is more than BALANCE_BAND points from the mean, until the fullest and
+ *    the emptiest disk are within half the band of it;
  *    it runs only when nothing needs repair or draining, and a new round
  *    waits until the last one's effects show in the heartbeats.
  */
@@ -740,6 +741,15 @@ static struct dview *target_disk(struct dview *v, size_t n, const struct cs_serv
     return best;
 }
 
+static double min_usage(const struct dview *v, size_t n)
+{
+    double m = 1e9;
+    for (size_t i = 0; i < n; i++)
+        if (v[i].used / v[i].total < m)
+            m = v[i].used / v[i].total;
+    return m;
+}
+
 static void plan_round(struct health *H)
 {
     struct master *M = H->M;
@@ -791,7 +801,7 @@ static void plan_round(struct health *H)
                     l = &e->v[i];
             if (!l)
                 continue;
-            if (src->used / src->total <= mean + band / 2)
+            if (src->used / src->total <= mean + band / 2 && min_usage(v, n) >= mean - band / 2)
                 goto done;
             struct meta_chunk c;
             if (meta_chunk_get(M->meta, e->chunk, &c) != 0 || c.committed_version != l->version ||
@@ -813,7 +823,7 @@ static void plan_round(struct health *H)
             if ((src->used - len) / src->total < (best->used + len) / best->total)
                 continue;
             if (best->used / best->total >= mean + band / 2)
-                goto done;
+                continue; /* this chunk's other copy sits on the emptiest server */
             if (H->nmoves == H->capmoves) {
                 H->capmoves = H->capmoves ? H->capmoves * 2 : 64;
                 H->moves = cn_xrealloc(H->moves, H->capmoves * sizeof(*H->moves));
