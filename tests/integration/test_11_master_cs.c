@@ -11,7 +11,7 @@
 static void setup_fast(void)
 {
     it_init();
-    it_write_cfg("GOAL = 2\nCS_TIMEOUT_MS = 400ms\nHEARTBEAT_MS = 200ms\n");
+    it_write_cfg("GOAL = 2\nCS_TIMEOUT_MS = 400ms\nCS_GRACE_MS = 400ms\nHEARTBEAT_MS = 200ms\n");
     it_start_master(1);
 }
 
