@@ -72,6 +72,7 @@ struct queue {
 
 struct lost {
     uint64_t chunk, ino;
+    uint64_t pass; /* the last pass that found it lost */
     uint32_t index;
     char *path; /* NULL until looked up */
 };
@@ -266,10 +267,16 @@ static void lost_forget(struct health *H, uint64_t chunk)
 static void lost_note(struct health *H, const struct meta_chunk *c)
 {
     struct master *M = H->M;
-    if (lost_find(H, c->id) >= 0 || H->nlost >= LOST_MAX)
+    int i = lost_find(H, c->id);
+    if (i >= 0) {
+        H->lost[i].pass = H->passes;
+        return;
+    }
+    if (H->nlost >= LOST_MAX)
         return;
     struct lost *l = &H->lost[H->nlost++];
     memset(l, 0, sizeof(*l));
+    l->pass = H->passes;
     l->chunk = c->id;
     l->ino = c->ino;
     l->index = c->index;
@@ -350,7 +357,16 @@ static void scan_step(struct health *H, uint64_t now_ms)
         H->cursor = x.last_id;
         return;
     }
-    /* the pass is complete: its queues become the work */
+    /* the pass is complete: lost chunks it did not find again (their file
+     * went away) are forgotten; its queues become the work */
+    for (size_t i = 0; i < H->nlost;) {
+        if (H->lost[i].pass != H->passes) {
+            free(H->lost[i].path);
+            H->lost[i] = H->lost[--H->nlost];
+        } else {
+            i++;
+        }
+    }
     for (unsigned s = 0; s < NSPARE; s++)
         q_swap(&H->repair[s], &H->next_repair[s]);
     q_swap(&H->drain, &H->next_drain);

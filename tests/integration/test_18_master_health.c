@@ -341,6 +341,18 @@ Test(master_health, surplus_deleted_and_lost_named, .init = setup_goal2)
     cr_assert_eq(json_integer_value(json_object_get(l, "index")), 0);
     cr_assert_eq(json_integer_value(json_object_get(json_object_get(j, "chunks"), "lost")), 1);
     json_decref(j);
+    /* the operator gives up on the file: the report goes with it */
+    ASSERT_ERR(it_name_op(cl, CN_MSG_UNLINK, dir.ino, "gone.jpg", 0), 0);
+    deadline = cn_now_ms() + IT_TIMEOUT_MS;
+    for (;;) {
+        j = it_admin(cl, CN_MSG_ADM_STATUS, NULL);
+        size_t left = json_array_size(json_object_get(j, "lost_chunks"));
+        json_decref(j);
+        if (left == 0)
+            break;
+        cr_assert_gt(cn_ms_left(deadline), 0, "a deleted file's chunk is still reported lost");
+        poll(NULL, 0, 50);
+    }
     cn_buf_release(&b);
     close(cs1);
     close(cs2);
