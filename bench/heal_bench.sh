@@ -705,7 +705,11 @@ verdict() { # verdict VALUE OP TARGET
 }
 
 echo
-echo "**Command** ($(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)):"
+# The commit at report time; the binaries may be older (or rebuilt by someone
+# else during the run, in a shared build folder): their times say which.
+echo "**Command** ($(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown);" \
+    "cairn-master built $(date -u -r "$build/bin/cairn-master" '+%H:%M UTC' 2>/dev/null || echo '?')," \
+    "cairn-chunkserver $(date -u -r "$build/bin/cairn-chunkserver" '+%H:%M UTC' 2>/dev/null || echo '?')):"
 echo
 echo "    $cmdline"
 echo
