@@ -331,6 +331,7 @@ static void bad_part_reported(struct master *M, struct cs_server *s, const struc
                 good, good ? ": deleting it, the health loop makes a new copy" : "");
     if (good)
         send_delete(M, s, p->chunk, p->version, p->part);
+    health_kick(M);
 }
 
 /* A reported part: record it, or tell the server to drop it if the
@@ -527,6 +528,7 @@ int cs_mark_set(struct master *M, const char *server, const char *disk, int leav
         mark_load_fn(g, server, uuid);
     marks_apply(M, s);
     marks_send(M, s, 1);
+    health_kick(M);
     cn_log_info(MOD, "%s %s%s%s marked %s", uuid ? "disk" : "chunkserver", server, uuid ? ":" : "",
                 uuid ? disk_out : "", leaving ? "for removal (draining)" : "to keep");
     return 0;
@@ -592,6 +594,7 @@ static void on_register(struct cs_peer *p, struct cn_conn *c, uint64_t req_id,
     struct cn_cs_register_r r = {s->id, (uint32_t)M->cfg.heartbeat_ms};
     cn_conn_send_msg(c, CN_MSG_CS_REGISTER_R, req_id, &r);
     marks_send(M, s, 0);
+    health_kick(M); /* its parts count again: surplus copies may go */
 }
 
 static void on_heartbeat(struct cs_peer *p, struct cn_conn *c, const struct cn_cs_heartbeat *m)
@@ -706,6 +709,7 @@ void cs_serv_tick(struct master *M, uint64_t now_ms)
                         s->name, (unsigned long long)(now_ms - s->down_since_ms),
                         (unsigned long long)s->nparts);
             locs_forget_server(M, s);
+            health_kick(M);
         }
     }
 }

@@ -109,6 +109,8 @@ struct health {
     size_t nmoves, capmoves, movehead;
     uint64_t last_move_done_ms;
     int balanced;
+    int kick;    /* something changed (a server lost or back, a mark): pass now */
+    int working; /* inside work(): no recursion from a reply */
     /* copies in flight */
     struct job *jobs;
     unsigned njobs;
@@ -123,6 +125,9 @@ struct health {
     uint64_t slot_bytes[RATE_SLOTS];
     uint64_t slot_sec;
 };
+
+static void delete_surplus(struct health *H, const struct meta_chunk *c);
+static void work(struct health *H, uint64_t now_ms);
 
 /* ---- small containers ------------------------------------------------------------ */
 
@@ -570,6 +575,12 @@ static void on_copy_reply(struct cn_conn *c, int status, const struct cn_frame_h
             H->moves_done++;
             H->last_move_done_ms = cn_now_ms();
             finish_move(M, j, j->src);
+        } else {
+            /* a drained chunk's leaving copy can go now */
+            struct meta_chunk mc;
+            if (meta_chunk_get(M->meta, j->chunk, &mc) == 0 && mc.committed_version == j->version &&
+                !lease_live(&mc, wall_ms()))
+                delete_surplus(H, &mc);
         }
     } else {
         char text[256] = "";
@@ -585,6 +596,7 @@ static void on_copy_reply(struct cn_conn *c, int status, const struct cn_frame_h
             H->last_move_done_ms = cn_now_ms();
     }
     free(j);
+    work(H, cn_now_ms());
 }
 
 static int start_copy(struct health *H, enum job_kind kind, const struct meta_chunk *c,
@@ -933,6 +945,22 @@ static void rebalance(struct health *H, uint64_t now_ms)
 
 /* ---- the tick --------------------------------------------------------------------------- */
 
+/* Start what the queues and limits allow: from the tick, and at once when a
+ * copy finishes (its slot is free now; waiting for the tick would idle it). */
+static void work(struct health *H, uint64_t now_ms)
+{
+    struct master *M = H->M;
+    if (H->working || H->stopping || now_ms - M->started_ms < (uint64_t)M->cfg.health_start_ms)
+        return;
+    H->working = 1;
+    for (unsigned s = 0; s < NSPARE; s++)
+        work_queue(H, &H->repair[s], JOB_REPAIR, s == 0);
+    work_queue(H, &H->drain, JOB_DRAIN, 0);
+    work_deletes(H);
+    rebalance(H, now_ms);
+    H->working = 0;
+}
+
 void health_tick(struct master *M, uint64_t now_ms)
 {
     struct health *H = M->health;
@@ -946,16 +974,21 @@ void health_tick(struct master *M, uint64_t now_ms)
         refill(&M->reg.servers[i]->src_tokens, M->cfg.server_rate_mbps, dt);
         refill(&M->reg.servers[i]->dst_tokens, M->cfg.server_rate_mbps, dt);
     }
-    /* scan: a slice per tick while a pass runs; a new pass every period */
-    if (H->cursor != 0 || now_ms - H->last_scan_ms >= (uint64_t)M->cfg.health_period_ms)
+    /* scan: a slice per tick while a pass runs; a new pass every period,
+     * or at once after a kick */
+    if (H->cursor != 0 || H->kick ||
+        now_ms - H->last_scan_ms >= (uint64_t)M->cfg.health_period_ms) {
+        if (H->cursor == 0)
+            H->kick = 0;
         scan_step(H, now_ms);
-    if (now_ms - M->started_ms < (uint64_t)M->cfg.health_start_ms)
-        return;
-    for (unsigned s = 0; s < NSPARE; s++)
-        work_queue(H, &H->repair[s], JOB_REPAIR, s == 0);
-    work_queue(H, &H->drain, JOB_DRAIN, 0);
-    work_deletes(H);
-    rebalance(H, now_ms);
+    }
+    work(H, now_ms);
+}
+
+void health_kick(struct master *M)
+{
+    if (M->health)
+        M->health->kick = 1;
 }
 
 /* ---- admin -------------------------------------------------------------------------------- */

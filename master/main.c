@@ -55,7 +55,7 @@ static const struct cn_opt opt_tab[] = {
      "cluster-wide rebalance copy rate in MB/s (0: rebalance off)"},
     {"", "SERVER_RATE_MBPS", CN_OPT_INT, OFF(server_rate_mbps), "0", 0, 1000000, 1,
      "copy rate per chunkserver, as source and as target, in MB/s (0: unlimited)"},
-    {"", "SERVER_JOBS", CN_OPT_INT, OFF(server_jobs), "4", 1, 256, 1,
+    {"", "SERVER_JOBS", CN_OPT_INT, OFF(server_jobs), "8", 1, 256, 1,
      "copies running at once per chunkserver, as source and as target"},
     {"", "BALANCE_BAND", CN_OPT_INT, OFF(balance_band), "5", 1, 50, 1,
      "rebalance until every disk's usage is within this many percent points of the mean"},

@@ -216,6 +216,9 @@ int health_init(struct master *M, char *err, size_t errlen);
 void health_release(struct master *M);
 void health_tick(struct master *M, uint64_t now_ms);
 void health_free(struct master *M); /* after the loop drained */
+/* Something changed (a server lost or back, a bad part, a mark): start a
+ * pass at the next tick instead of waiting for HEALTH_PERIOD_MS. */
+void health_kick(struct master *M);
 /* JSON pieces for admin.c (jansson objects, new references). */
 struct json_t;
 struct json_t *health_json(struct master *M);
