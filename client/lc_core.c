@@ -278,6 +278,45 @@ static int send_hello(struct lc *c, struct cn_conn *conn, uint32_t timeout_ms, c
     return cn_conn_call(conn, CN_MSG_HELLO, &hm, timeout_ms, cb, a);
 }
 
+static void on_reopen_reply(struct cn_conn *conn, int status, const struct cn_frame_hdr *h,
+                            const uint8_t *payload, void *ud)
+{
+    (void)conn;
+    (void)h;
+    (void)payload;
+    (void)ud;
+    if (status)
+        cn_log_warn("libcairn", "REOPEN refused by the master: %s", cn_strerror(status));
+}
+
+/* A new session: claim the handles still open (one entry per handle), so
+ * files unlinked while open survive the reconnect. Sent before any queued
+ * request; frames of one connection are handled in order. */
+static void send_reopen(struct lc *c, struct cn_conn *conn)
+{
+    struct cn_reopen r = {NULL, 0};
+    uint32_t cap = 0;
+    pthread_mutex_lock(&c->imu);
+    for (size_t h = 0; h < sizeof(c->itab) / sizeof(c->itab[0]); h++)
+        for (struct lc_inode *in = c->itab[h]; in; in = in->hnext)
+            for (int k = 0; k < in->nopen; k++) {
+                if (r.ninos == cap) {
+                    cap = cap ? cap * 2 : 64;
+                    r.inos = cn_xrealloc(r.inos, cap * sizeof(*r.inos));
+                }
+                r.inos[r.ninos++].ino = in->ino;
+            }
+    pthread_mutex_unlock(&c->imu);
+    if (r.ninos) {
+        int rc =
+            cn_conn_call(conn, CN_MSG_REOPEN, &r, c->o.connect_timeout_ms, on_reopen_reply, NULL);
+        if (rc)
+            cn_log_warn("libcairn", "cannot send REOPEN (%u handles): %s", r.ninos,
+                        cn_strerror(rc));
+    }
+    free(r.inos);
+}
+
 static void on_mclose(struct cn_conn *conn, int err, void *ud)
 {
     struct lc *c = ud;
@@ -318,6 +357,7 @@ static void on_mhello(struct cn_conn *conn, int status, const struct cn_frame_hd
     m->state = ST_UP;
     m->backoff_ms = 0;
     m->last_err[0] = 0;
+    send_reopen(c, conn);
     master_flush(c);
 }
 

@@ -935,6 +935,10 @@ static struct lc_fh *fh_new(struct lc *c, struct lc_inode *in, const struct lc_c
     fh->flags = flags;
     pthread_mutex_init(&fh->rmu, NULL);
     pthread_cond_init(&fh->rcv, NULL);
+    /* the master counted this handle (OPEN/CREATE answered) */
+    pthread_mutex_lock(&c->imu);
+    in->nopen++;
+    pthread_mutex_unlock(&c->imu);
     return fh;
 }
 
@@ -1010,7 +1014,21 @@ int lc_flush(struct lc_fh *fh)
 
 int lc_release(struct lc_fh *fh)
 {
+    struct lc *c = fh->c;
     int rc = lc_flush(fh);
+    /* Uncounted first, then told: a reconnect in between never claims a
+     * handle whose RELEASE is already on its way (the master ignores a
+     * RELEASE it holds no handle for). */
+    pthread_mutex_lock(&c->imu);
+    fh->in->nopen--;
+    pthread_mutex_unlock(&c->imu);
+    struct cn_ino_req m = {fh->in->ino};
+    struct lc_op op;
+    lc_op_init(&op);
+    int rrc = lc_mcall(c, CN_MSG_RELEASE, &m, NULL, &op);
+    lc_op_release(&op);
+    if (!rc && rrc && rrc != -ENOENT)
+        rc = rrc;
     ra_clear(fh);
     pthread_mutex_destroy(&fh->rmu);
     pthread_cond_destroy(&fh->rcv);

@@ -53,7 +53,8 @@ struct lc_loc_cache;
 /* Per-inode state of the data path, shared by every open handle. */
 struct lc_inode {
     uint64_t ino;
-    int refs; /* open handles + temporary users (under lc.imu) */
+    int refs;  /* open handles + temporary users (under lc.imu) */
+    int nopen; /* open handles the master counts (under lc.imu): REOPEN after a reconnect */
     struct lc_inode *hnext;
     struct lc *c;
     pthread_mutex_t mu;

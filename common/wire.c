@@ -491,10 +491,13 @@ static const struct field d_cs_delete_part_f[] = {F(FK_U64, cn_cs_delete_part, c
                                                   F(FK_U64, cn_cs_delete_part, version),
                                                   F(FK_U16, cn_cs_delete_part, part), FEND};
 DESC(d_cs_delete_part, cn_cs_delete_part);
-static const struct field d_cs_copy_part_f[] = {
-    F(FK_U64, cn_cs_copy_part, chunk),    F(FK_U64, cn_cs_copy_part, version),
-    F(FK_U16, cn_cs_copy_part, part),     F(FK_STR, cn_cs_copy_part, src_addr),
-    F(FK_U16, cn_cs_copy_part, src_part), F(FK_U64, cn_cs_copy_part, size), FEND};
+static const struct field d_cs_copy_part_f[] = {F(FK_U64, cn_cs_copy_part, chunk),
+                                                F(FK_U64, cn_cs_copy_part, version),
+                                                F(FK_U16, cn_cs_copy_part, part),
+                                                F(FK_STR, cn_cs_copy_part, src_addr),
+                                                F(FK_U16, cn_cs_copy_part, src_part),
+                                                F(FK_U64, cn_cs_copy_part, size),
+                                                FEND};
 DESC(d_cs_copy_part, cn_cs_copy_part);
 static const struct field d_cs_disk_mark_f[] = {F(FK_UUID, cn_cs_disk_mark, uuid),
                                                 F(FK_U8, cn_cs_disk_mark, leaving), FEND};
@@ -654,6 +657,8 @@ static const struct field d_create_f[] = {F(FK_U64, cn_create, parent),
 DESC(d_create, cn_create);
 static const struct field d_path_req_f[] = {F(FK_STR, cn_path_req, path), FEND};
 DESC(d_path_req, cn_path_req);
+static const struct field d_reopen_f[] = {FA(cn_reopen, inos, ninos, d_ino_req), FEND};
+DESC(d_reopen, cn_reopen);
 static const struct field d_adm_mark_f[] = {F(FK_STR, cn_adm_mark, server),
                                             F(FK_STR, cn_adm_mark, disk),
                                             F(FK_U8, cn_adm_mark, leaving), FEND};
@@ -733,6 +738,10 @@ static const struct {
     {CN_MSG_TRUNCATE_R, "TRUNCATE_R", &d_attr_r},
     {CN_MSG_CREATE, "CREATE", &d_create},
     {CN_MSG_CREATE_R, "CREATE_R", &d_attr_r},
+    {CN_MSG_RELEASE, "RELEASE", &d_ino_req},
+    {CN_MSG_RELEASE_R, "RELEASE_R", &d_empty},
+    {CN_MSG_REOPEN, "REOPEN", &d_reopen},
+    {CN_MSG_REOPEN_R, "REOPEN_R", &d_empty},
     {CN_MSG_ADM_STATUS, "ADM_STATUS", &d_empty},
     {CN_MSG_ADM_STATUS_R, "ADM_STATUS_R", &d_json_r},
     {CN_MSG_ADM_SERVERS, "ADM_SERVERS", &d_empty},

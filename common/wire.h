@@ -338,6 +338,11 @@ enum cn_msg_type {
     CN_MSG_CREATE = 0x0316,         /* parent u64, name str, mode u32, flags u32 (O_*), uid u32,
                                        gid u32: MKNOD of a regular file and OPEN in one trip */
     CN_MSG_CREATE_R = 0x8316,       /* attr */
+    CN_MSG_RELEASE = 0x0317,        /* ino u64: one open handle of the inode was closed */
+    CN_MSG_RELEASE_R = 0x8317,      /* empty */
+    CN_MSG_REOPEN = 0x0318,         /* inos ino_req[]: the handles this client has open, one
+                                       entry per handle (sent first after a reconnect) */
+    CN_MSG_REOPEN_R = 0x8318,       /* empty */
 
     /* -- admin -> master; every reply is json: bytes (UTF-8 JSON object) -- */
     CN_MSG_ADM_STATUS = 0x0400,    /* empty */
@@ -614,6 +619,10 @@ struct cn_truncate {
     uint64_t ino, size;
     uint32_t uid, gid;
 };
+struct cn_reopen { /* REOPEN */
+    struct cn_ino_req *inos;
+    uint32_t ninos;
+};
 struct cn_path_req { /* ADM_INFO */
     struct cn_str path;
 };
@@ -693,6 +702,10 @@ struct cn_json_r { /* every ADM_*_R */
     X(CN_MSG_TRUNCATE_R, cn_attr_r)                                                                \
     X(CN_MSG_CREATE, cn_create)                                                                    \
     X(CN_MSG_CREATE_R, cn_attr_r)                                                                  \
+    X(CN_MSG_RELEASE, cn_ino_req)                                                                  \
+    X(CN_MSG_RELEASE_R, cn_empty)                                                                  \
+    X(CN_MSG_REOPEN, cn_reopen)                                                                    \
+    X(CN_MSG_REOPEN_R, cn_empty)                                                                   \
     X(CN_MSG_ADM_STATUS, cn_empty)                                                                 \
     X(CN_MSG_ADM_STATUS_R, cn_json_r)                                                              \
     X(CN_MSG_ADM_SERVERS, cn_empty)                                                                \

@@ -41,6 +41,7 @@ struct client {
     uint8_t role;
     uint64_t session;
     uint64_t rd_ino, rd_cookie; /* readdir resume point */
+    struct open_set *opens;     /* open handles (opens.c) */
     char rd_name[META_NAME_MAX + 1];
 };
 
@@ -685,9 +686,32 @@ static int do_open(struct req *r, const struct cn_open *m)
         rc = open_check(&a, m->flags, m->uid, m->gid);
     if (!rc)
         rc = open_trunc(r, &a, m->flags);
-    if (!rc)
+    if (!rc) {
         rep_attr(r, &a);
+        opens_add(r->M, r->cl->opens, a.ino);
+    }
     return rc;
+}
+
+/* RELEASE: one handle closed; an unlinked file goes with its last one. */
+static int do_release(struct req *r, const struct cn_ino_req *m)
+{
+    opens_del(r->M, r->cl->opens, m->ino);
+    rep_empty(r);
+    return 0;
+}
+
+/* REOPEN: a reconnected mount claims the handles it still has (inodes that
+ * no longer exist are skipped). */
+static int do_reopen(struct req *r, const struct cn_reopen *m)
+{
+    for (uint32_t i = 0; i < m->ninos; i++) {
+        struct meta_attr a;
+        if (meta_getattr(r->M->meta, m->inos[i].ino, &a) == 0 && S_ISREG(a.mode))
+            opens_add(r->M, r->cl->opens, m->inos[i].ino);
+    }
+    rep_empty(r);
+    return 0;
 }
 
 static int do_create(struct req *r, const struct cn_create *m)
@@ -706,8 +730,10 @@ static int do_create(struct req *r, const struct cn_create *m)
         rc = open_check(&a, m->flags, m->uid, m->gid);
         if (!rc)
             rc = open_trunc(r, &a, m->flags);
-        if (!rc)
+        if (!rc) {
             rep_attr(r, &a);
+            opens_add(r->M, r->cl->opens, a.ino);
+        }
         return rc;
     }
     if (rc != -ENOENT)
@@ -719,8 +745,10 @@ static int do_create(struct req *r, const struct cn_create *m)
     if ((rc = turn_begin(r->M)))
         return rc;
     rc = meta_mknod(r->M->meta, m->parent, name, mode, 0, m->uid, gid, &a);
-    if (!rc)
+    if (!rc) {
         rep_attr(r, &a);
+        opens_add(r->M, r->cl->opens, a.ino);
+    }
     return rc;
 }
 
@@ -958,6 +986,7 @@ union any_req {
     struct cn_truncate truncate;
     struct cn_path_req path;
     struct cn_adm_mark mark;
+    struct cn_reopen reopen;
     struct cn_empty empty;
 };
 
@@ -1005,6 +1034,10 @@ static int dispatch(struct req *r, union any_req *u)
         return do_open(r, &u->open);
     case CN_MSG_CREATE:
         return do_create(r, &u->create);
+    case CN_MSG_RELEASE:
+        return do_release(r, &u->ino);
+    case CN_MSG_REOPEN:
+        return do_reopen(r, &u->reopen);
     case CN_MSG_TRUNCATE:
         return do_truncate(r, &u->truncate);
     case CN_MSG_CHUNK_LOCATE:
@@ -1095,6 +1128,8 @@ static void on_close(struct cn_conn *c, int err, void *ud)
     (void)c;
     (void)err;
     cl->conn = NULL;
+    opens_session_end(cl->M, cl->opens);
+    cl->opens = NULL;
     if (cl->prev)
         cl->prev->next = cl->next;
     else
@@ -1118,6 +1153,7 @@ static void on_accept(struct cn_listener *l, struct cn_conn *c, void *ud)
     cl->M = M;
     cl->conn = c;
     cl->refs = 1;
+    cl->opens = opens_session();
     cl->next = M->clients;
     if (cl->next)
         cl->next->prev = cl;

@@ -57,6 +57,9 @@ static const struct cn_opt opt_tab[] = {
      "copy rate per chunkserver, as source and as target, in MB/s (0: unlimited)"},
     {"", "SERVER_JOBS", CN_OPT_INT, OFF(server_jobs), "8", 1, 256, 1,
      "copies running at once per chunkserver, as source and as target"},
+    {"", "OPEN_GRACE_MS", CN_OPT_DURATION, OFF(open_grace_ms), "60s", 0, 3600000, 1,
+     "a client session that ended keeps its open files (unlinked ones included) this long, "
+     "for the mount to reconnect and claim them; also after a master restart"},
     {"", "BALANCE_BAND", CN_OPT_INT, OFF(balance_band), "5", 1, 50, 1,
      "rebalance until every disk's usage is within this many percent points of the mean"},
     {"", "LEASE_MS", CN_OPT_DURATION, OFF(lease_ms), "60s", 100, 3600000, 1,
@@ -130,16 +133,8 @@ static int turn_start(struct master *M, char *err, size_t errlen)
         snprintf(err, errlen, "uv_check_init: %s", uv_strerror(rc));
         return rc;
     }
-    /* No session survives a restart: files unlinked while open go now. */
-    rc = turn_begin(M);
-    int n = rc ? rc : meta_orphans_purge(M->meta, &M->turn.freed);
-    turn_end(M);
-    if (n < 0) {
-        snprintf(err, errlen, "purging orphans: %s", meta_strerror(n));
-        return n;
-    }
-    if (n > 0)
-        cn_log_info(MOD, "freed %d orphan inodes left by the previous run", n);
+    /* Files unlinked while open in the previous run stay until mounts had
+     * OPEN_GRACE_MS to reconnect and claim them (opens.c). */
     return 0;
 }
 
@@ -149,6 +144,7 @@ static void on_tick(uv_timer_t *t)
     uint64_t now = cn_now_ms();
     cs_serv_tick(M, now);
     health_tick(M, now);
+    opens_tick(M, now);
     turn_tick(M, now);
     uint64_t every = (uint64_t)M->cfg.lease_ms / 4;
     if (every < 100)
@@ -276,6 +272,7 @@ struct start_step {
 static const struct start_step start_tab[] = {
     {"metadata", meta_start, meta_stop},
     {"group commit", turn_start, turn_stop},
+    {"open files", opens_init, opens_release},
     {"signals", signals_start, signals_stop},
     {"chunkserver port", cs_serv_init, cs_serv_release},
     {"client port", client_serv_init, client_serv_release},

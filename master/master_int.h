@@ -29,6 +29,7 @@ struct master_config {
     int64_t health_period_ms, health_start_ms;
     int64_t repair_rate_mbps, rebalance_rate_mbps, server_rate_mbps, server_jobs;
     int64_t balance_band;
+    int64_t open_grace_ms;
     int64_t lease_ms;
     uint64_t cache_size;
     int64_t goal;
@@ -140,6 +141,7 @@ struct master {
      * scan ran after leases_until_ms no lease can be live: scans stop. */
     int64_t leases_until_ms, last_scan_wall_ms;
     struct health *health; /* health.c */
+    struct opens *opens;   /* opens.c */
     uint64_t started_ms;
     uv_signal_t sig_term, sig_int, sig_hup;
     int stopping;
@@ -223,6 +225,17 @@ void health_kick(struct master *M);
 struct json_t;
 struct json_t *health_json(struct master *M);
 struct json_t *health_lost_json(struct master *M);
+
+/* opens.c: open handles per client session, for files unlinked while open. */
+struct open_set;
+int opens_init(struct master *M, char *err, size_t errlen);
+void opens_release(struct master *M);
+void opens_tick(struct master *M, uint64_t now_ms);
+struct open_set *opens_session(void);
+void opens_add(struct master *M, struct open_set *s, uint64_t ino);
+void opens_del(struct master *M, struct open_set *s, uint64_t ino);
+/* The connection ended: its handles stay counted for OPEN_GRACE_MS. */
+void opens_session_end(struct master *M, struct open_set *s);
 
 /* placement.c: pick up to n distinct online servers weighted by free
  * space. Returns how many were picked (0 when none is online). */

@@ -283,7 +283,9 @@ int meta_xattr_remove(struct meta *m, uint64_t ino, const char *name);
 
 /* Frees an orphan (unlinked while open) at its last close: its chunks go to freed. */
 int meta_orphan_release(struct meta *m, uint64_t ino, struct meta_freed *freed);
-/* Frees every orphan (at start, when no session is open). Returns how many. */
+/* Frees every orphan the open predicate (meta_set_open_check) does not
+ * say is open: after a restart, once clients had time to claim theirs.
+ * Returns how many were freed. */
 int meta_orphans_purge(struct meta *m, struct meta_freed *freed);
 
 /* ---- chunk table (master/chunks.c) ---------------------------------------- */

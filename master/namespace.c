@@ -1129,8 +1129,14 @@ int meta_orphans_purge(struct meta *m, struct meta_freed *freed)
         inos[n++] = meta_get_be64((const uint8_t *)key + 1);
     }
     rocksdb_iter_destroy(it);
-    for (size_t i = 0; rc == 0 && i < n; i++)
+    size_t freed_n = 0;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        if (m->open_fn && m->open_fn(m->open_ctx, inos[i]))
+            continue; /* claimed again by a client: stays until its last close */
         rc = orphan_free(m, inos[i], freed);
+        freed_n++;
+    }
+    n = freed_n;
 out:
     free(inos);
     rc = meta_op_end(m, rc);

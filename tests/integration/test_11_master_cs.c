@@ -209,7 +209,10 @@ Test(master_cs, write_locate_health_delete)
     ASSERT_ERR(it_call(cl, CN_MSG_CHUNK_LOCATE, &lc, &lr), 0);
     cr_assert_eq(lr.nlocs, 1);
     cn_msg_free(CN_MSG_CHUNK_LOCATE_R, &lr);
-    /* unlink frees the chunk: the remaining holder is told to delete its part */
+    /* close (the CREATE's handle), then unlink frees the chunk: the
+     * remaining holder is told to delete its part */
+    struct cn_ino_req rel = {f.ino};
+    ASSERT_ERR(it_call(cl, CN_MSG_RELEASE, &rel, NULL), 0);
     ASSERT_ERR(it_name_op(cl, CN_MSG_UNLINK, 1, "f", 0), 0);
     struct cn_frame_hdr h;
     struct cn_buf b = {0};

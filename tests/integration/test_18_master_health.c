@@ -81,6 +81,8 @@ static void write_chunk(int cl, uint64_t parent, const char *name, uint64_t len,
     struct cn_write_end we = {f.ino, 0, wr.chunk, wr.version, wr.lease, len, CN_ST_OK};
     cn_msg_free(CN_MSG_WRITE_BEGIN_R, &wr);
     ASSERT_ERR(it_call(cl, CN_MSG_WRITE_END, &we, NULL), 0);
+    struct cn_ino_req rel = {f.ino}; /* closed, as a mount does */
+    ASSERT_ERR(it_call(cl, CN_MSG_RELEASE, &rel, NULL), 0);
 }
 
 /* The next command frame on a fake chunkserver within ms; 0 or -ETIMEDOUT. */

@@ -137,12 +137,28 @@ wait_online 3
 drop_caches
 gotg=$(msha "$mnt/g") || fail "read of g with the good copy back failed"
 [ "$gotg" = "$wantg" ] || fail "g: wrong data with the good copy back"
+# The damaged part is dropped; the health loop may then put the new second
+# copy back on $bad (a fresh copy replaces the damaged one: its log says
+# "replicate: copied"), which is listed again, and is good.
+replaced=0
 for ((i = 0; i < 100; i++)); do
   T 30 "$cli" -m "$maddr" info /g | grep -q "server $bad " || break
+  if grep -q "replicate: copied chunk" "$dir/$bad/log"; then
+    replaced=1
+    break
+  fi
   sleep 0.2
 done
 T 30 "$cli" -m "$maddr" info /g
 grep -i "crc" "$dir/$bad/log" | tail -n 3
 [ "$i" -lt 100 ] || fail "the master still lists the damaged part of g on $bad"
+if [ "$replaced" = 1 ]; then
+  step "$bad holds a fresh copy of g now: read g with $good stopped"
+  "$local_sh" kill --dir "$dir" "$good"
+  drop_caches
+  gotg=$(msha "$mnt/g") || fail "read of g from the replacement copy on $bad failed"
+  [ "$gotg" = "$wantg" ] || fail "g: wrong data from the replacement copy on $bad"
+  "$local_sh" start --dir "$dir" "$good"
+fi
 grep -qi "crc" "$dir/$bad/log" || fail "$bad did not log the CRC failure met by the read"
 echo "PASS"
