@@ -71,6 +71,9 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
+bench_name=heal_bench
+# shellcheck source=bench/bench_lib.sh
+. "$here/bench_lib.sh"
 
 runs=3
 data=2G
@@ -112,14 +115,6 @@ Needs root: network namespace, FUSE mounts, drop_caches.
 EOF
 }
 
-fail_note="" # set inside the Cairn subshell: die also leaves its reason there
-die() {
-    echo "heal_bench: $*" >&2
-    [ -n "$fail_note" ] && echo "$*" >>"$fail_note"
-    exit 1
-}
-say() { echo "heal_bench: $*" >&2; }
-
 cmdline="bash bench/heal_bench.sh"
 for a in "$@"; do cmdline+=" $a"; done
 user_master_opts=${CAIRN_LOCAL_MASTER_OPTS:-}
@@ -156,61 +151,12 @@ done
 data_b=$(numfmt --from=iec "$data") || die "--data $data: not a size"
 ((data_b > 0 && data_b % (64 << 20) == 0)) || die "--data $data: want a positive multiple of 64M"
 nfiles=$((data_b / (64 << 20)))
-[ "$(id -u)" = 0 ] || die "needs root (network namespace, FUSE mounts, drop_caches); run with sudo"
+need_root
 
 # ---- packages ---------------------------------------------------------------
 
-installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
-
-# apt_install PKG...: installs the missing ones; the reason of a failure is
-# left in $apt_error.
-apt_error=""
-apt_install() {
-    local missing=() p log
-    for p in "$@"; do installed "$p" || missing+=("$p"); done
-    [ ${#missing[@]} -eq 0 ] && return 0
-    if [ "$install" = 0 ]; then
-        apt_error="not installed: ${missing[*]} (and --no-install given)"
-        return 1
-    fi
-    command -v apt-get >/dev/null || { apt_error="no apt-get on this machine; missing ${missing[*]}"; return 1; }
-    say "installing ${missing[*]}"
-    log=$(mktemp)
-    if ! DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}" >"$log" 2>&1; then
-        if ! { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}"; } >"$log" 2>&1; then
-            apt_error="apt-get install ${missing[*]} failed: $(grep -E '^E:' "$log" | head -n 2 | tr '\n' ' ')"
-            rm -f "$log"
-            return 1
-        fi
-    fi
-    rm -f "$log"
-}
-
-apt_install fuse3 iproute2 jq || die "$apt_error"
-for tool in ip jq mountpoint timeout numfmt; do
-    command -v "$tool" >/dev/null || die "$tool not found after installing fuse3 iproute2 jq"
-done
-[ -c /dev/fuse ] || die "/dev/fuse missing: load the fuse module (modprobe fuse)"
-
-do_mfs=1
-do_cairn=1
-[ "$only" = cairn ] && do_mfs=0
-[ "$only" = moosefs ] && do_cairn=0
-if [ "$do_mfs" = 1 ]; then
-    if ! apt_install moosefs-master moosefs-chunkserver moosefs-client moosefs-cli; then
-        say "MooseFS side skipped: $apt_error"
-        do_mfs=0
-    fi
-fi
-if [ "$do_cairn" = 1 ]; then
-    for b in cairn cairn-local cairn-mount cairn-master cairn-chunkserver; do
-        if [ ! -x "$build/bin/$b" ]; then
-            say "Cairn side skipped: $build/bin/$b not built (make build)"
-            do_cairn=0
-            break
-        fi
-    done
-fi
+need_base ip jq mountpoint timeout numfmt
+pick_sides cairn cairn-local cairn-mount cairn-master cairn-chunkserver
 
 # A master without the health loop (issue 5) refuses the options this script
 # sets: say so once instead of failing in the first run.
@@ -225,19 +171,11 @@ if [ "$do_cairn" = 1 ]; then
 fi
 
 loopcopy="$build/bench/loopcopy"
-if [ ! -x "$loopcopy" ] || [ "$here/loopcopy.c" -nt "$loopcopy" ]; then
-    say "building loopcopy in $build"
-    [ -f "$build/CMakeCache.txt" ] || cmake -S "$repo" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >&2
-    cmake --build "$build" --target loopcopy >&2 || die "building loopcopy failed (see above)"
-fi
+build_tool loopcopy
 
 # ---- work folder and cleanup ------------------------------------------------
 
-[ -n "$workparent" ] || workparent="$build"
-mkdir -p "$workparent"
-work=$(mktemp -d "$(cd "$workparent" && pwd)/heal_bench.XXXXXX")
-fstype=$(df --output=fstype "$work" | tail -n 1)
-[ "$fstype" != tmpfs ] || die "$work is on tmpfs; pass --workdir on a disk"
+make_work heal_bench
 mkdir -p "$work/results" "$work/logs"
 records="$work/results/records.jsonl"
 : >"$records"
@@ -247,43 +185,6 @@ ns="cairnheal$$"
 ns_made=0
 mfs_pids=()   # master first, then cs1..cs4; "" for one already stopped
 cairn_dir="" # the Cairn cluster (set by cairn_start)
-
-stop_pid() { # stop_pid PID: SIGTERM, up to 60 s for a clean stop, then SIGKILL
-    local pid=$1 i
-    [ -n "$pid" ] || return 0
-    kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
-    kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < 600; i++)); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    if kill -0 "$pid" 2>/dev/null; then
-        say "pid $pid did not stop in 60 s; killing it"
-        kill -KILL "$pid" 2>/dev/null || true
-    fi
-    wait "$pid" 2>/dev/null || true
-}
-
-# The mount's pid file is written by the helper inside the namespace: not our
-# child, so poll instead of wait.
-stop_mfs_mount() {
-    local f=$1 pid i
-    [ -f "$f" ] || return 0
-    pid=$(cat "$f")
-    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-        kill -TERM "$pid" 2>/dev/null || true
-        for ((i = 0; i < 100; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$pid" 2>/dev/null || true
-    fi
-    rm -f "$f"
-}
-
-mfs_stop() { # chunkservers first, the master last
-    local i
-    stop_mfs_mount "$work/mfs/mount.pid"
-    for ((i = ${#mfs_pids[@]} - 1; i >= 0; i--)); do stop_pid "${mfs_pids[$i]}"; done
-    mfs_pids=()
-}
 
 cairn_stop() { # cairn_stop [--purge]: the cluster in $work/cairn, if there is one
     [ -f "$work/cairn/cluster.env" ] || return 0
@@ -306,9 +207,7 @@ cleanup() {
     local status=$?
     trap - EXIT INT TERM
     mfs_stop
-    if [ "$ns_made" = 1 ]; then
-        ip netns del "$ns" 2>/dev/null || say "could not delete network namespace $ns (ip netns del $ns)"
-    fi
+    mfs_ns_down
     cairn_stop # logs stay in the work folder on failure
     if [ "$keep_work" = 1 ] || [ "$status" != 0 ] || [ "$cairn_failed" = 1 ]; then
         rm -f "$work/blob"
@@ -347,9 +246,6 @@ reference_run() { # reference_run RUN
 
 # ---- MooseFS ----------------------------------------------------------------
 
-mfs_ip=10.77.0.1
-mfs_cli() { nice -n 19 timeout 30 ip netns exec "$ns" mfscli -H "$mfs_ip" "$@"; }
-
 # mfs_bad all|regular: chunks under goal (missing + endangered + undergoal),
 # counting all copies or only those on disks not marked for removal.
 mfs_bad() {
@@ -366,95 +262,22 @@ mfs_gone() {
     grep -q "port: $mfs_gone_port has been fully removed from data structures" "$work/mfs/master.log"
 }
 
-mfs_start() { # a fresh master and 4 chunkservers in $work/mfs
-    local m="$work/mfs" i n empty pid
-    rm -rf "$m"
-    mkdir -p "$m/master" "$m/mnt"
-    empty=$(dpkg -L moosefs-master | grep 'metadata.mfs.empty$' | head -n 1)
-    [ -f "$empty" ] || die "moosefs-master ships no metadata.mfs.empty (dpkg -L moosefs-master)"
-    cp "$empty" "$m/master/metadata.mfs"
-    echo "* / rw,alldirs,admin,maproot=0:0" >"$m/mfsexports.cfg"
-    : >"$m/mfstopology.cfg"
-    cat >"$m/mfsmaster.cfg" <<EOF
-WORKING_USER = root
-WORKING_GROUP = root
-NICE_LEVEL = 0
-DATA_PATH = $m/master
-EXPORTS_FILENAME = $m/mfsexports.cfg
-TOPOLOGY_FILENAME = $m/mfstopology.cfg
-MATOML_LISTEN_HOST = $mfs_ip
-MATOCS_LISTEN_HOST = $mfs_ip
-MATOCL_LISTEN_HOST = $mfs_ip
-REPLICATIONS_DELAY_INIT = 0
+mfs_up() { # a fresh master and 4 chunkservers in $work/mfs (decision 1)
+    mfs_start 4 "REPLICATIONS_DELAY_INIT = 0
 CHUNKS_LOOP_MIN_TIME = 60
 CHUNKS_LOOP_MAX_CPS = 10000000
 CHUNKS_WRITE_REP_LIMIT = $mfs_rep,$mfs_rep,$mfs_rep,$mfs_rep
-CHUNKS_READ_REP_LIMIT = $mfs_rep,$mfs_rep,$mfs_rep,$mfs_rep
-EOF
-    ip netns exec "$ns" mfsmaster -f -c "$m/mfsmaster.cfg" start >"$m/master.log" 2>&1 &
-    mfs_pids=($!)
-    for ((i = 0; i < 300; i++)); do
-        mfs_cli -SIN >/dev/null 2>&1 && break
-        kill -0 "${mfs_pids[0]}" 2>/dev/null || die "mfsmaster exited; see $m/master.log"
-        sleep 0.1
-    done
-    for i in 1 2 3 4; do
-        mkdir -p "$m/cs$i/data" "$m/cs$i/hdd"
-        echo "$m/cs$i/hdd" >"$m/cs$i/mfshdd.cfg"
-        cat >"$m/cs$i/mfschunkserver.cfg" <<EOF
-WORKING_USER = root
-WORKING_GROUP = root
-NICE_LEVEL = 0
-DATA_PATH = $m/cs$i/data
-HDD_CONF_FILENAME = $m/cs$i/mfshdd.cfg
-HDD_FSYNC_BEFORE_CLOSE = $mfs_fsync
-MASTER_HOST = $mfs_ip
-BIND_HOST = $mfs_ip
-CSSERV_LISTEN_HOST = $mfs_ip
-CSSERV_LISTEN_PORT = $((9521 + i))
-EOF
-        ip netns exec "$ns" mfschunkserver -f -c "$m/cs$i/mfschunkserver.cfg" start \
-            >"$m/cs$i.log" 2>&1 &
-        mfs_pids+=($!)
-    done
-    n=0
-    for ((i = 0; i < 600; i++)); do
-        n=$(mfs_cli -SCS 2>/dev/null | grep -c "^chunk servers:" || true)
-        [ "$n" = 4 ] && break
-        for pid in "${mfs_pids[@]}"; do
-            kill -0 "$pid" 2>/dev/null || die "a MooseFS daemon exited; see $m/master.log $m/cs*.log"
-        done
-        sleep 0.1
-    done
-    [ "$n" = 4 ] || die "only $n of 4 MooseFS chunkservers registered in 60 s; see $m/cs*.log"
+CHUNKS_READ_REP_LIMIT = $mfs_rep,$mfs_rep,$mfs_rep,$mfs_rep"
 }
 
 # Mount, goal 2, trash 0, write the files, sync, unmount: one `ip netns exec`
 # (decision 5).
-cat >"$work/mfs_write.sh" <<'EOF'
-#!/usr/bin/env bash
-# mfs_write.sh MNT IP PIDFILE BLOB N: runs inside `ip netns exec`.
-set -uo pipefail
-mnt=$1 ip=$2 pidfile=$3 blob=$4 n=$5
-mfsmount -f "$mnt" -H "$ip" -o mfsnice=0 >>"${pidfile%.pid}.log" 2>&1 &
-mp=$!
-echo "$mp" >"$pidfile"
-for ((i = 0; i < 300; i++)); do
-    mountpoint -q "$mnt" && break
-    kill -0 "$mp" 2>/dev/null || { echo "mfsmount exited; see ${pidfile%.pid}.log" >&2; exit 1; }
-    sleep 0.1
-done
-mountpoint -q "$mnt" || { echo "mfsmount: no mount after 30 s" >&2; kill "$mp"; exit 1; }
-status=0
-mfssetgoal -r 2 "$mnt" >/dev/null && mfssettrashtime -r 0 "$mnt" >/dev/null || status=1
+mfs_helper "$work/mfs_write.sh" "mfs_write.sh MNT IP PIDFILE BLOB N" <<'EOF'
+blob=$1 n=$2
 for ((i = 1; i <= n && status == 0; i++)); do
     cp "$blob" "$mnt/f$i" || status=1
 done
 sync
-umount "$mnt" || umount -l "$mnt" || status=1
-wait "$mp" || true
-rm -f "$pidfile"
-exit "$status"
 EOF
 
 mfs_fill() {
@@ -508,7 +331,7 @@ wait_count() {
 
 mfs_run() { # mfs_run RUN PHASE
     local r=$1 phase=$2 tgt bytes t0 m="$work/mfs" secs
-    mfs_start
+    mfs_up
     mfs_fill
     read -r tgt bytes <<<"$(mfs_target)"
     drop_caches
@@ -632,12 +455,7 @@ cairn_run() { # cairn_run RUN PHASE
 
 # ---- runs -------------------------------------------------------------------
 
-if [ "$do_mfs" = 1 ]; then
-    ip netns add "$ns" || die "ip netns add $ns failed"
-    ns_made=1
-    ip -n "$ns" link set lo up
-    ip -n "$ns" addr add "$mfs_ip/32" dev lo
-fi
+if [ "$do_mfs" = 1 ]; then mfs_ns_up; fi
 mfs_version=$(dpkg-query -W -f='${Version}' moosefs-master 2>/dev/null || echo "not installed")
 say "work folder $work; $nfiles files of 64 MiB per cluster; phases $phases; $runs run(s)"
 
@@ -713,8 +531,7 @@ echo "**Command** ($(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git -C "$repo" rev
 echo
 echo "    $cmdline"
 echo
-echo "Machine: $(nproc) CPUs, $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo) RAM," \
-    "Linux $(uname -r), work folder on $fstype ($(df --output=source "$work" | tail -n 1))." \
+echo "$(machine)" \
     "$((data_b >> 20)) MiB written per cluster (4 servers, 2 copies); medians of $runs run(s); poll every $poll s." \
     "MooseFS $mfs_version, chunk fsync $([ "$mfs_fsync" = 1 ] && echo on || echo 'off (its default)')," \
     "rep limits $mfs_rep,$mfs_rep,$mfs_rep,$mfs_rep." \

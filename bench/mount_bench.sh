@@ -36,6 +36,9 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
+bench_name=mount_bench
+# shellcheck source=bench/bench_lib.sh
+. "$here/bench_lib.sh"
 
 runs=3
 runs_given=0
@@ -73,12 +76,6 @@ Needs root: network namespaces, FUSE mounts, drop_caches.
 EOF
 }
 
-die() {
-    echo "mount_bench: $*" >&2
-    exit 1
-}
-say() { echo "mount_bench: $*" >&2; }
-
 # The command line as given, for the report.
 cmdline="bash bench/mount_bench.sh"
 for a in "$@"; do cmdline+=" $a"; done
@@ -104,118 +101,33 @@ while [ $# -gt 0 ]; do
 done
 [[ "$runs" =~ ^[1-9][0-9]*$ ]] || die "--runs $runs: want a positive number"
 case "$only" in "" | cairn | moosefs) ;; *) die "--only $only: want cairn or moosefs" ;; esac
-[ "$(id -u)" = 0 ] || die "needs root (network namespace, FUSE mounts, drop_caches); run with sudo"
+need_root
 
 # ---- packages ---------------------------------------------------------------
 
-installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
-
-# apt_install PKG...: installs the missing ones; one `apt-get update` retry for
-# a machine whose package lists are empty or stale. Returns non-zero with the
-# reason in $apt_error.
-apt_error=""
-apt_install() {
-    local missing=() p log
-    for p in "$@"; do installed "$p" || missing+=("$p"); done
-    [ ${#missing[@]} -eq 0 ] && return 0
-    if [ "$install" = 0 ]; then
-        apt_error="not installed: ${missing[*]} (and --no-install given)"
-        return 1
-    fi
-    command -v apt-get >/dev/null || { apt_error="no apt-get on this machine; missing ${missing[*]}"; return 1; }
-    say "installing ${missing[*]}"
-    log=$(mktemp)
-    if ! DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}" >"$log" 2>&1; then
-        if ! { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}"; } >"$log" 2>&1; then
-            apt_error="apt-get install ${missing[*]} failed: $(grep -E '^E:' "$log" | head -n 2 | tr '\n' ' ')"
-            rm -f "$log"
-            return 1
-        fi
-    fi
-    rm -f "$log"
-}
-
-apt_install fuse3 iproute2 jq || die "$apt_error"
-for tool in ip jq mountpoint timeout; do
-    command -v "$tool" >/dev/null || die "$tool not found after installing fuse3 iproute2 jq"
-done
-[ -c /dev/fuse ] || die "/dev/fuse missing: load the fuse module (modprobe fuse)"
-
-do_mfs=1
-do_cairn=1
-[ "$only" = cairn ] && do_mfs=0
-[ "$only" = moosefs ] && do_cairn=0
-if [ "$do_mfs" = 1 ]; then
-    if ! apt_install moosefs-master moosefs-chunkserver moosefs-client moosefs-cli; then
-        say "MooseFS side skipped: $apt_error"
-        do_mfs=0
-    fi
-fi
-if [ "$do_cairn" = 1 ]; then
-    for b in cairn-local cairn-mount cairn-master cairn-chunkserver; do
-        if [ ! -x "$build/bin/$b" ]; then
-            say "Cairn side skipped: $build/bin/$b not built (make build)"
-            do_cairn=0
-            break
-        fi
-    done
-fi
+need_base ip jq mountpoint timeout
+pick_sides cairn-local cairn-mount cairn-master cairn-chunkserver
 [ "$do_mfs" = 1 ] || [ "$do_cairn" = 1 ] || die "nothing to measure: both sides skipped"
 
 # ---- fsbench ----------------------------------------------------------------
 
 fsbench="$build/bench/fsbench"
-if [ ! -x "$fsbench" ] || [ "$here/fsbench.c" -nt "$fsbench" ]; then
-    say "building fsbench in $build"
-    [ -f "$build/CMakeCache.txt" ] || cmake -S "$repo" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >&2
-    cmake --build "$build" --target fsbench >&2 || die "building fsbench failed (see above)"
-fi
+build_tool fsbench
 fsbench_args=(--json --size "$size" --files "$files" --rand-seconds "$rand_seconds" --phases "$phases")
 
 # ---- work folder and cleanup ------------------------------------------------
 
-[ -n "$workparent" ] || workparent="$build"
-mkdir -p "$workparent"
-work=$(mktemp -d "$(cd "$workparent" && pwd)/mount_bench.XXXXXX")
-fstype=$(df --output=fstype "$work" | tail -n 1)
-[ "$fstype" != tmpfs ] || die "$work is on tmpfs; pass --workdir on a disk"
+make_work mount_bench
 ns="cairnbench$$"
 ns_made=0
 mfs_pids=()
 cairn_up=0
 
-stop_pid() { # stop_pid PID: SIGTERM, up to 60 s for a clean stop, then SIGKILL
-    local pid=$1 i
-    kill -0 "$pid" 2>/dev/null || return 0
-    kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < 600; i++)); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    if kill -0 "$pid" 2>/dev/null; then
-        say "pid $pid did not stop in 60 s; killing it"
-        kill -KILL "$pid" 2>/dev/null || true
-    fi
-    wait "$pid" 2>/dev/null || true
-}
-
 cleanup() {
-    local status=$? pid i purge
+    local status=$? purge
     trap - EXIT INT TERM
-    if [ -f "$work/mfs/mount.pid" ]; then
-        pid=$(cat "$work/mfs/mount.pid")
-        # Not our child (the helper started it): poll instead of wait.
-        if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-            kill -TERM "$pid" 2>/dev/null || true
-            for ((i = 0; i < 100; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-            kill -KILL "$pid" 2>/dev/null || true
-        fi
-    fi
-    # Chunkservers first, the master last (it saves its metadata on SIGTERM).
-    for ((i = ${#mfs_pids[@]} - 1; i >= 0; i--)); do stop_pid "${mfs_pids[$i]}"; done
-    if [ "$ns_made" = 1 ]; then
-        ip netns del "$ns" 2>/dev/null || say "could not delete network namespace $ns (ip netns del $ns)"
-    fi
+    mfs_stop
+    mfs_ns_down
     if [ "$cairn_up" = 1 ]; then
         # On failure keep Cairn's logs: stop without --purge.
         purge=--purge
@@ -237,95 +149,15 @@ mkdir -p "$work/results"
 
 # ---- MooseFS side -----------------------------------------------------------
 
-mfs_ip=10.77.0.1
-mfs_start() {
-    local m="$work/mfs" i n
-    mkdir -p "$m/master" "$m/mnt"
-    ip netns add "$ns" || die "ip netns add $ns failed"
-    ns_made=1
-    ip -n "$ns" link set lo up
-    ip -n "$ns" addr add "$mfs_ip/32" dev lo
-
-    local empty
-    empty=$(dpkg -L moosefs-master | grep 'metadata.mfs.empty$' | head -n 1)
-    [ -f "$empty" ] || die "moosefs-master ships no metadata.mfs.empty (dpkg -L moosefs-master)"
-    cp "$empty" "$m/master/metadata.mfs"
-    echo "* / rw,alldirs,admin,maproot=0:0" >"$m/mfsexports.cfg"
-    : >"$m/mfstopology.cfg"
-    cat >"$m/mfsmaster.cfg" <<EOF
-WORKING_USER = root
-WORKING_GROUP = root
-NICE_LEVEL = 0
-DATA_PATH = $m/master
-EXPORTS_FILENAME = $m/mfsexports.cfg
-TOPOLOGY_FILENAME = $m/mfstopology.cfg
-MATOML_LISTEN_HOST = $mfs_ip
-MATOCS_LISTEN_HOST = $mfs_ip
-MATOCL_LISTEN_HOST = $mfs_ip
-EOF
-    ip netns exec "$ns" mfsmaster -f -c "$m/mfsmaster.cfg" start >"$m/master.log" 2>&1 &
-    mfs_pids+=($!)
-    for i in 1 2 3; do
-        mkdir -p "$m/cs$i/data" "$m/cs$i/hdd"
-        echo "$m/cs$i/hdd" >"$m/cs$i/mfshdd.cfg"
-        cat >"$m/cs$i/mfschunkserver.cfg" <<EOF
-WORKING_USER = root
-WORKING_GROUP = root
-NICE_LEVEL = 0
-DATA_PATH = $m/cs$i/data
-HDD_CONF_FILENAME = $m/cs$i/mfshdd.cfg
-HDD_FSYNC_BEFORE_CLOSE = $mfs_fsync
-MASTER_HOST = $mfs_ip
-BIND_HOST = $mfs_ip
-CSSERV_LISTEN_HOST = $mfs_ip
-CSSERV_LISTEN_PORT = $((9521 + i))
-EOF
-    done
-    # The master must listen before the chunkservers try (they retry every 5 s).
-    for ((i = 0; i < 300; i++)); do
-        ip netns exec "$ns" mfscli -H "$mfs_ip" -SIN >/dev/null 2>&1 && break
-        kill -0 "${mfs_pids[0]}" 2>/dev/null || die "mfsmaster exited; see $m/master.log"
-        sleep 0.1
-    done
-    for i in 1 2 3; do
-        ip netns exec "$ns" mfschunkserver -f -c "$m/cs$i/mfschunkserver.cfg" start \
-            >"$m/cs$i.log" 2>&1 &
-        mfs_pids+=($!)
-    done
-    # No event to wait on: poll the master's list (bounded, 60 s).
-    for ((i = 0; i < 600; i++)); do
-        n=$(ip netns exec "$ns" mfscli -H "$mfs_ip" -SCS 2>/dev/null | grep -c "^chunk servers:" || true)
-        [ "$n" = 3 ] && break
-        for pid in "${mfs_pids[@]}"; do
-            kill -0 "$pid" 2>/dev/null || die "a MooseFS daemon exited; see $m/*.log $m/cs*.log"
-        done
-        sleep 0.1
-    done
-    [ "$n" = 3 ] || die "only $n of 3 MooseFS chunkservers registered in 60 s; see $m/cs*.log"
-
+mfs_up() {
+    local m="$work/mfs"
+    mfs_ns_up
+    mfs_start 3
     # One ip netns exec per run: mount, fsbench, unmount (decision 1).
-    cat >"$m/mfs_run.sh" <<'EOF'
-#!/usr/bin/env bash
-# mfs_run.sh MNT IP PIDFILE OUT FSBENCH ARGS...: runs inside `ip netns exec`.
-set -uo pipefail
-mnt=$1 ip=$2 pidfile=$3 out=$4
-shift 4
-mfsmount -f "$mnt" -H "$ip" -o mfsnice=0 >>"${pidfile%.pid}.log" 2>&1 &
-mp=$!
-echo "$mp" >"$pidfile"
-for ((i = 0; i < 300; i++)); do
-    mountpoint -q "$mnt" && break
-    kill -0 "$mp" 2>/dev/null || { echo "mfsmount exited; see ${pidfile%.pid}.log" >&2; exit 1; }
-    sleep 0.1
-done
-mountpoint -q "$mnt" || { echo "mfsmount: no mount after 30 s" >&2; kill "$mp"; exit 1; }
-status=0
-mfssetgoal -r 2 "$mnt" >/dev/null && mfssettrashtime -r 0 "$mnt" >/dev/null || status=1
+    mfs_helper "$m/mfs_run.sh" "mfs_run.sh MNT IP PIDFILE OUT FSBENCH ARGS..." <<'EOF'
+out=$1
+shift
 [ "$status" = 0 ] && { timeout 3600 "$@" "$mnt" >"$out" || status=1; }
-umount "$mnt" || umount -l "$mnt" || status=1
-wait "$mp" || true
-rm -f "$pidfile"
-exit "$status"
 EOF
     say "MooseFS $(dpkg-query -W -f='${Version}' moosefs-master) up in namespace $ns: master and 3 chunkservers on $mfs_ip"
 }
@@ -360,7 +192,7 @@ cairn_run() { # cairn_run RUN
 
 # ---- runs -------------------------------------------------------------------
 
-if [ "$do_mfs" = 1 ]; then mfs_start; fi
+if [ "$do_mfs" = 1 ]; then mfs_up; fi
 if [ "$do_cairn" = 1 ]; then cairn_start; fi
 for ((r = 1; r <= runs; r++)); do
     if ((r % 2 == 1)); then order="cairn moosefs"; else order="moosefs cairn"; fi
@@ -395,8 +227,7 @@ echo "**Command** ($(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git -C "$repo" rev
 echo
 echo "    $cmdline"
 echo
-echo "Machine: $(nproc) CPUs, $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo) RAM," \
-    "Linux $(uname -r), work folder on $fstype ($(df --output=source "$work" | tail -n 1))." \
+echo "$(machine)" \
     "File $size, $files files, random reads for $rand_seconds s; medians of $runs run(s)." \
     "MooseFS $(dpkg-query -W -f='${Version}' moosefs-master 2>/dev/null || echo 'not installed')" \
     "(chunk fsync on close: $([ "$mfs_fsync" = 1 ] && echo on || echo 'off, the default'))."
