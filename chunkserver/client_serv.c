@@ -72,6 +72,7 @@ struct creq {
     } fwd;
     struct cs_disk *disk;
     uint16_t disk_idx;
+    int busy; /* counted in its part's `busy` (balance.c must not move it meanwhile) */
     /* local side */
     int local_rc;
     int local_done;
@@ -111,6 +112,13 @@ static void reply_error(struct cn_conn *c, uint64_t req_id, enum cn_status st, c
 static void req_free(struct creq *r)
 {
     struct cconn *cc = r->cc;
+    if (r->busy) {
+        uint64_t chunk = r->type == CN_MSG_WRITE_BLOCK ? r->m.wb.chunk : r->m.cp.chunk;
+        uint16_t part = r->type == CN_MSG_WRITE_BLOCK ? r->m.wb.part : r->m.cp.part;
+        struct cs_partref *p = cs_part_find(cc->ctx, chunk, part);
+        if (p && p->busy)
+            p->busy--;
+    }
     cn_msg_free(r->type, &r->m);
     free(r->payload_mem);
     cn_buf_release(&r->frame);
@@ -411,6 +419,10 @@ static int route(struct creq *r)
     }
     r->disk_idx = p->disk;
     r->disk = &ctx->disks[p->disk];
+    if (r->type != CN_MSG_READ_BLOCK) {
+        p->busy++;
+        r->busy = 1;
+    }
     if (!r->disk->ls) {
         reply_error(c, r->req_id, CN_ST_EIO, "disk %s of this part is not available",
                     r->disk->path);

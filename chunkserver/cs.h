@@ -33,6 +33,7 @@ struct cs_config {
     int64_t compact_rate_mbps;
     int64_t compact_period_ms;
     int64_t scrub_rate_mbps;
+    int64_t local_balance_band;
 };
 
 /* One configured disk. Background threads read `ls` (thread-safe) and their
@@ -56,6 +57,7 @@ struct cs_partref {
     uint64_t version; /* committed version; 0 while only a write session exists */
     uint16_t part;
     uint16_t disk;
+    uint16_t busy; /* writes and commits routed to it and not answered (balance.c waits) */
     struct cs_partref *next;
 };
 
@@ -91,6 +93,8 @@ struct cs_ctx {
     uv_async_t bad_async;
     volatile int stop;                               /* set under bad_mu; background threads exit */
     volatile int scrub_rate_mbps, compact_rate_mbps; /* reloadable, atomics */
+    volatile int balance_band;                       /* reloadable: LOCAL_BALANCE_BAND */
+    struct cs_balance *balance;                      /* balance.c */
     volatile int64_t compact_period_ms;
 
     uint16_t data_port;       /* bound port of LISTEN (which may say 0) */
@@ -141,6 +145,15 @@ void cs_peers_free(struct cs_ctx *ctx); /* after the loop drained */
  * could not be reached). msg is borrowed until cb runs. Loop thread. */
 void cs_peer_call(struct cs_ctx *ctx, struct cn_str addr, uint16_t type, const void *msg,
                   uint32_t timeout_ms, cn_reply_cb cb, void *ud);
+
+/* ---- replicate.c ---- */
+/* A CS_CMD_COPY_PART of (chunk, part) is running. */
+int cs_copy_running(struct cs_ctx *ctx, uint64_t chunk, uint16_t part);
+
+/* ---- balance.c: moves parts from the fullest to the emptiest disk ---- */
+int cs_balance_init(struct cs_ctx *ctx);
+void cs_balance_release(struct cs_ctx *ctx);
+void cs_balance_free(struct cs_ctx *ctx);
 
 /* ---- master_conn.c ---- */
 int cs_master_init(struct cs_ctx *ctx);

@@ -67,6 +67,9 @@ static const struct cn_opt g_opts[] = {
      "how often each disk checks whether compaction is due (dead space over 25%)"},
     {"", "SCRUB_RATE_MBPS", CN_OPT_INT, OFF(scrub_rate_mbps), "10", 0, 100000, 1,
      "scrub read rate per disk in MB/s (0: scrub off)"},
+    {"", "LOCAL_BALANCE_BAND", CN_OPT_INT, OFF(local_balance_band), "5", 0, 100, 1,
+     "move parts from the fullest to the emptiest disk of this server while their usage "
+     "differs by more than this many percent points (0: off)"},
     CN_OPT_END,
 };
 
@@ -86,6 +89,7 @@ struct module {
 
 static const struct module modules[] = {
     {"disks", cs_disks_init, cs_disks_stop, cs_disks_release},
+    {"balance", cs_balance_init, cs_balance_release, cs_balance_free},
     {"peers", peers_init, cs_peers_release, cs_peers_free},
     {"client_serv", cs_client_init, cs_client_release, cs_client_free},
     {"master_conn", cs_master_init, cs_master_release, cs_master_free},
@@ -206,6 +210,7 @@ static void apply_runtime(struct cs_ctx *ctx)
 {
     cn_log_set_level(cn_log_level_parse(ctx->cfg.log_level ? ctx->cfg.log_level : "info"));
     __atomic_store_n(&ctx->scrub_rate_mbps, (int)ctx->cfg.scrub_rate_mbps, __ATOMIC_RELAXED);
+    __atomic_store_n(&ctx->balance_band, (int)ctx->cfg.local_balance_band, __ATOMIC_RELAXED);
     __atomic_store_n(&ctx->compact_rate_mbps, (int)ctx->cfg.compact_rate_mbps, __ATOMIC_RELAXED);
     __atomic_store_n(&ctx->compact_period_ms, ctx->cfg.compact_period_ms, __ATOMIC_RELAXED);
 }

@@ -556,3 +556,11 @@ void cs_copy_free(struct cs_ctx *ctx)
         copy_free(cp);
     }
 }
+
+int cs_copy_running(struct cs_ctx *ctx, uint64_t chunk, uint16_t part)
+{
+    for (struct cs_copy *o = ctx->copies; o; o = o->next)
+        if (o->cmd.chunk == chunk && o->cmd.part == part)
+            return 1;
+    return 0;
+}

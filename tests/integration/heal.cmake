@@ -13,7 +13,8 @@ if(TARGET cairn AND TARGET cairn-chunkserver AND TARGET cairn-mount)
       "test_31_heal_two_kills\;test_31_heal_two_kills.sh\;480"
       "test_32_heal_drain\;test_32_heal_drain.sh\;480"
       "test_33_heal_rebalance\;test_33_heal_rebalance.sh\;600"
-      "test_34_heal_scrub\;test_34_heal_scrub.sh\;300")
+      "test_34_heal_scrub\;test_34_heal_scrub.sh\;300"
+      "test_35_heal_new_disk\;test_35_heal_new_disk.sh\;480")
   foreach(t ${_heal_tests})
     list(GET t 0 _name)
     list(GET t 1 _script)
