@@ -1027,7 +1027,7 @@ int lc_release(struct lc_fh *fh)
     lc_op_init(&op);
     int rrc = lc_mcall(c, CN_MSG_RELEASE, &m, NULL, &op);
     lc_op_release(&op);
-    if (!rc && rrc && rrc != -ENOENT)
+    if (!rc)
         rc = rrc;
     ra_clear(fh);
     pthread_mutex_destroy(&fh->rmu);

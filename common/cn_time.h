@@ -37,6 +37,13 @@ static inline struct timespec cn_wall_now(void)
     return ts;
 }
 
+/* Wall-clock milliseconds since the epoch (lease expiries in the metadata). */
+static inline int64_t cn_wall_ms(void)
+{
+    struct timespec ts = cn_wall_now();
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /* Milliseconds left until the monotonic `deadline_ms`; 0 once it has passed. */
 static inline int cn_ms_left(uint64_t deadline_ms)
 {

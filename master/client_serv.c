@@ -866,8 +866,7 @@ static int do_write_begin(struct req *r, const struct cn_write_begin *m)
     }
     if ((rc = turn_begin(M)))
         return rc;
-    struct timespec w = cn_wall_now();
-    int64_t now = (int64_t)w.tv_sec * 1000 + w.tv_nsec / 1000000;
+    int64_t now = cn_wall_ms();
     rc = meta_chunk_lease_begin(M->meta, m->ino, m->index, r->cl->session, now,
                                 now + M->cfg.lease_ms, &c);
     if (rc)

@@ -407,9 +407,8 @@ static void on_mark_reply(struct cn_conn *c, int status, const struct cn_frame_h
 }
 
 /* Tell an online server which of its disks take no new parts. */
-static void marks_send(struct master *M, struct cs_server *s, int all)
+static void marks_send(struct cs_server *s, int all)
 {
-    (void)M;
     if (!s->conn)
         return;
     for (uint32_t k = 0; k < s->ndisks; k++) {
@@ -527,7 +526,7 @@ int cs_mark_set(struct master *M, const char *server, const char *disk, int leav
     if (leaving)
         mark_load_fn(g, server, uuid);
     marks_apply(M, s);
-    marks_send(M, s, 1);
+    marks_send(s, 1);
     health_kick(M);
     cn_log_info(MOD, "%s %s%s%s marked %s", uuid ? "disk" : "chunkserver", server, uuid ? ":" : "",
                 uuid ? disk_out : "", leaving ? "for removal (draining)" : "to keep");
@@ -593,7 +592,7 @@ static void on_register(struct cs_peer *p, struct cn_conn *c, uint64_t req_id,
                 cn_conn_peer(c), s->name, (unsigned long long)s->id, s->addr, m->ndisks, m->nparts);
     struct cn_cs_register_r r = {s->id, (uint32_t)M->cfg.heartbeat_ms};
     cn_conn_send_msg(c, CN_MSG_CS_REGISTER_R, req_id, &r);
-    marks_send(M, s, 0);
+    marks_send(s, 0);
     health_kick(M); /* its parts count again: surplus copies may go */
 }
 

@@ -44,7 +44,6 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "cn_time.h"
 #include "log.h"
@@ -173,23 +172,6 @@ static void q_swap(struct queue *work, struct queue *next)
     q_clear(next);
 }
 
-static uint64_t rnd(struct master *M)
-{
-    uint64_t x = M->place_rng ? M->place_rng : (M->session_base | 1);
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    M->place_rng = x;
-    return x * 0x2545F4914F6CDD1Dull;
-}
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int job_on_chunk(const struct health *H, uint64_t chunk)
 {
     for (const struct job *j = H->jobs; j; j = j->next)
@@ -227,6 +209,21 @@ static void evaluate(const struct cs_chunk_locs *e, uint64_t version, struct eva
 static int lease_live(const struct meta_chunk *c, int64_t now_wall)
 {
     return c->lease == META_LEASE_WRITE && c->lease_expiry_ms > now_wall;
+}
+
+/* More copies online than the goal, or a leaving copy no longer needed. */
+static int has_surplus(const struct eval *ev, unsigned goal)
+{
+    return ev->online_keep > goal || (ev->online_keep >= goal && ev->online_leaving);
+}
+
+/* Load chunk `id` if the loop may act on it now: it has committed data
+ * (of `version`, when not 0), no live write lease and no copy running. */
+static int chunk_ready(struct health *H, uint64_t id, uint64_t version, struct meta_chunk *c)
+{
+    return meta_chunk_get(H->M->meta, id, c) == 0 && c->committed_version &&
+           (!version || c->committed_version == version) && !lease_live(c, cn_wall_ms()) &&
+           !job_on_chunk(H, id);
 }
 
 /* Delete parts of another version than the committed one on online servers,
@@ -342,7 +339,7 @@ static int scan_fn(void *ctx, const struct meta_chunk *c)
         } else {
             q_push(&H->next_drain, c->id);
         }
-    } else if (ev.online_keep > goal || (ev.online_keep >= goal && ev.online_leaving)) {
+    } else if (has_surplus(&ev, goal)) {
         q_push(&H->next_delete, c->id);
     }
     return 0;
@@ -351,8 +348,8 @@ static int scan_fn(void *ctx, const struct meta_chunk *c)
 static void scan_step(struct health *H, uint64_t now_ms)
 {
     struct master *M = H->M;
-    struct scan_ctx x = {H, wall_ms(), now_ms - M->started_ms >= (uint64_t)M->cfg.health_start_ms,
-                         SCAN_BATCH, 0};
+    struct scan_ctx x = {H, cn_wall_ms(),
+                         now_ms - M->started_ms >= (uint64_t)M->cfg.health_start_ms, SCAN_BATCH, 0};
     int rc = meta_chunk_iter(M->meta, H->cursor, scan_fn, &x);
     if (rc < 0) {
         cn_log_error(MOD, "chunk scan: %s", meta_strerror(rc));
@@ -444,32 +441,24 @@ static int holds_chunk(const struct cs_chunk_locs *e, const struct cs_server *s)
     return 0;
 }
 
-/* A target for a new copy, weighted by writable free space (as placement.c). */
+struct target_ctx {
+    const struct cs_chunk_locs *e;
+    uint64_t bytes;
+};
+
+static int target_ok(struct master *M, const struct cs_server *s, void *ctx)
+{
+    const struct target_ctx *t = ctx;
+    return server_writable(s) && server_can(M, s, 0) && !holds_chunk(t->e, s) &&
+           writable_free(s) > t->bytes;
+}
+
+/* A target for a new copy, weighted by writable free space (placement.c). */
 static struct cs_server *pick_target(struct master *M, const struct cs_chunk_locs *e,
                                      uint64_t bytes)
 {
-    struct cs_registry *g = &M->reg;
-    unsigned __int128 total = 0;
-    for (size_t i = 0; i < g->nservers; i++) {
-        struct cs_server *s = g->servers[i];
-        if (server_writable(s) && server_can(M, s, 0) && !holds_chunk(e, s) &&
-            writable_free(s) > bytes)
-            total += (writable_free(s) >> 20) + 1;
-    }
-    if (!total)
-        return NULL;
-    unsigned __int128 x = ((unsigned __int128)rnd(M) << 64 | rnd(M)) % total;
-    for (size_t i = 0; i < g->nservers; i++) {
-        struct cs_server *s = g->servers[i];
-        if (!(server_writable(s) && server_can(M, s, 0) && !holds_chunk(e, s) &&
-              writable_free(s) > bytes))
-            continue;
-        uint64_t w = (writable_free(s) >> 20) + 1;
-        if (x < w)
-            return s;
-        x -= w;
-    }
-    return NULL;
+    struct target_ctx t = {e, bytes};
+    return placement_draw(M, target_ok, &t, writable_free);
 }
 
 /* A source: a current copy on an online server with a free job slot;
@@ -482,7 +471,7 @@ static const struct cs_loc *pick_source(struct master *M, const struct cs_chunk_
     for (uint32_t i = 0; e && i < e->n && n < 16; i++)
         if (e->v[i].version == version && server_can(M, e->v[i].srv, 1))
             c[n++] = &e->v[i];
-    return n ? c[rnd(M) % n] : NULL;
+    return n ? c[placement_rand(M) % n] : NULL;
 }
 
 /* ---- copies ---------------------------------------------------------------------- */
@@ -528,11 +517,12 @@ static const char *kind_name(enum job_kind k)
 
 /* After a successful move: delete the copy the move was for, if the chunk
  * still has more than its goal online without it. */
-static void finish_move(struct master *M, struct job *j, struct cs_server *from)
+static void finish_move(struct health *H, const struct job *j)
 {
+    struct master *M = H->M;
+    struct cs_server *from = j->src;
     struct meta_chunk c;
-    if (!from || meta_chunk_get(M->meta, j->chunk, &c) != 0 || c.committed_version != j->version ||
-        lease_live(&c, wall_ms()))
+    if (!chunk_ready(H, j->chunk, j->version, &c))
         return;
     struct cs_chunk_locs *e = cs_locs_get(M, j->chunk);
     struct eval ev;
@@ -543,7 +533,7 @@ static void finish_move(struct master *M, struct job *j, struct cs_server *from)
         if (e->v[i].srv == from && e->v[i].version == c.committed_version &&
             from->state == CS_ONLINE) {
             cs_delete_part(M, from, j->chunk, c.committed_version, e->v[i].part);
-            M->health->deletes_done++;
+            H->deletes_done++;
             return;
         }
 }
@@ -574,12 +564,11 @@ static void on_copy_reply(struct cn_conn *c, int status, const struct cn_frame_h
         if (j->kind == JOB_MOVE) {
             H->moves_done++;
             H->last_move_done_ms = cn_now_ms();
-            finish_move(M, j, j->src);
+            finish_move(H, j);
         } else {
             /* a drained chunk's leaving copy can go now */
             struct meta_chunk mc;
-            if (meta_chunk_get(M->meta, j->chunk, &mc) == 0 && mc.committed_version == j->version &&
-                !lease_live(&mc, wall_ms()))
+            if (chunk_ready(H, j->chunk, j->version, &mc))
                 delete_surplus(H, &mc);
         }
     } else {
@@ -651,7 +640,7 @@ static void delete_surplus(struct health *H, const struct meta_chunk *c)
         struct cs_chunk_locs *e = cs_locs_get(M, c->id);
         struct eval ev;
         evaluate(e, c->committed_version, &ev);
-        if (!(ev.online_keep > goal || (ev.online_keep >= goal && ev.online_leaving)))
+        if (!has_surplus(&ev, goal))
             return;
         const struct cs_loc *victim = NULL;
         double worst = -1;
@@ -689,8 +678,7 @@ static enum outcome work_chunk(struct health *H, uint64_t id, enum job_kind kind
     struct master *M = H->M;
     unsigned goal = (unsigned)M->cfg.goal;
     struct meta_chunk c;
-    if (meta_chunk_get(M->meta, id, &c) != 0 || !c.committed_version || lease_live(&c, wall_ms()) ||
-        job_on_chunk(H, id))
+    if (!chunk_ready(H, id, 0, &c))
         return DONE;
     struct cs_chunk_locs *e = cs_locs_get(M, id);
     struct eval ev;
@@ -733,13 +721,10 @@ static void work_queue(struct health *H, struct queue *q, enum job_kind kind, in
 
 static void work_deletes(struct health *H)
 {
-    struct master *M = H->M;
     size_t n = q_len(&H->del);
     for (size_t i = 0; i < n && i < 4096; i++) {
         struct meta_chunk c;
-        uint64_t id = H->del.v[H->del.head++];
-        if (meta_chunk_get(M->meta, id, &c) == 0 && c.committed_version &&
-            !lease_live(&c, wall_ms()) && !job_on_chunk(H, id))
+        if (chunk_ready(H, H->del.v[H->del.head++], 0, &c))
             delete_surplus(H, &c);
     }
 }
@@ -820,7 +805,6 @@ static void plan_round(struct health *H)
     for (size_t i = 1; i < n; i++)
         if (v[i].used / v[i].total > src->used / src->total)
             src = &v[i];
-    int64_t now_wall = wall_ms();
     for (size_t b = 0; b < g->nbuckets && H->nmoves < ROUND_MOVES; b++) {
         for (struct cs_chunk_locs *e = g->buckets[b]; e && H->nmoves < ROUND_MOVES; e = e->next) {
             const struct cs_loc *l = NULL;
@@ -832,8 +816,7 @@ static void plan_round(struct health *H)
             if (src->used / src->total <= mean + band / 2 && min_usage(v, n) >= mean - band / 2)
                 goto done;
             struct meta_chunk c;
-            if (meta_chunk_get(M->meta, e->chunk, &c) != 0 || c.committed_version != l->version ||
-                lease_live(&c, now_wall) || job_on_chunk(H, e->chunk))
+            if (!chunk_ready(H, e->chunk, l->version, &c))
                 continue;
             /* target: the server whose write disk is least used, not holding the chunk */
             struct dview *best = NULL;
@@ -884,9 +867,8 @@ static void work_moves(struct health *H)
         for (uint32_t i = 0; e && i < e->n; i++)
             if (e->v[i].srv == mv.from)
                 src = &e->v[i];
-        if (!src || meta_chunk_get(M->meta, mv.chunk, &c) != 0 ||
-            c.committed_version != src->version || lease_live(&c, wall_ms()) ||
-            job_on_chunk(H, mv.chunk) || holds_chunk(e, mv.to) || !server_writable(mv.to)) {
+        if (!src || !chunk_ready(H, mv.chunk, src->version, &c) || holds_chunk(e, mv.to) ||
+            !server_writable(mv.to)) {
             H->movehead++; /* no longer valid: skip */
             continue;
         }

@@ -151,8 +151,7 @@ static void on_tick(uv_timer_t *t)
         every = 100;
     if (every > 1000)
         every = 1000;
-    struct timespec w = cn_wall_now();
-    int64_t wall = (int64_t)w.tv_sec * 1000 + w.tv_nsec / 1000000;
+    int64_t wall = cn_wall_ms();
     /* a full scan of the chunk table, so only while a lease may be live */
     if (now - M->last_lease_scan_ms >= every && M->last_scan_wall_ms <= M->leases_until_ms) {
         M->last_lease_scan_ms = now;
@@ -169,9 +168,9 @@ static void on_tick(uv_timer_t *t)
 
 static int tick_start(struct master *M, char *err, size_t errlen)
 {
-    struct timespec w = cn_wall_now();
+    int64_t wall = cn_wall_ms();
     /* leases of the previous run may still be in the table */
-    M->leases_until_ms = (int64_t)w.tv_sec * 1000 + w.tv_nsec / 1000000 + M->cfg.lease_ms;
+    M->leases_until_ms = wall + M->cfg.lease_ms;
     int rc = uv_timer_init(M->loop, &M->tick);
     if (!rc) {
         M->tick.data = M;

@@ -240,6 +240,12 @@ void opens_session_end(struct master *M, struct open_set *s);
 /* placement.c: pick up to n distinct online servers weighted by free
  * space. Returns how many were picked (0 when none is online). */
 unsigned placement_pick(struct master *M, unsigned n, struct cs_server **out);
+/* One server `ok` accepts, drawn with weight free_of(s) in MiB + 1; NULL
+ * when it accepts none. placement_rand: the draws' random numbers. */
+typedef int (*placement_ok_fn)(struct master *M, const struct cs_server *s, void *ctx);
+struct cs_server *placement_draw(struct master *M, placement_ok_fn ok, void *ctx,
+                                 uint64_t (*free_of)(const struct cs_server *));
+uint64_t placement_rand(struct master *M);
 
 /* admin.c: the JSON answer to an ADM_* request; caller frees with free().
  * NULL with *err set (a -errno) when the request cannot be answered. */

@@ -15,7 +15,7 @@
 #include "master_int.h"
 
 /* xorshift64*: placement needs spread, not secrecy; seeded from the session base. */
-static uint64_t next_rand(struct master *M)
+uint64_t placement_rand(struct master *M)
 {
     uint64_t x = M->place_rng ? M->place_rng : (M->session_base | 1);
     x ^= x >> 12;
@@ -25,39 +25,53 @@ static uint64_t next_rand(struct master *M)
     return x * 0x2545F4914F6CDD1Dull;
 }
 
-unsigned placement_pick(struct master *M, unsigned n, struct cs_server **out)
+struct cs_server *placement_draw(struct master *M, placement_ok_fn ok, void *ctx,
+                                 uint64_t (*free_of)(const struct cs_server *))
 {
     struct cs_registry *g = &M->reg;
-    unsigned got = 0;
-    while (got < n) {
-        /* weights: free space in MiB plus one, so full servers still count when nothing else is up
-         */
-        unsigned __int128 total = 0;
-        for (size_t i = 0; i < g->nservers; i++) {
-            struct cs_server *s = g->servers[i];
-            int taken = 0;
-            for (unsigned k = 0; k < got; k++)
-                taken |= out[k] == s;
-            if (s->state == CS_ONLINE && !taken)
-                total += (cs_server_free(s) >> 20) + 1;
-        }
-        if (total == 0)
-            break;
-        unsigned __int128 x = ((unsigned __int128)next_rand(M) << 64 | next_rand(M)) % total;
-        for (size_t i = 0; i < g->nservers; i++) {
-            struct cs_server *s = g->servers[i];
-            int taken = 0;
-            for (unsigned k = 0; k < got; k++)
-                taken |= out[k] == s;
-            if (s->state != CS_ONLINE || taken)
-                continue;
-            uint64_t w = (cs_server_free(s) >> 20) + 1;
-            if (x < w) {
-                out[got++] = s;
-                break;
-            }
-            x -= w;
-        }
+    /* weights: free MiB plus one, so full servers still count when nothing else is up */
+    unsigned __int128 total = 0;
+    for (size_t i = 0; i < g->nservers; i++)
+        if (ok(M, g->servers[i], ctx))
+            total += (free_of(g->servers[i]) >> 20) + 1;
+    if (total == 0)
+        return NULL;
+    unsigned __int128 x = ((unsigned __int128)placement_rand(M) << 64 | placement_rand(M)) % total;
+    for (size_t i = 0; i < g->nservers; i++) {
+        struct cs_server *s = g->servers[i];
+        if (!ok(M, s, ctx))
+            continue;
+        uint64_t w = (free_of(s) >> 20) + 1;
+        if (x < w)
+            return s;
+        x -= w;
     }
-    return got;
+    return NULL;
+}
+
+struct pick_ctx {
+    struct cs_server **taken;
+    unsigned n;
+};
+
+static int online_not_taken(struct master *M, const struct cs_server *s, void *ctx)
+{
+    struct pick_ctx *p = ctx;
+    (void)M;
+    for (unsigned k = 0; k < p->n; k++)
+        if (p->taken[k] == s)
+            return 0;
+    return s->state == CS_ONLINE;
+}
+
+unsigned placement_pick(struct master *M, unsigned n, struct cs_server **out)
+{
+    struct pick_ctx p = {out, 0};
+    while (p.n < n) {
+        struct cs_server *s = placement_draw(M, online_not_taken, &p, cs_server_free);
+        if (!s)
+            break;
+        out[p.n++] = s;
+    }
+    return p.n;
 }
