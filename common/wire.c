@@ -80,6 +80,8 @@ static const struct {
     {CN_ST_EBADF, EBADF, "EBADF"},
     {CN_ST_ELOOP, ELOOP, "ELOOP"},
     {CN_ST_EDQUOT, EDQUOT, "EDQUOT"},
+    {CN_ST_EINTR, EINTR, "EINTR"},
+    {CN_ST_ENOLCK, ENOLCK, "ENOLCK"},
     /* Cairn conditions: errno is only the direction they map to. */
     {CN_ST_BAD_VERSION, ESTALE, "BAD_VERSION"},
     {CN_ST_BAD_CRC, EIO, "BAD_CRC"},
@@ -659,6 +661,22 @@ static const struct field d_path_req_f[] = {F(FK_STR, cn_path_req, path), FEND};
 DESC(d_path_req, cn_path_req);
 static const struct field d_reopen_f[] = {FA(cn_reopen, inos, ninos, d_ino_req), FEND};
 DESC(d_reopen, cn_reopen);
+static const struct field d_lock_f[] = {
+    F(FK_U64, cn_lock, ino), F(FK_U64, cn_lock, owner),   F(FK_U64, cn_lock, start),
+    F(FK_U64, cn_lock, end), F(FK_U64, cn_lock, wait_id), F(FK_U32, cn_lock, pid),
+    F(FK_U8, cn_lock, kind), F(FK_U8, cn_lock, type),     FEND};
+DESC(d_lock, cn_lock);
+static const struct field d_getlk_f[] = {F(FK_U64, cn_getlk, ino),   F(FK_U64, cn_getlk, owner),
+                                         F(FK_U64, cn_getlk, start), F(FK_U64, cn_getlk, end),
+                                         F(FK_U32, cn_getlk, pid),   F(FK_U8, cn_getlk, kind),
+                                         F(FK_U8, cn_getlk, type),   FEND};
+DESC(d_getlk, cn_getlk);
+static const struct field d_getlk_r_f[] = {
+    F(FK_U8, cn_getlk_r, type), F(FK_U64, cn_getlk_r, start),   F(FK_U64, cn_getlk_r, end),
+    F(FK_U32, cn_getlk_r, pid), F(FK_U64, cn_getlk_r, session), FEND};
+DESC(d_getlk_r, cn_getlk_r);
+static const struct field d_lock_cancel_f[] = {F(FK_U64, cn_lock_cancel, wait_id), FEND};
+DESC(d_lock_cancel, cn_lock_cancel);
 static const struct field d_adm_mark_f[] = {F(FK_STR, cn_adm_mark, server),
                                             F(FK_STR, cn_adm_mark, disk),
                                             F(FK_U8, cn_adm_mark, leaving), FEND};
@@ -742,6 +760,12 @@ static const struct {
     {CN_MSG_RELEASE_R, "RELEASE_R", &d_empty},
     {CN_MSG_REOPEN, "REOPEN", &d_reopen},
     {CN_MSG_REOPEN_R, "REOPEN_R", &d_empty},
+    {CN_MSG_LOCK, "LOCK", &d_lock},
+    {CN_MSG_LOCK_R, "LOCK_R", &d_empty},
+    {CN_MSG_GETLK, "GETLK", &d_getlk},
+    {CN_MSG_GETLK_R, "GETLK_R", &d_getlk_r},
+    {CN_MSG_LOCK_CANCEL, "LOCK_CANCEL", &d_lock_cancel},
+    {CN_MSG_LOCK_CANCEL_R, "LOCK_CANCEL_R", &d_empty},
     {CN_MSG_ADM_STATUS, "ADM_STATUS", &d_empty},
     {CN_MSG_ADM_STATUS_R, "ADM_STATUS_R", &d_json_r},
     {CN_MSG_ADM_SERVERS, "ADM_SERVERS", &d_empty},

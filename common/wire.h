@@ -133,6 +133,8 @@ enum cn_status {
     CN_ST_EBADF = 24,
     CN_ST_ELOOP = 25,
     CN_ST_EDQUOT = 26,
+    CN_ST_EINTR = 27,  /* a waiting request was cancelled (LOCK_CANCEL) */
+    CN_ST_ENOLCK = 28, /* lock table full for this session */
     /* Cairn-specific conditions; mapped to the nearest errno for callers. */
     CN_ST_BAD_VERSION = 100, /* chunk/part version mismatch -> ESTALE */
     CN_ST_BAD_CRC = 101,     /* data CRC mismatch -> EIO */
@@ -343,6 +345,24 @@ enum cn_msg_type {
     CN_MSG_REOPEN = 0x0318,         /* inos ino_req[]: the handles this client has open, one
                                        entry per handle (sent first after a reconnect) */
     CN_MSG_REOPEN_R = 0x8318,       /* empty */
+
+    /* -- client -> master: file locks (master/locks.c; soft state). A lock
+       belongs to (session, owner); kind CN_LK_POSIX or CN_LK_FLOCK, the two
+       kinds never conflict with each other. end is inclusive; "to the end of
+       the file" is 2^63-1. -- */
+    CN_MSG_LOCK = 0x0320,          /* ino u64, owner u64, start u64, end u64, wait_id u64 (0 =
+                                      do not wait), pid u32, kind u8, type u8 (CN_LK_UNLCK/
+                                      RDLCK/WRLCK). Conflict: ERROR(EAGAIN) at once, or with a
+                                      wait_id the reply is held until granted or cancelled
+                                      (ERROR(EINTR)). */
+    CN_MSG_LOCK_R = 0x8320,        /* empty: granted (or unlocked) */
+    CN_MSG_GETLK = 0x0321,         /* ino u64, owner u64, start u64, end u64, pid u32,
+                                      kind u8, type u8 */
+    CN_MSG_GETLK_R = 0x8321,       /* type u8 (CN_LK_UNLCK: no conflict), start u64, end u64,
+                                      pid u32, session u64 of a conflicting lock */
+    CN_MSG_LOCK_CANCEL = 0x0322,   /* wait_id u64: the held LOCK with this wait_id gets
+                                      ERROR(EINTR); nothing if none waits */
+    CN_MSG_LOCK_CANCEL_R = 0x8322, /* empty */
 
     /* -- admin -> master; every reply is json: bytes (UTF-8 JSON object) -- */
     CN_MSG_ADM_STATUS = 0x0400,    /* empty */
@@ -623,6 +643,32 @@ struct cn_reopen { /* REOPEN */
     struct cn_ino_req *inos;
     uint32_t ninos;
 };
+#define CN_LK_POSIX 1u /* fcntl byte-range lock, owner = the process (FUSE lock_owner) */
+#define CN_LK_FLOCK 2u /* flock(2) whole-file lock, owner = the open file */
+#define CN_LK_UNLCK 0u
+#define CN_LK_RDLCK 1u                    /* shared */
+#define CN_LK_WRLCK 2u                    /* exclusive */
+#define CN_LK_EOF   0x7FFFFFFFFFFFFFFFull /* end of a lock "to the end of the file" */
+
+struct cn_lock { /* LOCK */
+    uint64_t ino, owner, start, end, wait_id;
+    uint32_t pid;
+    uint8_t kind, type;
+};
+struct cn_getlk { /* GETLK */
+    uint64_t ino, owner, start, end;
+    uint32_t pid;
+    uint8_t kind, type;
+};
+struct cn_getlk_r {
+    uint8_t type;
+    uint64_t start, end;
+    uint32_t pid;
+    uint64_t session;
+};
+struct cn_lock_cancel {
+    uint64_t wait_id;
+};
 struct cn_path_req { /* ADM_INFO */
     struct cn_str path;
 };
@@ -706,6 +752,12 @@ struct cn_json_r { /* every ADM_*_R */
     X(CN_MSG_RELEASE_R, cn_empty)                                                                  \
     X(CN_MSG_REOPEN, cn_reopen)                                                                    \
     X(CN_MSG_REOPEN_R, cn_empty)                                                                   \
+    X(CN_MSG_LOCK, cn_lock)                                                                        \
+    X(CN_MSG_LOCK_R, cn_empty)                                                                     \
+    X(CN_MSG_GETLK, cn_getlk)                                                                      \
+    X(CN_MSG_GETLK_R, cn_getlk_r)                                                                  \
+    X(CN_MSG_LOCK_CANCEL, cn_lock_cancel)                                                          \
+    X(CN_MSG_LOCK_CANCEL_R, cn_empty)                                                              \
     X(CN_MSG_ADM_STATUS, cn_empty)                                                                 \
     X(CN_MSG_ADM_STATUS_R, cn_json_r)                                                              \
     X(CN_MSG_ADM_SERVERS, cn_empty)                                                                \

@@ -42,6 +42,7 @@ struct client {
     uint64_t session;
     uint64_t rd_ino, rd_cookie; /* readdir resume point */
     struct open_set *opens;     /* open handles (opens.c) */
+    struct lock_sess *locks;    /* file locks (locks.c) */
     char rd_name[META_NAME_MAX + 1];
 };
 
@@ -986,6 +987,9 @@ union any_req {
     struct cn_path_req path;
     struct cn_adm_mark mark;
     struct cn_reopen reopen;
+    struct cn_lock lock;
+    struct cn_getlk getlk;
+    struct cn_lock_cancel lock_cancel;
     struct cn_empty empty;
 };
 
@@ -1039,6 +1043,12 @@ static int dispatch(struct req *r, union any_req *u)
         return do_reopen(r, &u->reopen);
     case CN_MSG_TRUNCATE:
         return do_truncate(r, &u->truncate);
+    case CN_MSG_LOCK:
+        return locks_lock(r->M, r->cl, r->cl->locks, r->id, &u->lock);
+    case CN_MSG_GETLK:
+        return locks_getlk(r->M, r->cl, r->cl->locks, r->id, &u->getlk);
+    case CN_MSG_LOCK_CANCEL:
+        return locks_cancel(r->M, r->cl, r->cl->locks, r->id, &u->lock_cancel);
     case CN_MSG_CHUNK_LOCATE:
         return do_chunk_locate(r, &u->locate);
     case CN_MSG_WRITE_BEGIN:
@@ -1075,6 +1085,7 @@ static void on_hello(struct req *r, const struct cn_hello *h)
     r->cl->hello = 1;
     r->cl->role = h->role;
     r->cl->session = r->M->session_base + ++r->M->next_session;
+    r->cl->locks->id = r->cl->session;
     cn_log_debug(MOD, "%s: hello from %.*s, session %llu", cn_conn_peer(r->c), (int)h->name.len,
                  h->name.ptr, (unsigned long long)r->cl->session);
     struct cn_hello_r hr = {ver, r->cl->session, CN_STR(MASTER_NAME), {NULL, 0}};
@@ -1129,6 +1140,8 @@ static void on_close(struct cn_conn *c, int err, void *ud)
     cl->conn = NULL;
     opens_session_end(cl->M, cl->opens);
     cl->opens = NULL;
+    locks_session_end(cl->M, cl->locks); /* at once: no grace for locks (locks.c) */
+    cl->locks = NULL;
     if (cl->prev)
         cl->prev->next = cl->next;
     else
@@ -1153,6 +1166,7 @@ static void on_accept(struct cn_listener *l, struct cn_conn *c, void *ud)
     cl->conn = c;
     cl->refs = 1;
     cl->opens = opens_session();
+    cl->locks = locks_session();
     cl->next = M->clients;
     if (cl->next)
         cl->next->prev = cl;

@@ -272,6 +272,7 @@ static const struct start_step start_tab[] = {
     {"metadata", meta_start, meta_stop},
     {"group commit", turn_start, turn_stop},
     {"open files", opens_init, opens_release},
+    {"locks", locks_init, locks_release},
     {"signals", signals_start, signals_stop},
     {"chunkserver port", cs_serv_init, cs_serv_release},
     {"client port", client_serv_init, client_serv_release},

@@ -142,6 +142,7 @@ struct master {
     int64_t leases_until_ms, last_scan_wall_ms;
     struct health *health; /* health.c */
     struct opens *opens;   /* opens.c */
+    struct locks *locks;   /* locks.c */
     uint64_t started_ms;
     uv_signal_t sig_term, sig_int, sig_hup;
     int stopping;
@@ -236,6 +237,28 @@ void opens_add(struct master *M, struct open_set *s, uint64_t ino);
 void opens_del(struct master *M, struct open_set *s, uint64_t ino);
 /* The connection ended: its handles stay counted for OPEN_GRACE_MS. */
 void opens_session_end(struct master *M, struct open_set *s);
+
+/* locks.c: flock and POSIX locks of the clients (soft state). One
+ * lock_sess per client connection; `id` is its session number (0 before
+ * HELLO), `n` counts its locks and waiters. */
+struct lock_sess {
+    uint64_t id;
+    uint32_t n;
+};
+int locks_init(struct master *M, char *err, size_t errlen);
+void locks_release(struct master *M);
+struct lock_sess *locks_session(void);
+/* The connection ended: its locks go at once, its waiters are dropped
+ * unanswered, and waiters of other sessions they blocked are granted. */
+void locks_session_end(struct master *M, struct lock_sess *s);
+/* LOCK, GETLK, LOCK_CANCEL: 0 when answered (or, for a LOCK that waits,
+ * when the answer is held), else -errno for the caller's ERROR reply. */
+int locks_lock(struct master *M, struct client *cl, struct lock_sess *s, uint64_t req_id,
+               const struct cn_lock *m);
+int locks_getlk(struct master *M, struct client *cl, struct lock_sess *s, uint64_t req_id,
+                const struct cn_getlk *m);
+int locks_cancel(struct master *M, struct client *cl, struct lock_sess *s, uint64_t req_id,
+                 const struct cn_lock_cancel *m);
 
 /* placement.c: pick up to n distinct online servers weighted by free
  * space. Returns how many were picked (0 when none is online). */
