@@ -6,7 +6,7 @@ BUILD ?= build
 ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 45
-SRC_DIRS := logstore ec common chunkserver master client tests bench
+SRC_DIRS := logstore ec common chunkserver master metalogger client tests bench
 FORMAT_FILES = $(shell find $(SRC_DIRS) -name '*.[ch]' 2>/dev/null | sort)
 
 .PHONY: all deps build asan test test-normal test-asan fuzz bench format format-check up down clean

@@ -681,6 +681,27 @@ static const struct field d_adm_mark_f[] = {F(FK_STR, cn_adm_mark, server),
                                             F(FK_STR, cn_adm_mark, disk),
                                             F(FK_U8, cn_adm_mark, leaving), FEND};
 DESC(d_adm_mark, cn_adm_mark);
+static const struct field d_ml_follow_f[] = {F(FK_STR, cn_ml_follow, name),
+                                             F(FK_BYTES, cn_ml_follow, fsid),
+                                             F(FK_U64, cn_ml_follow, seq), FEND};
+DESC(d_ml_follow, cn_ml_follow);
+static const struct field d_ml_follow_r_f[] = {F(FK_U8, cn_ml_follow_r, mode),
+                                               F(FK_U64, cn_ml_follow_r, seq),
+                                               F(FK_BYTES, cn_ml_follow_r, fsid), FEND};
+DESC(d_ml_follow_r, cn_ml_follow_r);
+static const struct field d_ml_entry_f[] = {
+    F(FK_U64, cn_ml_entry, seq),    F(FK_U64, cn_ml_entry, time_ms), F(FK_U32, cn_ml_entry, total),
+    F(FK_U32, cn_ml_entry, offset), F(FK_BYTES, cn_ml_entry, data),  FEND};
+DESC(d_ml_entry, cn_ml_entry);
+static const struct field d_ml_ack_f[] = {F(FK_U64, cn_ml_ack, seq), FEND};
+DESC(d_ml_ack, cn_ml_ack);
+static const struct field d_ml_snap_file_f[] = {
+    F(FK_STR, cn_ml_snap_file, name), F(FK_U64, cn_ml_snap_file, size),
+    F(FK_U64, cn_ml_snap_file, offset), F(FK_BYTES, cn_ml_snap_file, data), FEND};
+DESC(d_ml_snap_file, cn_ml_snap_file);
+static const struct field d_ml_snap_end_f[] = {F(FK_U64, cn_ml_snap_end, seq),
+                                               F(FK_U32, cn_ml_snap_end, files), FEND};
+DESC(d_ml_snap_end, cn_ml_snap_end);
 static const struct field d_json_r_f[] = {F(FK_BYTES, cn_json_r, json), FEND};
 DESC(d_json_r, cn_json_r);
 
@@ -776,6 +797,12 @@ static const struct {
     {CN_MSG_ADM_INFO_R, "ADM_INFO_R", &d_json_r},
     {CN_MSG_ADM_MARK, "ADM_MARK", &d_adm_mark},
     {CN_MSG_ADM_MARK_R, "ADM_MARK_R", &d_json_r},
+    {CN_MSG_ML_FOLLOW, "ML_FOLLOW", &d_ml_follow},
+    {CN_MSG_ML_FOLLOW_R, "ML_FOLLOW_R", &d_ml_follow_r},
+    {CN_MSG_ML_ENTRY, "ML_ENTRY", &d_ml_entry},
+    {CN_MSG_ML_ACK, "ML_ACK", &d_ml_ack},
+    {CN_MSG_ML_SNAP_FILE, "ML_SNAP_FILE", &d_ml_snap_file},
+    {CN_MSG_ML_SNAP_END, "ML_SNAP_END", &d_ml_snap_end},
 };
 #define NCATALOG (sizeof(catalog) / sizeof(catalog[0]))
 

@@ -376,6 +376,18 @@ enum cn_msg_type {
     CN_MSG_ADM_MARK = 0x0404,      /* server str, disk str ("" = the whole server),
                                       leaving u8 (1 remove, 0 keep) */
     CN_MSG_ADM_MARK_R = 0x8404,    /* json */
+
+    /* -- metalogger <-> master (the chunkserver port; docs/protocol.md) -- */
+    CN_MSG_ML_FOLLOW = 0x0500,    /* ml -> master: name str, fsid bytes (0 or 16), seq u64 (last
+                                     entry applied, 0 = none) */
+    CN_MSG_ML_FOLLOW_R = 0x8500,  /* mode u8 (0 entries follow from seq + 1, 1 a snapshot
+                                     follows), seq u64 (master's last entry), fsid bytes (16) */
+    CN_MSG_ML_ENTRY = 0x0501,     /* master -> ml, no reply: seq u64, time_ms u64, total u32
+                                     (batch bytes), offset u32, data bytes (a piece of the batch) */
+    CN_MSG_ML_ACK = 0x0502,       /* ml -> master, no reply: seq u64 (durably applied) */
+    CN_MSG_ML_SNAP_FILE = 0x0503, /* master -> ml, no reply: name str, size u64, offset u64,
+                                     data bytes (a piece of one checkpoint file) */
+    CN_MSG_ML_SNAP_END = 0x0504,  /* master -> ml, no reply: seq u64, files u32 */
 };
 
 /* ---- message structs --------------------------------------------------- */
@@ -676,6 +688,33 @@ struct cn_adm_mark { /* ADM_MARK */
     struct cn_str server, disk;
     uint8_t leaving;
 };
+struct cn_ml_follow { /* ML_FOLLOW */
+    struct cn_str name;
+    struct cn_bytes fsid;
+    uint64_t seq;
+};
+struct cn_ml_follow_r { /* ML_FOLLOW_R */
+    uint8_t mode;
+    uint64_t seq;
+    struct cn_bytes fsid;
+};
+struct cn_ml_entry { /* ML_ENTRY */
+    uint64_t seq, time_ms;
+    uint32_t total, offset;
+    struct cn_bytes data;
+};
+struct cn_ml_ack { /* ML_ACK */
+    uint64_t seq;
+};
+struct cn_ml_snap_file { /* ML_SNAP_FILE */
+    struct cn_str name;
+    uint64_t size, offset;
+    struct cn_bytes data;
+};
+struct cn_ml_snap_end { /* ML_SNAP_END */
+    uint64_t seq;
+    uint32_t files;
+};
 struct cn_json_r { /* every ADM_*_R */
     struct cn_bytes json;
 };
@@ -767,7 +806,13 @@ struct cn_json_r { /* every ADM_*_R */
     X(CN_MSG_ADM_INFO, cn_path_req)                                                                \
     X(CN_MSG_ADM_INFO_R, cn_json_r)                                                                \
     X(CN_MSG_ADM_MARK, cn_adm_mark)                                                                \
-    X(CN_MSG_ADM_MARK_R, cn_json_r)
+    X(CN_MSG_ADM_MARK_R, cn_json_r)                                                                \
+    X(CN_MSG_ML_FOLLOW, cn_ml_follow)                                                              \
+    X(CN_MSG_ML_FOLLOW_R, cn_ml_follow_r)                                                          \
+    X(CN_MSG_ML_ENTRY, cn_ml_entry)                                                                \
+    X(CN_MSG_ML_ACK, cn_ml_ack)                                                                    \
+    X(CN_MSG_ML_SNAP_FILE, cn_ml_snap_file)                                                        \
+    X(CN_MSG_ML_SNAP_END, cn_ml_snap_end)
 
 /* ---- encode / decode --------------------------------------------------- */
 

@@ -150,6 +150,20 @@ static json_t *servers_json(struct master *M)
     return a;
 }
 
+static json_t *metaloggers_json(struct master *M)
+{
+    json_t *a = json_array();
+    uint64_t head = meta_changelog_seq(M->meta);
+    for (struct ml_known *k = M->mls; k; k = k->next) {
+        json_array_append_new(
+            a, json_pack("{s:s, s:s, s:b, s:I, s:I, s:f, s:I}", "name", k->name, "addr", k->addr,
+                         "connected", k->connected, "seq", (json_int_t)k->acked, "lag_entries",
+                         (json_int_t)(head - k->acked), "lag_seconds", mlserv_lag_seconds(M, k),
+                         "snapshots", (json_int_t)k->snapshots));
+    }
+    return a;
+}
+
 static json_t *status_json(struct master *M, int *err)
 {
     struct hcount h = {.M = M};
@@ -171,7 +185,7 @@ static json_t *status_json(struct master *M, int *err)
             free_b += s->disks[k].free;
         }
     }
-    return json_pack(
+    json_t *o = json_pack(
         "{s:{s:I, s:I, s:I, s:I, s:I, s:I}, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o, "
         "s:o}",
         "chunks", "ok", h.ok, "overgoal", h.over, "undergoal", h.under, "endangered", h.endangered,
@@ -179,6 +193,13 @@ static json_t *status_json(struct master *M, int *err)
         (json_int_t)st.inodes, "used_bytes", (json_int_t)st.used_bytes, "total", (json_int_t)total,
         "free", (json_int_t)free_b, "commits", (json_int_t)M->turn.commits, "health",
         health_json(M), "lost_chunks", health_lost_json(M), "servers", servers_json(M));
+    if (o) {
+        json_object_set_new(o, "seq", json_integer((json_int_t)meta_changelog_seq(M->meta)));
+        json_object_set_new(o, "changelog_first",
+                            json_integer((json_int_t)meta_changelog_first(M->meta)));
+        json_object_set_new(o, "metaloggers", metaloggers_json(M));
+    }
+    return o;
 }
 
 static json_t *disks_json(struct master *M)

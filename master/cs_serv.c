@@ -640,9 +640,16 @@ static void on_frame(struct cn_conn *c, const struct cn_frame_hdr *h, const uint
     }
     if (!p->hello) {
         uint16_t ver;
-        if (h->type != CN_MSG_HELLO || u.hello.role != CN_ROLE_CHUNKSERVER ||
+        int role = h->type == CN_MSG_HELLO ? u.hello.role : 0;
+        if ((role != CN_ROLE_CHUNKSERVER && role != CN_ROLE_METALOGGER) ||
             cn_wire_negotiate(u.hello.ver_min, u.hello.ver_max, &ver)) {
             cn_conn_close(c, CN_EMALFORMED);
+        } else if (role == CN_ROLE_METALOGGER) { /* mlserv.c takes the connection */
+            struct cn_hello_r hr = {
+                ver, ++p->M->next_session + p->M->session_base, CN_STR(MASTER_NAME), {NULL, 0}};
+            cn_conn_send_msg(c, CN_MSG_HELLO_R, h->req_id, &hr);
+            mlserv_adopt(p->M, c);
+            free(p);
         } else {
             p->hello = 1;
             struct cn_hello_r hr = {

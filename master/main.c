@@ -70,6 +70,9 @@ static const struct cn_opt opt_tab[] = {
     {"", "META_SYNC_MS", CN_OPT_DURATION, OFF(meta_sync_ms), "0", 0, 10000, 1,
      "0: fsync every metadata turn before its replies; N: fsync the WAL every N ms "
      "(a master crash loses nothing, a power loss up to N ms of acknowledged changes)"},
+    {"", "CHANGELOG_ENTRIES", CN_OPT_INT, OFF(changelog_entries), "100000", 100, 100000000, 1,
+     "changelog entries kept at most for metaloggers that are behind (one entry per "
+     "metadata commit); a metalogger further behind copies a checkpoint again"},
     {"", "LOG_FILE", CN_OPT_STR, OFF(log_file), NULL, 0, 0, 1,
      "append log lines to this file too (reopened on SIGHUP)"},
     {"", "LOG_LEVEL", CN_OPT_STR, OFF(log_level), "info", 0, 0, 1, "error, warn, info or debug"},
@@ -103,8 +106,55 @@ static int apply_log(struct master *M, char *err, size_t errlen)
 
 static int create_fs; /* --create: format an empty DATA_PATH */
 
+static const char *from_ml; /* --from-metalogger DIR */
+
+/* A metalogger's copy (DIR/meta) becomes DATA_PATH: a RocksDB checkpoint, so
+ * the metalogger's own copy stays as it was. DATA_PATH must be missing or
+ * empty: promoting never overwrites metadata. */
+static int promote(struct master *M, char *err, size_t errlen)
+{
+    char src[4096], e2[512];
+    const char *dst = M->cfg.data_path;
+    snprintf(src, sizeof(src), "%s/meta", from_ml);
+    if (rmdir(dst) && errno != ENOENT) {
+        if (errno == ENOTEMPTY || errno == EEXIST)
+            snprintf(err, errlen,
+                     "--from-metalogger: DATA_PATH %s is not empty; move the old metadata aside "
+                     "first (promoting never overwrites it)",
+                     dst);
+        else
+            snprintf(err, errlen, "--from-metalogger: DATA_PATH %s: %s", dst, strerror(errno));
+        return -EEXIST;
+    }
+    struct meta *ml = NULL;
+    struct meta_options o = {.cache_bytes = 8u << 20};
+    int rc = meta_open(src, &o, &ml, e2, sizeof(e2));
+    if (rc) {
+        snprintf(err, errlen,
+                 "--from-metalogger %s: %s (is the metalogger still running? stop it first)",
+                 from_ml, e2);
+        return rc;
+    }
+    uint64_t seq = 0;
+    rc = meta_checkpoint(ml, dst, &seq, e2, sizeof(e2));
+    meta_close(ml);
+    if (rc) {
+        snprintf(err, errlen, "--from-metalogger: %s", e2);
+        return rc;
+    }
+    cn_log_warn(MOD,
+                "promoted the metalogger copy in %s to %s: metadata as of changelog entry %llu",
+                from_ml, dst, (unsigned long long)seq);
+    return 0;
+}
+
 static int meta_start(struct master *M, char *err, size_t errlen)
 {
+    if (from_ml) {
+        int prc = promote(M, err, errlen);
+        if (prc)
+            return prc;
+    }
     struct meta_options o = {.cache_bytes = M->cfg.cache_size, .create = create_fs};
     int rc = meta_open(M->cfg.data_path, &o, &M->meta, err, errlen);
     if (rc == META_ENOTOURS && !create_fs) {
@@ -145,6 +195,7 @@ static void on_tick(uv_timer_t *t)
     cs_serv_tick(M, now);
     health_tick(M, now);
     opens_tick(M, now);
+    mlserv_tick(M, now);
     turn_tick(M, now);
     uint64_t every = (uint64_t)M->cfg.lease_ms / 4;
     if (every < 100)
@@ -257,6 +308,14 @@ static int ready_start(struct master *M, char *err, size_t errlen)
     return 0;
 }
 
+static int ml_start(struct master *M, char *err, size_t errlen)
+{
+    (void)M;
+    (void)err;
+    (void)errlen;
+    return 0; /* nothing to start: metaloggers arrive on the chunkserver port */
+}
+
 static void turn_stop(struct master *M)
 {
     turn_release(M);
@@ -274,6 +333,7 @@ static const struct start_step start_tab[] = {
     {"open files", opens_init, opens_release},
     {"locks", locks_init, locks_release},
     {"signals", signals_start, signals_stop},
+    {"metaloggers", ml_start, mlserv_release},
     {"chunkserver port", cs_serv_init, cs_serv_release},
     {"client port", client_serv_init, client_serv_release},
     {"health loop", health_init, health_release},
@@ -300,10 +360,14 @@ static void shutdown_begin(struct master *M)
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: cairn-master [-c FILE] [-f] [--create] [--dump-config]\n"
+    fprintf(f, "usage: cairn-master [-c FILE] [-f] [--create] [--from-metalogger DIR] "
+               "[--dump-config]\n"
                "  -c FILE         configuration (default " DEFAULT_CFG " if it exists)\n"
                "  -f              stay in the foreground (always the case)\n"
                "  --create        initialise an empty file system if DATA_PATH is empty\n"
+               "  --from-metalogger DIR\n"
+               "                  start on a copy of a stopped metalogger's metadata (DIR is its\n"
+               "                  DATA_PATH); DATA_PATH must be missing or empty\n"
                "  --dump-config   print the effective configuration and exit\n");
 }
 
@@ -311,6 +375,7 @@ int main(int argc, char **argv)
 {
     static struct master M;
     static const struct option longopts[] = {{"create", no_argument, NULL, 'C'},
+                                             {"from-metalogger", required_argument, NULL, 'P'},
                                              {"dump-config", no_argument, NULL, 'D'},
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
@@ -325,6 +390,9 @@ int main(int argc, char **argv)
             break;
         case 'C':
             create_fs = 1;
+            break;
+        case 'P':
+            from_ml = optarg;
             break;
         case 'D':
             dump = 1;
@@ -390,6 +458,7 @@ out:
     started = 0;
     health_free(&M);
     cs_serv_free(&M);
+    mlserv_free(&M);
     if (uv_loop_close(M.loop))
         cn_log_warn(MOD, "loop closed with handles still open");
     cn_log_info(MOD, "stopped");

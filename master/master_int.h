@@ -34,6 +34,7 @@ struct master_config {
     uint64_t cache_size;
     int64_t goal;
     int64_t meta_sync_ms;
+    int64_t changelog_entries;
     char *log_file;
     char *log_level;
 };
@@ -121,6 +122,21 @@ struct cs_registry {
     uint64_t deletes_sent;
 };
 
+/* ---- metaloggers (mlserv.c) ------------------------------------------------ */
+
+/* A metalogger seen in this run (kept after it disconnects: the changelog
+ * holds its entries back, up to CHANGELOG_ENTRIES). */
+struct ml_known {
+    struct ml_known *next;
+    char *name;
+    char addr[64];
+    uint64_t acked; /* last entry it confirmed applied */
+    uint64_t last_seen_ms;
+    uint64_t snapshots; /* checkpoints sent to it */
+    int connected, seen;
+};
+struct ml_peer; /* one connection */
+
 /* ---- the daemon -------------------------------------------------------------- */
 
 struct master {
@@ -131,7 +147,10 @@ struct master {
     struct turn turn;
     struct cs_registry reg;
     struct cn_listener *client_l, *cs_l;
-    struct client *clients; /* list of open client connections */
+    struct client *clients;   /* list of open client connections */
+    struct ml_known *mls;     /* metaloggers seen (mlserv.c) */
+    struct ml_peer *ml_peers; /* their connections */
+    uint64_t ml_checkpoints;  /* checkpoints made, for unique directory names */
     uint64_t session_base, next_session;
     uint64_t place_rng; /* placement.c's random state */
     uv_timer_t tick;
@@ -226,6 +245,18 @@ void health_kick(struct master *M);
 struct json_t;
 struct json_t *health_json(struct master *M);
 struct json_t *health_lost_json(struct master *M);
+
+/* mlserv.c: metaloggers. adopt takes a connection that said HELLO as one;
+ * pump sends what is queued (after each commit); tick also sets the
+ * changelog's trim point. */
+void mlserv_adopt(struct master *M, struct cn_conn *c);
+void mlserv_pump(struct master *M);
+void mlserv_tick(struct master *M, uint64_t now_ms);
+void mlserv_release(struct master *M);
+void mlserv_free(struct master *M);
+/* Seconds since the oldest entry a metalogger lacks was written (0: none
+ * missing, -1: trimmed away). */
+double mlserv_lag_seconds(struct master *M, const struct ml_known *k);
 
 /* opens.c: open handles per client session, for files unlinked while open. */
 struct open_set;

@@ -24,6 +24,8 @@
  *     it is reopened (STYLE 12), because RocksDB may or may not have the
  *     WAL record on disk.
  *  6. The caller answers a turn's requests only after commit returned 0.
+ *  7. A written turn carries its changelog entry (changelog.c) in the same
+ *     batch: the entry exists if and only if the mutation is applied.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -435,14 +437,25 @@ int meta_txn_commit_sync(struct meta *m, int sync)
         m->sb = m->sb_txn;
         return META_EBROKEN;
     }
-    if (rocksdb_writebatch_wi_count(m->batch) > 0) /* commit invariants 1, 3 */
+    int wrote = 0;
+    if (rocksdb_writebatch_wi_count(m->batch) > 0) { /* commit invariants 1, 3 */
+        if (meta_cl_append(m) < 0) { /* the entry goes into the same write (invariant 7) */
+            rocksdb_writebatch_wi_clear(m->batch);
+            m->broken = true;
+            m->sb = m->sb_txn;
+            return META_EBROKEN;
+        }
         rocksdb_write_writebatch_wi(m->db, sync ? m->wopts : m->wopts_nosync, m->batch, &rerr);
+        wrote = 1;
+    }
     rocksdb_writebatch_wi_clear(m->batch);
     if (rerr) { /* commit invariant 5 */
         m->broken = true;
         m->sb = m->sb_txn;
         return meta_db_error(m, rerr, "commit");
     }
+    if (wrote)
+        meta_cl_committed(m);
     return 0;
 }
 
@@ -603,6 +616,13 @@ int meta_open(const char *dir, const struct meta_options *opt, struct meta **out
                 snprintf(err, errlen, "metadata %s: superblock: %s", dir, meta_strerror(rc));
             goto fail;
         }
+    }
+    rc = meta_cl_load(m);
+    if (rc < 0) {
+        if (err)
+            snprintf(err, errlen, "metadata %s: changelog: %s (%s)", dir, meta_strerror(rc),
+                     m->last_error);
+        goto fail;
     }
     *out = m;
     return 0;

@@ -378,4 +378,38 @@ int meta_marks_iter(struct meta *m, meta_mark_fn fn, void *ctx);
  * an orphan), -ENAMETOOLONG. */
 int meta_ino_path(struct meta *m, uint64_t ino, char *buf, size_t len);
 
+/* ---- changelog (master/changelog.c) ------------------------------------------
+ * Every committed turn is one changelog entry numbered 1, 2, 3...: the
+ * turn's RocksDB batch, stored under 'L' seq in the same write. Metaloggers
+ * replay entries in order into their own copy (docs/master.md). */
+
+/* Sequence number of the last committed entry (0: none yet). */
+uint64_t meta_changelog_seq(const struct meta *m);
+/* Oldest entry still stored (seq + 1 when none is). */
+uint64_t meta_changelog_first(const struct meta *m);
+/* Entries with seq < below may be deleted; later commits delete them a few
+ * hundred at a time. The newest entry is always kept. */
+void meta_changelog_trim(struct meta *m, uint64_t below);
+/*
+ * Entry seq: its wall time (ms since the epoch) and its batch bytes in a
+ * buffer the caller frees with free() (rep may be NULL: time only).
+ * 0, -ENOENT (trimmed or never written), META_ECORRUPT, META_EDB.
+ */
+int meta_changelog_get(struct meta *m, uint64_t seq, uint64_t *time_ms, char **rep, size_t *len);
+/* Checks that `rep` is a RocksDB batch of Put/Delete records of Cairn keys
+ * only (the metalogger's guard before applying bytes from the wire).
+ * 0 (*count = records, count may be NULL) or -EINVAL. */
+int meta_cl_rep_check(const void *rep, size_t len, uint32_t *count);
+/*
+ * Metalogger side: applies entry `seq` (which must be the next one: -ESPIPE
+ * otherwise) received from the master, with the entry itself and the head,
+ * in one write (fsynced if sync). Trims like the master (meta_changelog_trim).
+ * 0, -EINVAL (rep fails meta_cl_rep_check), -EBUSY (a turn is open), META_EDB.
+ */
+int meta_changelog_apply(struct meta *m, uint64_t seq, uint64_t time_ms, const void *rep,
+                         size_t len, int sync);
+/* A consistent copy of the committed database in the new directory `dir`
+ * (hard links where possible), as of changelog entry *seq. 0 or META_EDB. */
+int meta_checkpoint(struct meta *m, const char *dir, uint64_t *seq, char *err, size_t errlen);
+
 #endif

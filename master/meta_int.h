@@ -29,18 +29,20 @@
 #define META_K_ORPHAN  'O' /* 'O' ino64 */
 #define META_K_TRASH   'T' /* reserved: trash */
 #define META_K_CLASS   'K' /* reserved: storage classes */
-#define META_K_CHANGES 'L' /* reserved: changelog */
+#define META_K_CHANGES 'L' /* "L": changelog head; 'L' seq64: entries (changelog.c) */
 #define META_K_MARK    'M' /* 'M' server NUL [disk uuid16]: removal marks (marks.c) */
 
 #define META_KEY_MAX (1 + 8 + META_NAME_MAX)
 
-#define META_SB_MAGIC   "CAIRNMD" /* 7 bytes after the record version */
-#define META_SB_LEN     72u
-#define META_INODE_LEN  88u /* fixed part; symlinks append their target */
-#define META_DENTRY_LEN 10u
-#define META_FCHUNK_LEN 9u
-#define META_CHUNK_LEN  80u
-#define META_REC_V1     1u
+#define META_SB_MAGIC    "CAIRNMD" /* 7 bytes after the record version */
+#define META_SB_LEN      72u
+#define META_INODE_LEN   88u /* fixed part; symlinks append their target */
+#define META_DENTRY_LEN  10u
+#define META_FCHUNK_LEN  9u
+#define META_CHUNK_LEN   80u
+#define META_REC_V1      1u
+#define META_CLHEAD_LEN  9u /* "L": version, last seq u64 */
+#define META_CLENTRY_HDR 9u /* 'L' seq: version, wall ms u64, then the batch */
 
 /* ---- the handle ------------------------------------------------------------ */
 
@@ -70,6 +72,10 @@ struct meta {
     void *log_ctx;
     int (*open_fn)(void *ctx, uint64_t ino);
     void *open_ctx;
+    uint64_t cl_seq;           /* changelog: last committed entry (0: none) */
+    uint64_t cl_first;         /* oldest entry kept */
+    uint64_t cl_first_pending; /* cl_first once the batch being written lands */
+    uint64_t cl_trim_below;    /* entries below may be deleted */
     char last_error[256];
 };
 
@@ -216,5 +222,11 @@ int meta_chunks_drop_from(struct meta *m, uint64_t ino, uint32_t first, struct m
 int meta_chunk_cut(struct meta *m, uint64_t ino, uint32_t index, uint64_t len);
 
 void meta_now(struct timespec *ts);
+
+/* changelog.c: head and oldest entry at open; the entry of the batch being
+ * committed (added to it); bookkeeping once that write succeeded. */
+int meta_cl_load(struct meta *m);
+int meta_cl_append(struct meta *m);
+void meta_cl_committed(struct meta *m);
 
 #endif

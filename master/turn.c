@@ -147,6 +147,7 @@ void turn_end(struct master *M)
     if (!rc) { /* invariant 2 */
         for (size_t i = 0; i < t->freed.n; i++)
             cs_serv_chunk_freed(M, t->freed.ids[i]);
+        mlserv_pump(M); /* the new changelog entry */
     }
     t->freed.n = 0;
     if (rc)

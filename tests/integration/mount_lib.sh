@@ -38,7 +38,7 @@ ml_cleanup() {
   if [ -f "$dir/cluster.env" ]; then
     if [ "$rc" != 0 ]; then
       echo "--- logs (last lines)" >&2
-      tail -n 25 "$dir"/master/log "$dir"/cs*/log "$dir"/run/mount.log >&2 2>/dev/null
+      tail -n 25 "$dir"/master/log "$dir"/cs*/log "$dir"/ml*/log "$dir"/run/mount.log >&2 2>/dev/null
     fi
     # A dead master can make a graceful unmount wait: lazy-unmount first
     # when the mount does not answer.
@@ -48,7 +48,7 @@ ml_cleanup() {
     # at exit after `down`: the test fails with them.
     local san
     san=$(grep -l -E "ERROR: (Address|Leak)Sanitizer|runtime error:|SUMMARY: .*Sanitizer" \
-      "$dir"/master/log "$dir"/cs*/log "$dir"/run/mount.log 2>/dev/null || true)
+      "$dir"/master/log "$dir"/cs*/log "$dir"/ml*/log "$dir"/run/mount.log 2>/dev/null || true)
     if [ -n "$san" ]; then
       echo "FAIL: sanitizer reports in: $san" >&2
       grep -h -A 30 -E "ERROR: (Address|Leak)Sanitizer|runtime error:" $san | head -n 80 >&2
