@@ -158,7 +158,7 @@ static void master_sweep(struct lc *c, int all)
     for (struct lc_op *op = m->waitq, *nx; op; op = nx) {
         nx = op->next;
         op->next = NULL;
-        if (all || now >= op->deadline_ms) {
+        if (all || now >= op->deadline_ms || __atomic_load_n(&op->cancel, __ATOMIC_ACQUIRE)) {
             op->next = expired;
             expired = op;
         } else {
@@ -171,6 +171,10 @@ static void master_sweep(struct lc *c, int all)
     while (expired) {
         struct lc_op *op = expired;
         expired = op->next;
+        if (!all && __atomic_load_n(&op->cancel, __ATOMIC_ACQUIRE)) {
+            op_finish(op, -EINTR, "interrupted while the master was unreachable");
+            continue;
+        }
         op_finish(op, -EIO, "master %s unreachable%s%s", c->master_str, m->last_err[0] ? ": " : "",
                   m->last_err);
     }
@@ -215,7 +219,8 @@ static void master_send(struct lc *c, struct lc_op *op)
 {
     uint64_t now = lc_now_ms();
     uint64_t left = op->deadline_ms > now ? op->deadline_ms - now : 1;
-    uint32_t t = left < MASTER_TRY_MS ? (uint32_t)left : MASTER_TRY_MS;
+    uint32_t try_ms = op->try_ms ? op->try_ms : MASTER_TRY_MS;
+    uint32_t t = left < try_ms ? (uint32_t)left : try_ms;
     LC_STAT_ADD(c, master_calls, 1);
     int rc = cn_conn_call_payload(c->m->conn, op->type, op->payload.data, op->payload.len, t,
                                   on_mreply, op);
@@ -237,7 +242,9 @@ static void master_flush(struct lc *c)
         struct lc_op *op = q;
         q = op->next;
         op->next = NULL;
-        if (m->state == ST_UP)
+        if (__atomic_load_n(&op->cancel, __ATOMIC_ACQUIRE))
+            op_finish(op, -EINTR, "interrupted while the master was unreachable");
+        else if (m->state == ST_UP)
             master_send(c, op);
         else
             master_queue(c, op);
@@ -691,7 +698,7 @@ static int finish_decode(struct lc_op *op, uint16_t type, void *out)
     return 0;
 }
 
-int lc_mcall(struct lc *c, uint16_t type, const void *msg, void *out, struct lc_op *op)
+int lc_mcall_prepare(struct lc *c, uint16_t type, const void *msg, struct lc_op *op)
 {
     op->to_master = 1;
     op->type = type;
@@ -701,6 +708,19 @@ int lc_mcall(struct lc *c, uint16_t type, const void *msg, void *out, struct lc_
         return rc;
     if (!op->deadline_ms)
         op->deadline_ms = lc_now_ms() + c->o.master_timeout_ms;
+    return 0;
+}
+
+int lc_mcall_decode(struct lc_op *op, uint16_t type, void *out)
+{
+    return finish_decode(op, type, out);
+}
+
+int lc_mcall(struct lc *c, uint16_t type, const void *msg, void *out, struct lc_op *op)
+{
+    int rc = lc_mcall_prepare(c, type, msg, op);
+    if (rc)
+        return rc;
     lc_wait_call(c, op);
     return finish_decode(op, type, out);
 }

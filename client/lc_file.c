@@ -1042,6 +1042,16 @@ uint64_t lc_fh_ino(const struct lc_fh *fh)
     return fh->in->ino;
 }
 
+struct lc *lc_fh_client(const struct lc_fh *fh)
+{
+    return fh->c;
+}
+
+struct lc_inode *lc_fh_inode(const struct lc_fh *fh)
+{
+    return fh->in;
+}
+
 /* After a shrink to `size`, make the chunk the new end falls in forget the
  * bytes past it on every copy: zero the rest of the end block and commit
  * the part cut at the new length, so a later extension reads zeros. */

@@ -31,6 +31,8 @@ struct lc_op {
     struct cn_buf payload; /* encoded request (owned) */
     uint32_t timeout_ms;   /* one attempt */
     uint64_t deadline_ms;  /* master requests: give up after */
+    uint32_t try_ms;       /* master requests: one attempt (0: MASTER_TRY_MS) */
+    int cancel;            /* atomic: a waiting lock was interrupted (lc_lock.c) */
     int attempts;
     /* result */
     int status;           /* 0 or -errno */
@@ -64,6 +66,7 @@ struct lc_inode {
     uint64_t last_write; /* ms, for the idle flusher */
     int werr;            /* error of a background flush, for the next fsync/close */
     uint64_t wgen;       /* bumped by every write and truncation (read-ahead validity) */
+    int lk_used;         /* atomic: CN_LK_* kinds this client ever locked here (lc_lock.c) */
     struct lc_loc_cache *locs;
     /* completion of in-flight blocks (cmu) */
     pthread_mutex_t cmu;
@@ -97,6 +100,7 @@ struct lc {
     int fstop;
     /* counters (atomics) */
     struct lc_stats st;
+    uint64_t lk_wait_ids; /* atomic: the last wait_id of a blocking lock */
 };
 
 /* ---- lc_core.c ---- */
@@ -109,6 +113,10 @@ int lc_wait_call(struct lc *c, struct lc_op *op);
 /* Encode msg, call the master (retrying through outages) and decode the
  * reply into out (slices borrow op->reply; lc_op_release after use). */
 int lc_mcall(struct lc *c, uint16_t type, const void *msg, void *out, struct lc_op *op);
+/* lc_mcall in two halves, for a caller that submits (lc_submit) and waits
+ * itself: encode and set the deadline; then decode the finished op. */
+int lc_mcall_prepare(struct lc *c, uint16_t type, const void *msg, struct lc_op *op);
+int lc_mcall_decode(struct lc_op *op, uint16_t type, void *out);
 /* Same to a chunkserver, one attempt. */
 int lc_cscall(struct lc *c, const char *addr, uint16_t type, const void *msg, void *out,
               struct lc_op *op, uint32_t timeout_ms);
@@ -126,6 +134,9 @@ void lc_inode_put(struct lc_inode *in);
 int lc_inode_flush(struct lc_inode *in); /* caller holds in->mu */
 int lc_flusher_start(struct lc *c);
 void lc_flusher_stop(struct lc *c);
+/* The client and the inode of a handle (borrowed while fh is open). */
+struct lc *lc_fh_client(const struct lc_fh *fh);
+struct lc_inode *lc_fh_inode(const struct lc_fh *fh);
 /* Size to report for ino if this client has unflushed writes, else 0. */
 uint64_t lc_dirty_size(struct lc *c, uint64_t ino);
 

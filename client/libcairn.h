@@ -122,6 +122,38 @@ int lc_flush(struct lc_fh *fh);
 int lc_release(struct lc_fh *fh);
 uint64_t lc_fh_ino(const struct lc_fh *fh);
 
+/* ---- locks --------------------------------------------------------------- */
+
+/* flock and POSIX byte-range locks, held by the master for every client
+ * (docs/client.md "Locks"). A lock belongs to this client's master session
+ * and `owner` (FUSE's lock_owner: the process for POSIX locks, the open file
+ * for flock); locks of one owner on other clients are someone else's. */
+struct lc_lock {
+    uint64_t owner;
+    uint64_t start, end; /* bytes, end inclusive; CN_LK_EOF = to the end of the file */
+    uint32_t pid;        /* the caller's, reported to GETLK of others */
+    uint8_t kind;        /* CN_LK_POSIX or CN_LK_FLOCK (range ignored) */
+    uint8_t type;        /* CN_LK_UNLCK, CN_LK_RDLCK or CN_LK_WRLCK */
+};
+/* A blocking request another thread may interrupt. Made and freed by the
+ * caller around one lc_setlk(); lc_lk_cancel() may be called from any
+ * thread until lc_lkwait_free(). */
+struct lc_lkwait;
+struct lc_lkwait *lc_lkwait_new(void);
+void lc_lkwait_free(struct lc_lkwait *w);
+/* Take or release a lock. w NULL: -EAGAIN at once on a conflict. Otherwise
+ * wait (without a time limit) until granted: 0, or -EINTR once
+ * lc_lk_cancel(w) was called (also before the call). Any thread. */
+int lc_setlk(struct lc_fh *fh, const struct lc_lock *l, struct lc_lkwait *w);
+void lc_lk_cancel(struct lc_lkwait *w);
+/* F_GETLK: l->type becomes CN_LK_UNLCK when l could be taken, else l holds
+ * one conflicting lock (type, range, holder's pid). */
+int lc_getlk(struct lc_fh *fh, struct lc_lock *l);
+/* Drop every lock of `owner` of this kind on fh's file (close: FUSE flush
+ * for POSIX, release for flock). No master call when this client never
+ * locked the file. */
+int lc_lk_release(struct lc_fh *fh, uint64_t owner, uint8_t kind);
+
 /* Counters for tests and `-o debug` (monotonic since lc_open). */
 struct lc_stats {
     uint64_t master_calls, master_retries, master_reconnects;

@@ -17,6 +17,10 @@
  *  - Kernel caches: entries and attributes for entry_timeout / attr_timeout
  *    seconds (1 s by default, like mfsmount); file pages are dropped at open
  *    so another client's writes are seen at the next open.
+ *  - Locks (flock, fcntl) go to the master, so every mount sees them. A
+ *    blocking one waits in the master; the kernel's interrupt of the caller
+ *    (a signal) cancels it. POSIX locks of an owner go at FUSE flush (every
+ *    close), flock locks at release of the open file.
  */
 #define FUSE_USE_VERSION 312
 
@@ -31,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
 #include <time.h>
@@ -56,9 +61,20 @@ struct mopts {
 #define NOCAP_SLOTS  1024
 #define NOCAP_TTL_MS 1000
 
+/* A blocking lock request in progress, found by its FUSE request when the
+ * kernel interrupts it (the entry lives on the waiting thread's stack and
+ * leaves the list before that thread replies). */
+struct lkwaiter {
+    struct lkwaiter *next;
+    fuse_req_t req;
+    struct lc_lkwait *w;
+};
+
 struct mnt {
     struct lc *c;
     double attr_timeout, entry_timeout;
+    pthread_mutex_t lk_mu;
+    struct lkwaiter *lk_waiters;
     pthread_mutex_t nocap_mu;
     struct {
         uint64_t ino, until_ms;
@@ -160,6 +176,10 @@ static void m_init(void *ud, struct fuse_conn_info *conn)
     conn->max_readahead = 1u << 20;
     if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
         conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
+    if (conn->capable & FUSE_CAP_POSIX_LOCKS)
+        conn->want |= FUSE_CAP_POSIX_LOCKS;
+    if (conn->capable & FUSE_CAP_FLOCK_LOCKS)
+        conn->want |= FUSE_CAP_FLOCK_LOCKS;
     conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE;
 }
 
@@ -369,16 +389,131 @@ static void m_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size
         fuse_reply_write(req, (size_t)n);
 }
 
+/* Every close() of a descriptor: its process's POSIX locks on the file go
+ * (the kernel leaves unlock-on-close to us once it passes the locks on). */
 static void m_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-    (void)ino;
-    fuse_reply_err(req, -lc_flush(FH(fi)));
+    int rc = lc_flush(FH(fi));
+    int lrc = lc_lk_release(FH(fi), fi->lock_owner, CN_LK_POSIX);
+    if (lrc)
+        cn_log_warn("mount", "inode %llu: releasing POSIX locks at close: %s",
+                    (unsigned long long)ino, cn_strerror(lrc));
+    fuse_reply_err(req, -rc);
 }
 
 static void m_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-    (void)ino;
+    if (fi->flock_release) {
+        int lrc = lc_lk_release(FH(fi), fi->lock_owner, CN_LK_FLOCK);
+        if (lrc)
+            cn_log_warn("mount", "inode %llu: releasing the flock lock at close: %s",
+                        (unsigned long long)ino, cn_strerror(lrc));
+    }
     fuse_reply_err(req, -lc_release(FH(fi)));
+}
+
+/* ---- locks ------------------------------------------------------------------ */
+
+static void lk_interrupt(fuse_req_t req, void *data)
+{
+    struct mnt *m = data;
+    pthread_mutex_lock(&m->lk_mu);
+    for (struct lkwaiter *e = m->lk_waiters; e; e = e->next)
+        if (e->req == req)
+            lc_lk_cancel(e->w);
+    pthread_mutex_unlock(&m->lk_mu);
+}
+
+/* lc_setlk, cancelled by a FUSE interrupt when it may wait. */
+static int do_lock(fuse_req_t req, struct fuse_file_info *fi, const struct lc_lock *l, int sleep)
+{
+    struct mnt *m = M(req);
+    if (!sleep || l->type == CN_LK_UNLCK)
+        return lc_setlk(FH(fi), l, NULL);
+    struct lkwaiter e = {NULL, req, lc_lkwait_new()};
+    pthread_mutex_lock(&m->lk_mu);
+    e.next = m->lk_waiters;
+    m->lk_waiters = &e;
+    pthread_mutex_unlock(&m->lk_mu);
+    fuse_req_interrupt_func(req, lk_interrupt, m); /* runs at once if interrupted already */
+    int rc = lc_setlk(FH(fi), l, e.w);
+    pthread_mutex_lock(&m->lk_mu);
+    for (struct lkwaiter **pp = &m->lk_waiters; *pp; pp = &(*pp)->next)
+        if (*pp == &e) {
+            *pp = e.next;
+            break;
+        }
+    pthread_mutex_unlock(&m->lk_mu);
+    lc_lkwait_free(e.w);
+    return rc;
+}
+
+static int lk_type(short t)
+{
+    return t == F_RDLCK ? CN_LK_RDLCK : t == F_WRLCK ? CN_LK_WRLCK : CN_LK_UNLCK;
+}
+
+/* struct flock (l_len 0: to the end of the file) -> an inclusive range. */
+static int lk_from_flock(const struct flock *fl, struct fuse_file_info *fi, struct lc_lock *l)
+{
+    if (fl->l_start < 0 || fl->l_len < 0)
+        return -EINVAL; /* the kernel hands ranges normalised; anything else is refused */
+    l->owner = fi->lock_owner;
+    l->start = (uint64_t)fl->l_start;
+    if (fl->l_len == 0 || (uint64_t)fl->l_len - 1 >= CN_LK_EOF - l->start)
+        l->end = CN_LK_EOF;
+    else
+        l->end = l->start + (uint64_t)fl->l_len - 1;
+    l->pid = fl->l_pid > 0 ? (uint32_t)fl->l_pid : 0;
+    l->kind = CN_LK_POSIX;
+    l->type = (uint8_t)lk_type(fl->l_type);
+    return 0;
+}
+
+static void m_getlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, struct flock *fl)
+{
+    (void)ino;
+    struct lc_lock l;
+    int rc = lk_from_flock(fl, fi, &l);
+    if (!rc && l.type != CN_LK_UNLCK)
+        rc = lc_getlk(FH(fi), &l);
+    if (rc) {
+        fuse_reply_err(req, -rc);
+        return;
+    }
+    if (l.type == CN_LK_UNLCK) {
+        fl->l_type = F_UNLCK;
+    } else {
+        fl->l_type = l.type == CN_LK_RDLCK ? F_RDLCK : F_WRLCK;
+        fl->l_whence = SEEK_SET;
+        fl->l_start = (off_t)l.start;
+        fl->l_len = l.end >= CN_LK_EOF ? 0 : (off_t)(l.end - l.start + 1);
+        fl->l_pid = (pid_t)l.pid;
+    }
+    fuse_reply_lock(req, fl);
+}
+
+static void m_setlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, struct flock *fl,
+                    int sleep)
+{
+    (void)ino;
+    struct lc_lock l;
+    int rc = lk_from_flock(fl, fi, &l);
+    if (!rc)
+        rc = do_lock(req, fi, &l, sleep);
+    fuse_reply_err(req, -rc);
+}
+
+static void m_flock(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, int op)
+{
+    (void)ino;
+    struct lc_lock l = {fi->lock_owner, 0,          CN_LK_EOF, (uint32_t)fuse_req_ctx(req)->pid,
+                        CN_LK_FLOCK,    CN_LK_UNLCK};
+    if (op & LOCK_SH)
+        l.type = CN_LK_RDLCK;
+    else if (op & LOCK_EX)
+        l.type = CN_LK_WRLCK;
+    fuse_reply_err(req, -do_lock(req, fi, &l, !(op & LOCK_NB)));
 }
 
 static void m_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
@@ -590,6 +725,9 @@ static const struct fuse_lowlevel_ops ops = {
     .listxattr = m_listxattr,
     .removexattr = m_removexattr,
     .create = m_create,
+    .getlk = m_getlk,
+    .setlk = m_setlk,
+    .flock = m_flock,
 };
 
 /* ---- main -------------------------------------------------------------------- */
@@ -774,6 +912,7 @@ int main(int argc, char **argv)
     mnt.attr_timeout = mo.attr_timeout;
     mnt.entry_timeout = mo.entry_timeout;
     pthread_mutex_init(&mnt.nocap_mu, NULL);
+    pthread_mutex_init(&mnt.lk_mu, NULL);
     char err[300];
     int rc = lc_open(mo.master, &lo, &mnt.c, err, sizeof(err));
     if (rc) {

@@ -1,0 +1,183 @@
+/*
+ * lc_lock.c - file locks through the master: flock and POSIX byte ranges
+ * (LOCK, GETLK, LOCK_CANCEL in docs/protocol.md). The master holds every
+ * lock; this side keeps none, only which kinds it ever asked for on an
+ * inode, so that a close sends an unlock only to files that were locked.
+ *
+ * Decisions a reader must know:
+ *  - A blocking request is one master call without a time limit: the master
+ *    answers it when the lock is granted. It gets a wait_id (unique in this
+ *    client) so that another thread, interrupted by a signal, can cancel it
+ *    with LOCK_CANCEL (lc_lk_cancel). The request and its cancel are handed
+ *    to the I/O thread under the waiter's mutex, request first, so the
+ *    master sees them in that order on the one connection.
+ *  - A cancel while the master is unreachable finishes the waiting request
+ *    with -EINTR on this side (lc_core.c checks op->cancel), so an
+ *    interrupted caller never waits for a master that is down.
+ *  - Locks live in the master session: when the connection drops, the
+ *    master releases them. A blocking request sent again after a reconnect
+ *    waits anew in the new session; locks already held are not reclaimed
+ *    (docs/client.md "Locks").
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lc_int.h"
+#include "log.h"
+#include "xmalloc.h"
+
+enum { W_IDLE, W_SENT, W_CANCELLED, W_DONE };
+
+struct lc_lkwait {
+    pthread_mutex_t mu;
+    int state;
+    struct lc *c;
+    struct lc_op *op; /* while W_SENT */
+    uint64_t wait_id;
+};
+
+struct lc_lkwait *lc_lkwait_new(void)
+{
+    struct lc_lkwait *w = cn_xcalloc(1, sizeof(*w));
+    pthread_mutex_init(&w->mu, NULL);
+    return w;
+}
+
+void lc_lkwait_free(struct lc_lkwait *w)
+{
+    if (!w)
+        return;
+    pthread_mutex_destroy(&w->mu);
+    free(w);
+}
+
+static void mark_used(struct lc_fh *fh, uint8_t kind)
+{
+    __atomic_or_fetch(&lc_fh_inode(fh)->lk_used, (int)kind, __ATOMIC_RELAXED);
+}
+
+static int lock_check(const struct lc_lock *l)
+{
+    if ((l->kind != CN_LK_POSIX && l->kind != CN_LK_FLOCK) || l->type > CN_LK_WRLCK ||
+        l->start > l->end)
+        return -EINVAL;
+    return 0;
+}
+
+/* Wait for op, submitted by the caller, like lc_wait_call does. */
+static void op_wait(struct lc_op *op)
+{
+    pthread_mutex_lock(&op->mu);
+    while (!op->finished)
+        pthread_cond_wait(&op->cv, &op->mu);
+    pthread_mutex_unlock(&op->mu);
+}
+
+int lc_setlk(struct lc_fh *fh, const struct lc_lock *l, struct lc_lkwait *w)
+{
+    struct lc *c = lc_fh_client(fh);
+    int rc = lock_check(l);
+    if (rc)
+        return rc;
+    struct cn_lock m = {lc_fh_ino(fh), l->owner, l->start, l->end, 0, l->pid, l->kind, l->type};
+    if (l->type != CN_LK_UNLCK)
+        mark_used(fh, l->kind);
+    struct lc_op op;
+    lc_op_init(&op);
+    if (!w || l->type == CN_LK_UNLCK) {
+        rc = lc_mcall(c, CN_MSG_LOCK, &m, NULL, &op);
+        goto out;
+    }
+    m.wait_id = __atomic_add_fetch(&c->lk_wait_ids, 1, __ATOMIC_RELAXED);
+    op.deadline_ms = UINT64_MAX / 2; /* no limit: the master answers when granted */
+    op.try_ms = UINT32_MAX;          /* and a silent attempt must not close the connection */
+    if ((rc = lc_mcall_prepare(c, CN_MSG_LOCK, &m, &op)))
+        goto out;
+    pthread_mutex_lock(&w->mu);
+    if (w->state == W_CANCELLED) {
+        pthread_mutex_unlock(&w->mu);
+        rc = -EINTR;
+        goto out;
+    }
+    w->c = c;
+    w->op = &op;
+    w->wait_id = m.wait_id;
+    w->state = W_SENT;
+    op.finished = 0;
+    op.done = NULL;
+    lc_submit(c, &op);
+    pthread_mutex_unlock(&w->mu);
+    op_wait(&op);
+    pthread_mutex_lock(&w->mu);
+    w->state = W_DONE;
+    w->op = NULL;
+    pthread_mutex_unlock(&w->mu);
+    rc = lc_mcall_decode(&op, CN_MSG_LOCK, NULL);
+out:
+    if (rc && rc != -EAGAIN && rc != -EINTR)
+        cn_log_debug("libcairn", "lock on inode %llu: %s%s%s", (unsigned long long)m.ino,
+                     cn_strerror(rc), op.err[0] ? ": " : "", op.err);
+    lc_op_release(&op);
+    return rc;
+}
+
+static void cancel_done(struct lc_op *op)
+{
+    if (op->status)
+        cn_log_warn("libcairn", "LOCK_CANCEL: %s", op->err[0] ? op->err : cn_strerror(op->status));
+    lc_op_release(op);
+    free(op);
+}
+
+void lc_lk_cancel(struct lc_lkwait *w)
+{
+    pthread_mutex_lock(&w->mu);
+    if (w->state == W_SENT) {
+        __atomic_store_n(&w->op->cancel, 1, __ATOMIC_RELEASE);
+        struct lc_op *op = cn_xmalloc(sizeof(*op));
+        lc_op_init(op);
+        struct cn_lock_cancel m = {w->wait_id};
+        if (lc_mcall_prepare(w->c, CN_MSG_LOCK_CANCEL, &m, op) == 0) {
+            op->done = cancel_done;
+            lc_submit(w->c, op); /* after the LOCK: same queue, same connection */
+        } else {
+            lc_op_release(op);
+            free(op);
+        }
+    }
+    if (w->state != W_DONE)
+        w->state = W_CANCELLED;
+    pthread_mutex_unlock(&w->mu);
+}
+
+int lc_getlk(struct lc_fh *fh, struct lc_lock *l)
+{
+    int rc = lock_check(l);
+    if (rc)
+        return rc;
+    struct cn_getlk m = {lc_fh_ino(fh), l->owner, l->start, l->end, l->pid, l->kind, l->type};
+    struct cn_getlk_r r;
+    struct lc_op op;
+    lc_op_init(&op);
+    rc = lc_mcall(lc_fh_client(fh), CN_MSG_GETLK, &m, &r, &op);
+    if (!rc) {
+        l->type = r.type;
+        if (r.type != CN_LK_UNLCK) {
+            l->start = r.start;
+            l->end = r.end;
+            l->pid = r.pid;
+        }
+    }
+    lc_op_release(&op);
+    return rc;
+}
+
+int lc_lk_release(struct lc_fh *fh, uint64_t owner, uint8_t kind)
+{
+    if (!(__atomic_load_n(&lc_fh_inode(fh)->lk_used, __ATOMIC_RELAXED) & kind))
+        return 0; /* never locked here: no round trip at every close */
+    struct lc_lock l = {owner, 0, UINT64_MAX, 0, kind, CN_LK_UNLCK};
+    return lc_setlk(fh, &l, NULL);
+}

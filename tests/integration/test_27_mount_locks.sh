@@ -1,0 +1,164 @@
+#!/usr/bin/env bash
+# File locks across two mounts of one cluster (issue 9), with locktool:
+#  1. fcntl ranges: A holds w 0..99; B's F_SETLK on 50..59 gets EAGAIN, on
+#     100..199 succeeds; F_GETLK on B names A's range; B's F_SETLKW waits and
+#     gets the lock once A's holder closes its file.
+#  2. flock: A holds LOCK_EX; B's LOCK_SH|LOCK_NB gets EWOULDBLOCK; B's
+#     blocking LOCK_EX waits until A closes; flock and fcntl locks are
+#     independent.
+#  3. A waiter blocked in F_SETLKW is killed by SIGTERM: it ends at once (the
+#     FUSE interrupt cancels its wait in the master) and takes nothing later.
+#  4. SIGKILL of mount A's cairn-mount while a process on A holds a fcntl and
+#     a flock lock: B's waiters get both within 10 s; A is lazily unmounted.
+#   bash test_27_mount_locks.sh BIN_DIR LOCKTOOL
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+. "$here/mount_lib.sh"
+ml_init test_27_mount_locks "${1:-}"
+tool=${2:?usage: test_27_mount_locks.sh BIN_DIR LOCKTOOL}
+[ -x "$tool" ] || fail "$tool is not executable"
+
+mntB="$work/mntB"
+mountB_pid=
+declare -A hpid=() hin=() hout=()
+
+lk_cleanup() {
+  local rc=$? n
+  set +e
+  for n in "${!hin[@]}"; do eval "exec ${hin[$n]}>&-" 2>/dev/null; done
+  for n in "${!hpid[@]}"; do kill -KILL "${hpid[$n]}" 2>/dev/null; done
+  if grep -qF " $mntB " /proc/self/mounts 2>/dev/null; then
+    timeout 10 fusermount3 -u "$mntB" 2>/dev/null || fusermount3 -u -z "$mntB" 2>/dev/null
+  fi
+  [ -z "$mountB_pid" ] || kill -TERM "$mountB_pid" 2>/dev/null
+  [ -z "$mountB_pid" ] || timeout 10 tail --pid="$mountB_pid" -f /dev/null
+  [ -z "$mountB_pid" ] || kill -KILL "$mountB_pid" 2>/dev/null
+  if [ "$rc" != 0 ] && [ -f "$work/mountB.log" ]; then
+    echo "--- mount B log (last lines)" >&2
+    tail -n 20 "$work/mountB.log" >&2
+  fi
+  (exit "$rc")
+  ml_cleanup
+}
+trap lk_cleanup EXIT
+
+# hold NAME ARGS...: `locktool hold ARGS` in the background; its stdin and
+# stdout are fifos held by this shell (closing stdin releases the lock). The
+# child closes the other holders' fifos: an inherited write end would keep
+# their stdin open.
+hold() {
+  local n=$1 fd
+  shift
+  mkfifo "$work/$n.in" "$work/$n.out"
+  (
+    for fd in "${hin[@]}" "${hout[@]}"; do eval "exec $fd>&-"; done
+    exec "$tool" hold "$@" <"$work/$n.in" >"$work/$n.out" 2>>"$work/$n.err"
+  ) &
+  hpid[$n]=$!
+  exec {fd}>"$work/$n.in"
+  hin[$n]=$fd
+  exec {fd}<"$work/$n.out"
+  hout[$n]=$fd
+}
+
+# locked NAME SECS: 0 when NAME printed "locked" within SECS seconds.
+locked() {
+  local line=""
+  read -r -t "$2" -u "${hout[$1]}" line || true
+  [[ "$line" == locked* ]]
+}
+
+# release NAME: close its stdin; it unlocks (closes the file) and exits 0.
+release() {
+  local rc=0
+  eval "exec ${hin[$1]}>&- ${hout[$1]}<&-"
+  unset "hin[$1]" "hout[$1]"
+  T 10 tail --pid="${hpid[$1]}" -f /dev/null || fail "$1 did not exit after its release"
+  wait "${hpid[$1]}" || rc=$?
+  unset "hpid[$1]"
+  return "$rc"
+}
+
+# try ARGS...: a non-blocking `locktool hold ARGS nb` released at once;
+# prints its exit status (0 locked, 11 EAGAIN).
+try() {
+  local rc=0
+  T 20 "$tool" hold "$@" nb </dev/null >/dev/null 2>>"$work/try.err" || rc=$?
+  echo "$rc"
+}
+
+step "cluster with one chunkserver; mount B of the same master"
+ml_up --chunkservers 1 --copies 1 --disk-size 256M
+wait_online 1
+mkdir -p "$mntB"
+"$bin/cairn-mount" "$maddr" "$mntB" -f >"$work/mountB.log" 2>&1 &
+mountB_pid=$!
+for ((i = 0; i < 100; i++)); do
+  grep -qF " $mntB fuse" /proc/self/mounts && break
+  kill -0 "$mountB_pid" 2>/dev/null || fail "mount B exited"
+  sleep 0.1
+done
+grep -qF " $mntB fuse" /proc/self/mounts || fail "$mntB is not mounted"
+T 10 bash -c "echo data >'$mnt/f'" || fail "create f on A"
+[ "$(T 10 cat "$mntB/f")" = data ] || fail "f is not visible on B"
+
+step "1. fcntl ranges across the mounts"
+hold a1 "$mnt/f" posix w 0 100
+locked a1 10 || fail "A could not take w 0..99"
+[ "$(try "$mntB/f" posix w 50 10)" = 11 ] || fail "B's F_SETLK on 50..59 did not get EAGAIN"
+[ "$(try "$mntB/f" posix r 99 1)" = 11 ] || fail "B's read lock on byte 99 did not get EAGAIN"
+[ "$(try "$mntB/f" posix w 100 100)" = 0 ] || fail "B's F_SETLK on 100..199 failed"
+got=$(T 10 "$tool" getlk "$mntB/f" w 0 0) || fail "F_GETLK on B"
+[[ "$got" == "w 0 100 "* ]] || fail "F_GETLK on B: '$got', want A's 'w 0 100 PID'"
+got=$(T 10 "$tool" getlk "$mntB/f" w 100 0) || fail "F_GETLK on B"
+[ "$got" = none ] || fail "F_GETLK on B past A's range: '$got'"
+hold b1 "$mntB/f" posix w 50 10
+locked b1 1.5 && fail "B's F_SETLKW got the lock while A holds it"
+release a1 || fail "A's holder failed"
+locked b1 10 || fail "B's F_SETLKW not granted within 10 s of A's close"
+[ "$(try "$mnt/f" posix r 55 1)" = 11 ] || fail "A's read lock on byte 55 not refused while B holds it"
+release b1 || fail "B's holder failed"
+[ "$(try "$mnt/f" posix w 0 0)" = 0 ] || fail "the whole file not free after both closed"
+
+step "2. flock across the mounts"
+hold a2 "$mnt/f" flock ex
+locked a2 10 || fail "A could not take LOCK_EX"
+[ "$(try "$mntB/f" flock sh)" = 11 ] || fail "B's LOCK_SH|LOCK_NB did not fail"
+[ "$(try "$mntB/f" posix w 0 0)" = 0 ] || fail "a fcntl lock on B was blocked by A's flock"
+hold b2 "$mntB/f" flock ex
+locked b2 1.5 && fail "B's LOCK_EX granted while A holds LOCK_EX"
+release a2 || fail "A's flock holder failed"
+locked b2 10 || fail "B's LOCK_EX not granted within 10 s of A's close"
+[ "$(try "$mnt/f" flock sh)" = 11 ] || fail "A's LOCK_SH not refused while B holds LOCK_EX"
+release b2 || fail "B's flock holder failed"
+
+step "3. a waiter killed by SIGTERM while blocked"
+hold a3 "$mnt/f" posix w 0 0
+locked a3 10 || fail "A could not take the whole file"
+hold b3 "$mntB/f" posix w 0 0
+locked b3 1 && fail "B's waiter granted while A holds the file"
+kill -TERM "${hpid[b3]}"
+T 5 tail --pid="${hpid[b3]}" -f /dev/null || fail "B's waiter did not end within 5 s of SIGTERM"
+eval "exec ${hin[b3]}>&- ${hout[b3]}<&-"
+unset "hin[b3]" "hout[b3]" "hpid[b3]"
+release a3 || fail "A's holder failed"
+[ "$(try "$mntB/f" posix w 0 0)" = 0 ] || fail "the cancelled waiter took the lock after all"
+
+step "4. SIGKILL of mount A while its process holds fcntl and flock locks"
+hold a4 "$mnt/f" posix w 0 0
+locked a4 10 || fail "A could not take the fcntl lock"
+hold a5 "$mnt/f" flock ex
+locked a5 10 || fail "A could not take the flock lock"
+hold b4 "$mntB/f" posix w 10 10
+hold b5 "$mntB/f" flock sh
+locked b4 1 && fail "B's fcntl waiter granted while A holds the file"
+"$local_sh" kill --dir "$dir" mount >/dev/null || fail "cairn-local kill mount"
+t0=$SECONDS
+locked b4 10 || fail "B's fcntl waiter not granted within 10 s of mount A's death"
+locked b5 10 || fail "B's flock waiter not granted within 10 s of mount A's death"
+echo "B granted $((SECONDS - t0)) s after mount A died"
+# A's holders see a dead mount: they end when told to, whatever close says.
+for n in a4 a5; do release "$n" || true; done
+fusermount3 -u -z "$mnt" 2>/dev/null || umount -l "$mnt" 2>/dev/null || true
+release b4 || fail "B's fcntl holder failed"
+release b5 || fail "B's flock holder failed"
+echo "PASS"
