@@ -140,6 +140,21 @@ static void print_status(const json_t *j)
            fmt_size(total - free_b, u, sizeof(u)), fmt_size(total, t, sizeof(t)),
            fmt_size(free_b, f, sizeof(f)), fmt_size(jint(j, "used_bytes"), u, sizeof(u)),
            jint(j, "inodes"));
+    const json_t *mls = json_object_get(j, "metaloggers");
+    printf("metadata: changelog entry %lld (oldest kept %lld), %zu metaloggers\n", jint(j, "seq"),
+           jint(j, "changelog_first"), json_array_size(mls));
+    json_array_foreach(mls, li, l)
+    {
+        double lag = json_real_value(json_object_get(l, "lag_seconds"));
+        printf("  metalogger %-16s %-22s %-12s entry %lld, behind %lld entries, ", jstr(l, "name"),
+               jstr(l, "addr"),
+               json_is_true(json_object_get(l, "connected")) ? "connected" : "disconnected",
+               jint(l, "seq"), jint(l, "lag_entries"));
+        if (lag < 0)
+            printf("needs a new checkpoint\n");
+        else
+            printf("%.1fs\n", lag);
+    }
     printf("\n");
     print_servers_table(json_object_get(j, "servers"));
 }

@@ -66,6 +66,10 @@ static const struct cn_opt opt_tab[] = {
      "lifetime of a chunk write lease; an expired lease rolls back"},
     {"", "CACHE_SIZE", CN_OPT_SIZE, OFF(cache_size), "256M", 8 << 20, (int64_t)1 << 40, 0,
      "RocksDB block cache for the metadata"},
+    {"", "WRITE_BUFFER_SIZE", CN_OPT_SIZE, OFF(write_buffer_size), "32M", 1 << 20, (int64_t)1 << 34,
+     0,
+     "RocksDB memtable size (at most two exist): with CACHE_SIZE, what bounds the master's "
+     "metadata memory"},
     {"", "GOAL", CN_OPT_INT, OFF(goal), "2", 1, 16, 1, "copies of each chunk (copies=N)"},
     {"", "META_SYNC_MS", CN_OPT_DURATION, OFF(meta_sync_ms), "0", 0, 10000, 1,
      "0: fsync every metadata turn before its replies; N: fsync the WAL every N ms "
@@ -155,7 +159,9 @@ static int meta_start(struct master *M, char *err, size_t errlen)
         if (prc)
             return prc;
     }
-    struct meta_options o = {.cache_bytes = M->cfg.cache_size, .create = create_fs};
+    struct meta_options o = {.cache_bytes = M->cfg.cache_size,
+                             .write_buffer_bytes = M->cfg.write_buffer_size,
+                             .create = create_fs};
     int rc = meta_open(M->cfg.data_path, &o, &M->meta, err, errlen);
     if (rc == META_ENOTOURS && !create_fs) {
         size_t n = strlen(err);

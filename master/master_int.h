@@ -32,6 +32,7 @@ struct master_config {
     int64_t open_grace_ms;
     int64_t lease_ms;
     uint64_t cache_size;
+    uint64_t write_buffer_size;
     int64_t goal;
     int64_t meta_sync_ms;
     int64_t changelog_entries;

@@ -566,6 +566,11 @@ int meta_open(const char *dir, const struct meta_options *opt, struct meta **out
     rocksdb_block_based_options_set_filter_policy(m->topts,
                                                   rocksdb_filterpolicy_create_bloom_full(10));
     rocksdb_options_set_block_based_table_factory(m->opts, m->topts);
+    /* Memory is bounded by configuration, not by the namespace: the cache
+     * holds data, index and filter blocks; at most two memtables exist. */
+    rocksdb_options_set_write_buffer_size(m->opts, opt->write_buffer_bytes ? opt->write_buffer_bytes
+                                                                           : (32u << 20));
+    rocksdb_options_set_max_write_buffer_number(m->opts, 2);
     rocksdb_options_set_create_if_missing(m->opts, opt->create ? 1 : 0);
     rocksdb_options_set_paranoid_checks(m->opts, 1);
     rocksdb_writeoptions_set_sync(m->wopts, opt->no_sync ? 0 : 1);

@@ -75,9 +75,10 @@ struct meta; /* opaque handle: one open metadata database */
 /* ---- open / close ------------------------------------------------------ */
 
 struct meta_options {
-    size_t cache_bytes; /* RocksDB block cache; 0 = 64 MiB */
-    int create;         /* format an empty/missing database (never reformats) */
-    int no_sync;        /* tests only: commit without fsync (loses durability) */
+    size_t cache_bytes; /* RocksDB block cache (also holds index and filter blocks); 0 = 64 MiB */
+    size_t write_buffer_bytes; /* one memtable; at most two exist; 0 = 32 MiB */
+    int create;                /* format an empty/missing database (never reformats) */
+    int no_sync;               /* tests only: commit without fsync (loses durability) */
 };
 
 /*

@@ -99,6 +99,7 @@ static void reopen_store(struct master *M)
     char err[512];
     struct meta_options o = {
         .cache_bytes = M->cfg.cache_size,
+        .write_buffer_bytes = M->cfg.write_buffer_size,
     };
     meta_close(M->meta);
     M->meta = NULL;
