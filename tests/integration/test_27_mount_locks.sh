@@ -32,6 +32,10 @@ lk_cleanup() {
   [ -z "$mountB_pid" ] || kill -TERM "$mountB_pid" 2>/dev/null
   [ -z "$mountB_pid" ] || timeout 10 tail --pid="$mountB_pid" -f /dev/null
   [ -z "$mountB_pid" ] || kill -KILL "$mountB_pid" 2>/dev/null
+  if grep -q -E "ERROR: (Address|Leak)Sanitizer|runtime error:" "$work/mountB.log" 2>/dev/null; then
+    echo "FAIL: sanitizer reports in mount B's log" >&2
+    [ "$rc" != 0 ] || rc=1
+  fi
   if [ "$rc" != 0 ] && [ -f "$work/mountB.log" ]; then
     echo "--- mount B log (last lines)" >&2
     tail -n 20 "$work/mountB.log" >&2
