@@ -46,13 +46,15 @@
 #include "meta_int.h"
 
 #define DUMP_MAGIC    "cairn-dump"
-#define MARK_NAME_MAX 200u                /* as master/marks.c */
-#define RAW_KEY_MAX   1024u               /* longest key of a raw record */
-#define RAW_VALUE_MAX (256u << 10)        /* longest value of a raw record */
-#define VALUE_BUF     (RAW_VALUE_MAX + 1) /* >= every value a record can have */
-#define ZSTD_LEVEL    3
-#define BATCH_BYTES   (4u << 20) /* restore: RocksDB write batch size */
-#define JFIELDS_MAX   24
+#define MARK_NAME_MAX 200u       /* as master/marks.c */
+#define RAW_KEY_MAX   1024u      /* longest key of a raw record */
+#define RAW_VALUE_MAX (8u << 20) /* longest value of a raw record (changelog batches) */
+#define VALUE_BUF     (1u + META_XATTR_SIZE_MAX) /* >= every decoded record's value */
+_Static_assert(VALUE_BUF >= META_INODE_LEN + META_SYMLINK_MAX, "inode value fits VALUE_BUF");
+_Static_assert(2 * RAW_VALUE_MAX + 2 * RAW_KEY_MAX + 64 < DUMP_LINE_MAX, "raw record fits a line");
+#define ZSTD_LEVEL  3
+#define BATCH_BYTES (4u << 20) /* restore: RocksDB write batch size */
+#define JFIELDS_MAX 24
 
 const char *dump_strerror(int err)
 {
@@ -374,7 +376,8 @@ static int w_record(struct dump_w *w, struct dump_stats *st, const uint8_t *k, s
 
     if (klen == 0 || !prefix_known(k[0])) {
         if (klen == 0 || klen > RAW_KEY_MAX || vlen > RAW_VALUE_MAX)
-            return w_corrupt(w, k, klen, "key or value too long for a raw record");
+            return w_corrupt(w, k, klen,
+                             "key over 1 KiB or value over 8 MiB: too long for a raw record");
         lb_puts(b, "{\"t\":\"raw\"");
         lb_hexstr(b, "key_hex", k, klen);
         lb_hexstr(b, "value_hex", v, vlen);
@@ -709,6 +712,8 @@ struct dump_rd {
     size_t prevlen;
     uint8_t key[RAW_KEY_MAX];
     uint8_t *val; /* VALUE_BUF bytes */
+    uint8_t *raw; /* value of a raw record, grown to rawcap as needed */
+    size_t rawcap;
     struct meta_inode in;
     struct meta scratch; /* collects the decoders' corruption text */
     rec_sink sink;
@@ -1266,7 +1271,17 @@ static int rd_record(struct dump_rd *rd, struct jrec *r, const struct jfield *t)
         f = j_get(r, "value_hex");
         if (!f)
             return rd_fail(rd, "field \"value_hex\" missing");
-        TRY(rd_hexval(rd, f, "value_hex", v, RAW_VALUE_MAX, &vlen));
+        if (f->vlen / 2 > RAW_VALUE_MAX)
+            return rd_fail(rd, "field \"value_hex\" longer than %u bytes", RAW_VALUE_MAX);
+        if (f->vlen / 2 > rd->rawcap) {
+            uint8_t *p = realloc(rd->raw, f->vlen / 2);
+            if (!p)
+                return errf(rd->err, rd->errlen, -ENOMEM, "out of memory");
+            rd->raw = p;
+            rd->rawcap = f->vlen / 2;
+        }
+        v = rd->raw;
+        TRY(rd_hexval(rd, f, "value_hex", v, rd->rawcap, &vlen));
         rd->st.raws++;
     } else {
         return rd_fail(rd, "unknown record type \"%.*s\"", (int)t->vlen, t->v);
@@ -1487,8 +1502,8 @@ static int rd_run(struct dump_rd *rd, struct src *s)
             size_t r = ZSTD_decompressStream(z, &o, &in);
             if (ZSTD_isError(r)) {
                 rc = errf(rd->err, rd->errlen, DUMP_EBAD,
-                          "after line %llu: the compressed data is corrupt (%s)", rd->lineno,
-                          ZSTD_getErrorName(r));
+                          "after %llu complete lines: the compressed data is corrupt (%s)",
+                          rd->lineno, ZSTD_getErrorName(r));
                 goto out;
             }
             pending = r;
@@ -1540,6 +1555,7 @@ static void rd_destroy(struct dump_rd *rd)
         return;
     free(rd->line);
     free(rd->val);
+    free(rd->raw);
     free(rd);
 }
 

@@ -34,8 +34,8 @@
 
 #include "meta.h"
 
-#define DUMP_FORMAT_VERSION 1u         /* "version" of the header line */
-#define DUMP_LINE_MAX       (1u << 20) /* longest line a reader accepts, newline included */
+#define DUMP_FORMAT_VERSION 1u          /* "version" of the header line */
+#define DUMP_LINE_MAX       (32u << 20) /* longest line a reader accepts, newline included */
 
 enum {
     DUMP_ENOTDUMP = -1201, /* the input is not a cairn dump (magic, header) */
