@@ -6,11 +6,14 @@
  *
  * Decisions a reader must know:
  *  - A blocking request is one master call without a time limit: the master
- *    answers it when the lock is granted. It gets a wait_id (unique in this
- *    client) so that another thread, interrupted by a signal, can cancel it
- *    with LOCK_CANCEL (lc_lk_cancel). The request and its cancel are handed
- *    to the I/O thread under the waiter's mutex, request first, so the
- *    master sees them in that order on the one connection.
+ *    answers it when the lock is granted. It completes on the I/O thread
+ *    (lc_setlk_async), so a waiting lock holds no caller thread: cairn-mount
+ *    answers the kernel from the callback, and a thousand waiters do not
+ *    use up its FUSE workers. It gets a wait_id (unique in this client) so
+ *    that another thread, interrupted by a signal, can cancel it with
+ *    LOCK_CANCEL (lc_lk_cancel). The request and its cancel are handed to
+ *    the I/O thread under the waiter's mutex, request first, so the master
+ *    sees them in that order on the one connection.
  *  - A cancel while the master is unreachable finishes the waiting request
  *    with -EINTR on this side (lc_core.c checks op->cancel), so an
  *    interrupted caller never waits for a master that is down.
@@ -34,14 +37,17 @@ struct lc_lkwait {
     pthread_mutex_t mu;
     int state;
     struct lc *c;
-    struct lc_op *op; /* while W_SENT */
+    struct lc_op op; /* the LOCK, once sent; lives as long as w */
     uint64_t wait_id;
+    lc_lock_cb cb;
+    void *ud;
 };
 
 struct lc_lkwait *lc_lkwait_new(void)
 {
     struct lc_lkwait *w = cn_xcalloc(1, sizeof(*w));
     pthread_mutex_init(&w->mu, NULL);
+    lc_op_init(&w->op);
     return w;
 }
 
@@ -49,6 +55,7 @@ void lc_lkwait_free(struct lc_lkwait *w)
 {
     if (!w)
         return;
+    lc_op_release(&w->op);
     pthread_mutex_destroy(&w->mu);
     free(w);
 }
@@ -66,16 +73,22 @@ static int lock_check(const struct lc_lock *l)
     return 0;
 }
 
-/* Wait for op, submitted by the caller, like lc_wait_call does. */
-static void op_wait(struct lc_op *op)
+/* The waiting LOCK finished (I/O thread): tell the caller. */
+static void wait_done(struct lc_op *op)
 {
-    pthread_mutex_lock(&op->mu);
-    while (!op->finished)
-        pthread_cond_wait(&op->cv, &op->mu);
-    pthread_mutex_unlock(&op->mu);
+    struct lc_lkwait *w = op->ud;
+    int rc = lc_mcall_decode(op, CN_MSG_LOCK, NULL);
+    if (rc && rc != -EAGAIN && rc != -EINTR)
+        cn_log_debug("libcairn", "waiting lock: %s%s%s", cn_strerror(rc), op->err[0] ? ": " : "",
+                     op->err);
+    pthread_mutex_lock(&w->mu);
+    w->state = W_DONE;
+    pthread_mutex_unlock(&w->mu);
+    w->cb(w->ud, rc); /* may free w */
 }
 
-int lc_setlk(struct lc_fh *fh, const struct lc_lock *l, struct lc_lkwait *w)
+int lc_setlk_async(struct lc_fh *fh, const struct lc_lock *l, struct lc_lkwait *w, lc_lock_cb cb,
+                   void *ud)
 {
     struct lc *c = lc_fh_client(fh);
     int rc = lock_check(l);
@@ -84,39 +97,69 @@ int lc_setlk(struct lc_fh *fh, const struct lc_lock *l, struct lc_lkwait *w)
     struct cn_lock m = {lc_fh_ino(fh), l->owner, l->start, l->end, 0, l->pid, l->kind, l->type};
     if (l->type != CN_LK_UNLCK)
         mark_used(fh, l->kind);
-    struct lc_op op;
-    lc_op_init(&op);
-    if (!w || l->type == CN_LK_UNLCK) {
-        rc = lc_mcall(c, CN_MSG_LOCK, &m, NULL, &op);
-        goto out;
-    }
     m.wait_id = __atomic_add_fetch(&c->lk_wait_ids, 1, __ATOMIC_RELAXED);
-    op.deadline_ms = UINT64_MAX / 2; /* no limit: the master answers when granted */
-    op.try_ms = UINT32_MAX;          /* and a silent attempt must not close the connection */
-    if ((rc = lc_mcall_prepare(c, CN_MSG_LOCK, &m, &op)))
-        goto out;
+    w->op.deadline_ms = UINT64_MAX / 2; /* no limit: the master answers when granted */
+    w->op.try_ms = UINT32_MAX;          /* and a silent attempt must not close the connection */
+    if ((rc = lc_mcall_prepare(c, CN_MSG_LOCK, &m, &w->op)))
+        return rc;
     pthread_mutex_lock(&w->mu);
     if (w->state == W_CANCELLED) {
         pthread_mutex_unlock(&w->mu);
-        rc = -EINTR;
-        goto out;
+        return -EINTR;
     }
     w->c = c;
-    w->op = &op;
     w->wait_id = m.wait_id;
+    w->cb = cb;
+    w->ud = ud;
     w->state = W_SENT;
-    op.finished = 0;
-    op.done = NULL;
-    lc_submit(c, &op);
+    w->op.done = wait_done;
+    w->op.ud = w;
+    lc_submit(c, &w->op);
     pthread_mutex_unlock(&w->mu);
-    op_wait(&op);
-    pthread_mutex_lock(&w->mu);
-    w->state = W_DONE;
-    w->op = NULL;
-    pthread_mutex_unlock(&w->mu);
-    rc = lc_mcall_decode(&op, CN_MSG_LOCK, NULL);
-out:
-    if (rc && rc != -EAGAIN && rc != -EINTR)
+    return 0;
+}
+
+struct sync_wait {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int done, rc;
+};
+
+static void sync_done(void *ud, int rc)
+{
+    struct sync_wait *s = ud;
+    pthread_mutex_lock(&s->mu);
+    s->done = 1;
+    s->rc = rc;
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+int lc_setlk(struct lc_fh *fh, const struct lc_lock *l, struct lc_lkwait *w)
+{
+    int rc = lock_check(l);
+    if (rc)
+        return rc;
+    if (w && l->type != CN_LK_UNLCK) {
+        struct sync_wait s = {.done = 0};
+        pthread_mutex_init(&s.mu, NULL);
+        pthread_cond_init(&s.cv, NULL);
+        rc = lc_setlk_async(fh, l, w, sync_done, &s);
+        pthread_mutex_lock(&s.mu);
+        while (!rc && !s.done)
+            pthread_cond_wait(&s.cv, &s.mu);
+        pthread_mutex_unlock(&s.mu);
+        pthread_cond_destroy(&s.cv);
+        pthread_mutex_destroy(&s.mu);
+        return rc ? rc : s.rc;
+    }
+    struct cn_lock m = {lc_fh_ino(fh), l->owner, l->start, l->end, 0, l->pid, l->kind, l->type};
+    if (l->type != CN_LK_UNLCK)
+        mark_used(fh, l->kind);
+    struct lc_op op;
+    lc_op_init(&op);
+    rc = lc_mcall(lc_fh_client(fh), CN_MSG_LOCK, &m, NULL, &op);
+    if (rc && rc != -EAGAIN)
         cn_log_debug("libcairn", "lock on inode %llu: %s%s%s", (unsigned long long)m.ino,
                      cn_strerror(rc), op.err[0] ? ": " : "", op.err);
     lc_op_release(&op);
@@ -135,7 +178,7 @@ void lc_lk_cancel(struct lc_lkwait *w)
 {
     pthread_mutex_lock(&w->mu);
     if (w->state == W_SENT) {
-        __atomic_store_n(&w->op->cancel, 1, __ATOMIC_RELEASE);
+        __atomic_store_n(&w->op.cancel, 1, __ATOMIC_RELEASE);
         struct lc_op *op = cn_xmalloc(sizeof(*op));
         lc_op_init(op);
         struct cn_lock_cancel m = {w->wait_id};

@@ -136,8 +136,8 @@ struct lc_lock {
     uint8_t type;        /* CN_LK_UNLCK, CN_LK_RDLCK or CN_LK_WRLCK */
 };
 /* A blocking request another thread may interrupt. Made and freed by the
- * caller around one lc_setlk(); lc_lk_cancel() may be called from any
- * thread until lc_lkwait_free(). */
+ * caller around one lc_setlk() or lc_setlk_async(); lc_lk_cancel() may be
+ * called from any thread until lc_lkwait_free(). */
 struct lc_lkwait;
 struct lc_lkwait *lc_lkwait_new(void);
 void lc_lkwait_free(struct lc_lkwait *w);
@@ -145,6 +145,13 @@ void lc_lkwait_free(struct lc_lkwait *w);
  * wait (without a time limit) until granted: 0, or -EINTR once
  * lc_lk_cancel(w) was called (also before the call). Any thread. */
 int lc_setlk(struct lc_fh *fh, const struct lc_lock *l, struct lc_lkwait *w);
+/* The waiting form without a waiting thread: 0 when the request was sent,
+ * and then cb(ud, rc) runs exactly once on libcairn's I/O thread with what
+ * lc_setlk would return (cb must not block; it may lc_lkwait_free(w)).
+ * Otherwise -errno at once (-EINTR: cancelled already) and cb never runs. */
+typedef void (*lc_lock_cb)(void *ud, int rc);
+int lc_setlk_async(struct lc_fh *fh, const struct lc_lock *l, struct lc_lkwait *w, lc_lock_cb cb,
+                   void *ud);
 void lc_lk_cancel(struct lc_lkwait *w);
 /* F_GETLK: l->type becomes CN_LK_UNLCK when l could be taken, else l holds
  * one conflicting lock (type, range, holder's pid). */

@@ -18,8 +18,9 @@
  *    seconds (1 s by default, like mfsmount); file pages are dropped at open
  *    so another client's writes are seen at the next open.
  *  - Locks (flock, fcntl) go to the master, so every mount sees them. A
- *    blocking one waits in the master; the kernel's interrupt of the caller
- *    (a signal) cancels it. POSIX locks of an owner go at FUSE flush (every
+ *    blocking one waits in the master, not in a FUSE worker: the answer to
+ *    the kernel comes from libcairn's I/O thread; the kernel's interrupt of
+ *    the caller (a signal) cancels it. POSIX locks of an owner go at FUSE flush (every
  *    close), flock locks at release of the open file.
  */
 #define FUSE_USE_VERSION 312
@@ -61,11 +62,12 @@ struct mopts {
 #define NOCAP_SLOTS  1024
 #define NOCAP_TTL_MS 1000
 
-/* A blocking lock request in progress, found by its FUSE request when the
- * kernel interrupts it (the entry lives on the waiting thread's stack and
- * leaves the list before that thread replies). */
+/* A blocking lock request in progress: answered from libcairn's I/O thread
+ * when the master grants it (no FUSE worker waits), found by its FUSE
+ * request when the kernel interrupts the caller. */
 struct lkwaiter {
     struct lkwaiter *next;
+    struct mnt *m;
     fuse_req_t req;
     struct lc_lkwait *w;
 };
@@ -424,28 +426,58 @@ static void lk_interrupt(fuse_req_t req, void *data)
     pthread_mutex_unlock(&m->lk_mu);
 }
 
-/* lc_setlk, cancelled by a FUSE interrupt when it may wait. */
-static int do_lock(fuse_req_t req, struct fuse_file_info *fi, const struct lc_lock *l, int sleep)
+/* Out of the list (so no interrupt finds it any more), then free. */
+static void lk_forget(struct lkwaiter *e)
 {
-    struct mnt *m = M(req);
-    if (!sleep || l->type == CN_LK_UNLCK)
-        return lc_setlk(FH(fi), l, NULL);
-    struct lkwaiter e = {NULL, req, lc_lkwait_new()};
-    pthread_mutex_lock(&m->lk_mu);
-    e.next = m->lk_waiters;
-    m->lk_waiters = &e;
-    pthread_mutex_unlock(&m->lk_mu);
-    fuse_req_interrupt_func(req, lk_interrupt, m); /* runs at once if interrupted already */
-    int rc = lc_setlk(FH(fi), l, e.w);
+    struct mnt *m = e->m;
     pthread_mutex_lock(&m->lk_mu);
     for (struct lkwaiter **pp = &m->lk_waiters; *pp; pp = &(*pp)->next)
-        if (*pp == &e) {
-            *pp = e.next;
+        if (*pp == e) {
+            *pp = e->next;
             break;
         }
     pthread_mutex_unlock(&m->lk_mu);
-    lc_lkwait_free(e.w);
-    return rc;
+    lc_lkwait_free(e->w);
+    free(e);
+}
+
+/* libcairn's I/O thread: the waiting lock was granted, refused or cancelled. */
+static void lk_done(void *ud, int rc)
+{
+    struct lkwaiter *e = ud;
+    fuse_req_t req = e->req;
+    lk_forget(e);
+    fuse_reply_err(req, -rc);
+}
+
+/* Take or release a lock and answer req. A request that may wait is left
+ * to the master: lk_done answers it, an interrupt cancels it. */
+static void do_lock(fuse_req_t req, struct fuse_file_info *fi, const struct lc_lock *l, int sleep)
+{
+    struct mnt *m = M(req);
+    if (!sleep || l->type == CN_LK_UNLCK) {
+        fuse_reply_err(req, -lc_setlk(FH(fi), l, NULL));
+        return;
+    }
+    struct lkwaiter *e = calloc(1, sizeof(*e));
+    struct lc_lkwait *w = lc_lkwait_new();
+    if (!e) {
+        lc_lkwait_free(w);
+        fuse_reply_err(req, ENOMEM);
+        return;
+    }
+    *e = (struct lkwaiter){NULL, m, req, w};
+    pthread_mutex_lock(&m->lk_mu);
+    e->next = m->lk_waiters;
+    m->lk_waiters = e;
+    pthread_mutex_unlock(&m->lk_mu);
+    fuse_req_interrupt_func(req, lk_interrupt, m); /* runs at once if interrupted already */
+    int rc = lc_setlk_async(FH(fi), l, w, lk_done, e);
+    if (rc) { /* not sent: lk_done will not run */
+        lk_forget(e);
+        fuse_reply_err(req, -rc);
+    }
+    /* else e may be gone already: lk_done can run before this returns */
 }
 
 static int lk_type(short t)
@@ -499,9 +531,10 @@ static void m_setlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, s
     (void)ino;
     struct lc_lock l;
     int rc = lk_from_flock(fl, fi, &l);
-    if (!rc)
-        rc = do_lock(req, fi, &l, sleep);
-    fuse_reply_err(req, -rc);
+    if (rc)
+        fuse_reply_err(req, -rc);
+    else
+        do_lock(req, fi, &l, sleep);
 }
 
 static void m_flock(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, int op)
@@ -513,7 +546,7 @@ static void m_flock(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, i
         l.type = CN_LK_RDLCK;
     else if (op & LOCK_EX)
         l.type = CN_LK_WRLCK;
-    fuse_reply_err(req, -do_lock(req, fi, &l, !(op & LOCK_NB)));
+    do_lock(req, fi, &l, !(op & LOCK_NB));
 }
 
 static void m_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)

@@ -8,7 +8,10 @@
 #     independent.
 #  3. A waiter blocked in F_SETLKW is killed by SIGTERM: it ends at once (the
 #     FUSE interrupt cancels its wait in the master) and takes nothing later.
-#  4. SIGKILL of mount A's cairn-mount while a process on A holds a fcntl and
+#  4. 40 blocking waiters on one mount, more than its 32 FUSE workers, behind
+#     a holder on the same mount: all get the lock in turn once it closes
+#     (a waiting lock holds no FUSE worker).
+#  5. SIGKILL of mount A's cairn-mount while a process on A holds a fcntl and
 #     a flock lock: B's waiters get both within 10 s; A is lazily unmounted.
 #   bash test_27_mount_locks.sh BIN_DIR LOCKTOOL
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -20,12 +23,14 @@ tool=${2:?usage: test_27_mount_locks.sh BIN_DIR LOCKTOOL}
 mntB="$work/mntB"
 mountB_pid=
 declare -A hpid=() hin=() hout=()
+many=()
 
 lk_cleanup() {
   local rc=$? n
   set +e
   for n in "${!hin[@]}"; do eval "exec ${hin[$n]}>&-" 2>/dev/null; done
   for n in "${!hpid[@]}"; do kill -KILL "${hpid[$n]}" 2>/dev/null; done
+  for n in "${many[@]}"; do kill -KILL "$n" 2>/dev/null; done
   if grep -qF " $mntB " /proc/self/mounts 2>/dev/null; then
     timeout 10 fusermount3 -u "$mntB" 2>/dev/null || fusermount3 -u -z "$mntB" 2>/dev/null
   fi
@@ -147,7 +152,36 @@ unset "hin[b3]" "hout[b3]" "hpid[b3]"
 release a3 || fail "A's holder failed"
 [ "$(try "$mntB/f" posix w 0 0)" = 0 ] || fail "the cancelled waiter took the lock after all"
 
-step "4. SIGKILL of mount A while its process holds fcntl and flock locks"
+step "4. 40 waiters on mount B behind a holder on mount B"
+hold b6 "$mntB/f" flock ex
+locked b6 10 || fail "B could not take LOCK_EX"
+for ((i = 0; i < 40; i++)); do
+  (
+    for fd in "${hin[@]}" "${hout[@]}"; do eval "exec $fd>&-"; done
+    exec "$tool" hold "$mntB/f" flock ex </dev/null >>"$work/many.out" 2>>"$work/many.err"
+  ) &
+  many+=($!)
+done
+# all 40 blocked in flock(2) (x86-64 syscall 73) before the holder lets go
+for ((i = 0; i < 100; i++)); do
+  n=0
+  for p in "${many[@]}"; do
+    [ "$(cut -d' ' -f1 "/proc/$p/syscall" 2>/dev/null)" = 73 ] && n=$((n + 1))
+  done
+  [ "$n" = 40 ] && break
+  sleep 0.1
+done
+[ "$n" = 40 ] || fail "only $n of the 40 waiters are blocked in flock after 10 s"
+[ "$(grep -c locked "$work/many.out" 2>/dev/null || true)" = 0 ] || fail "a waiter got the lock early"
+release b6 || fail "B's holder failed"
+for p in "${many[@]}"; do
+  T 30 tail --pid="$p" -f /dev/null || fail "a waiter still waits 30 s after the holder closed"
+  wait "$p" || fail "a waiter failed (see $work/many.err)"
+done
+many=()
+[ "$(grep -c locked "$work/many.out")" = 40 ] || fail "not every waiter took the lock"
+
+step "5. SIGKILL of mount A while its process holds fcntl and flock locks"
 hold a4 "$mnt/f" posix w 0 0
 locked a4 10 || fail "A could not take the fcntl lock"
 hold a5 "$mnt/f" flock ex
