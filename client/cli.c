@@ -1,13 +1,14 @@
 /*
  * cli.c - `cairn`, the admin CLI: status, servers, disks, info PATH, and
- * the removal marks (disk remove|keep SERVER:DISK, server remove|keep SERVER).
+ * the removal marks (disk remove|keep SERVER:DISK, server remove|keep SERVER),
+ * and fsck [--repair].
  *
  * Connects to the master's client port (-m HOST:PORT, else $CAIRN_MASTER,
  * else 127.0.0.1:9421) with the blocking cn_sock_* helpers, says HELLO as
  * admin, sends one ADM_* request and prints the JSON reply: pretty-printed
  * by jansson with --json (parsed, then dumped; never assembled by hand), or
  * rendered as human tables. Exit codes: 0 ok, 1 the request failed (master
- * unreachable, error reply), 2 usage.
+ * unreachable, error reply), 2 usage, 3 fsck findings left unrepaired.
  */
 #include <errno.h>
 #include <jansson.h>
@@ -25,6 +26,7 @@
 #define CLI_DEFAULT_MASTER "127.0.0.1:9421"
 #define CLI_CONNECT_MS     3000
 #define CLI_CALL_MS        15000
+#define CLI_FSCK_MS        3600000 /* a full scan of a large namespace */
 
 static void usage(FILE *f)
 {
@@ -43,7 +45,10 @@ static void usage(FILE *f)
             "                safe to pull); DISK is its path, 0-based index or uuid\n"
             "  disk keep SERVER:DISK     undo `disk remove`\n"
             "  server remove SERVER      drain every disk of a chunkserver\n"
-            "  server keep SERVER        undo `server remove`\n");
+            "  server keep SERVER        undo `server remove`\n"
+            "  fsck [--repair]           check the metadata against itself and against the\n"
+            "                chunkservers' reports; --repair fixes what it found (exit 3:\n"
+            "                findings left unrepaired)\n");
 }
 
 static int usage_error(const char *msg, const char *arg)
@@ -159,6 +164,26 @@ static void print_status(const json_t *j)
     print_servers_table(json_object_get(j, "servers"));
 }
 
+static void print_fsck(const json_t *j)
+{
+    size_t i;
+    json_t *f;
+    json_array_foreach(json_object_get(j, "findings"), i, f)
+    {
+        const char *p = jstr(f, "path");
+        printf("%-18s %s%s%s%s\n", jstr(f, "kind"), jstr(f, "detail"), *p ? " [" : "", p,
+               *p ? "]" : "");
+    }
+    printf("fsck%s: %lld inodes, %lld entries, %lld chunks checked in %lld ms%s; %lld findings, "
+           "%lld repaired\n",
+           json_is_true(json_object_get(j, "repair")) ? " --repair" : "", jint(j, "inodes"),
+           jint(j, "dentries"), jint(j, "chunks"), jint(j, "ms"),
+           json_is_true(json_object_get(j, "parts_checked"))
+               ? ""
+               : " (chunk presence NOT checked: chunkservers are still registering)",
+           jint(j, "findings_total"), jint(j, "repaired"));
+}
+
 static void print_disks(const json_t *j)
 {
     char u[32], t[32];
@@ -265,7 +290,7 @@ static int mount_resolve(const char *path, char *fspath, size_t n, char *master,
 int main(int argc, char **argv)
 {
     const char *master = NULL, *cmd = NULL, *path = NULL, *target = NULL;
-    int as_json = 0;
+    int as_json = 0, repair = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "-m") == 0 || strcmp(a, "--master") == 0) {
@@ -276,6 +301,8 @@ int main(int argc, char **argv)
             master = a + 9;
         } else if (strcmp(a, "--json") == 0) {
             as_json = 1;
+        } else if (strcmp(a, "--repair") == 0) {
+            repair = 1;
         } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
             usage(stdout);
             return 0;
@@ -304,6 +331,8 @@ int main(int argc, char **argv)
         type = CN_MSG_ADM_INFO;
     else if (strcmp(cmd, "disk") == 0 || strcmp(cmd, "server") == 0)
         type = CN_MSG_ADM_MARK;
+    else if (strcmp(cmd, "fsck") == 0)
+        type = CN_MSG_ADM_FSCK;
     else
         return usage_error("unknown command", cmd);
     struct cn_adm_mark mreq = {{NULL, 0}, {NULL, 0}, 0};
@@ -329,6 +358,8 @@ int main(int argc, char **argv)
     } else if (target) {
         return usage_error("unexpected argument", target);
     }
+    if (repair && type != CN_MSG_ADM_FSCK)
+        return usage_error("--repair goes with fsck", NULL);
     if (type == CN_MSG_ADM_INFO && !path)
         return usage_error("info needs a PATH", NULL);
     if (type != CN_MSG_ADM_INFO && path)
@@ -379,11 +410,14 @@ int main(int argc, char **argv)
     }
     struct cn_empty empty = {0};
     struct cn_path_req preq = {cn_str_of(path ? path : "/")};
+    struct cn_adm_fsck freq = {(uint8_t)repair};
     const void *msg = type == CN_MSG_ADM_INFO   ? (const void *)&preq
                       : type == CN_MSG_ADM_MARK ? (const void *)&mreq
+                      : type == CN_MSG_ADM_FSCK ? (const void *)&freq
                                                 : (const void *)&empty;
     err[0] = 0;
-    rc = cn_sock_call(fd, type, 2, msg, &rh, &reply, CLI_CALL_MS, err, sizeof(err));
+    rc = cn_sock_call(fd, type, 2, msg, &rh, &reply,
+                      type == CN_MSG_ADM_FSCK ? CLI_FSCK_MS : CLI_CALL_MS, err, sizeof(err));
     if (rc == 0 && rh.type != (type | CN_MSG_REPLY))
         rc = CN_EMALFORMED;
     if (rc) {
@@ -416,6 +450,8 @@ int main(int argc, char **argv)
         print_servers_table(json_object_get(j, "servers"));
     } else if (type == CN_MSG_ADM_DISKS) {
         print_disks(j);
+    } else if (type == CN_MSG_ADM_FSCK) {
+        print_fsck(j);
     } else if (type == CN_MSG_ADM_MARK) {
         const char *dk = jstr(j, "disk");
         printf("%s %s%s%s: %s\n", *dk ? "disk" : "chunkserver", jstr(j, "server"), *dk ? ":" : "",
@@ -426,8 +462,10 @@ int main(int argc, char **argv)
     } else {
         print_info(j);
     }
+    int unrepaired =
+        type == CN_MSG_ADM_FSCK && jint(j, "findings_total") > (repair ? jint(j, "repaired") : 0);
     json_decref(j);
-    ret = fflush(stdout) == 0 ? 0 : 1;
+    ret = fflush(stdout) == 0 ? (unrepaired ? 3 : 0) : 1;
 out:
     cn_buf_release(&reply);
     close(fd);

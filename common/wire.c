@@ -681,6 +681,8 @@ static const struct field d_adm_mark_f[] = {F(FK_STR, cn_adm_mark, server),
                                             F(FK_STR, cn_adm_mark, disk),
                                             F(FK_U8, cn_adm_mark, leaving), FEND};
 DESC(d_adm_mark, cn_adm_mark);
+static const struct field d_adm_fsck_f[] = {F(FK_U8, cn_adm_fsck, repair), FEND};
+DESC(d_adm_fsck, cn_adm_fsck);
 static const struct field d_ml_follow_f[] = {F(FK_STR, cn_ml_follow, name),
                                              F(FK_BYTES, cn_ml_follow, fsid),
                                              F(FK_U64, cn_ml_follow, seq), FEND};
@@ -797,6 +799,8 @@ static const struct {
     {CN_MSG_ADM_INFO_R, "ADM_INFO_R", &d_json_r},
     {CN_MSG_ADM_MARK, "ADM_MARK", &d_adm_mark},
     {CN_MSG_ADM_MARK_R, "ADM_MARK_R", &d_json_r},
+    {CN_MSG_ADM_FSCK, "ADM_FSCK", &d_adm_fsck},
+    {CN_MSG_ADM_FSCK_R, "ADM_FSCK_R", &d_json_r},
     {CN_MSG_ML_FOLLOW, "ML_FOLLOW", &d_ml_follow},
     {CN_MSG_ML_FOLLOW_R, "ML_FOLLOW_R", &d_ml_follow_r},
     {CN_MSG_ML_ENTRY, "ML_ENTRY", &d_ml_entry},

@@ -376,6 +376,8 @@ enum cn_msg_type {
     CN_MSG_ADM_MARK = 0x0404,      /* server str, disk str ("" = the whole server),
                                       leaving u8 (1 remove, 0 keep) */
     CN_MSG_ADM_MARK_R = 0x8404,    /* json */
+    CN_MSG_ADM_FSCK = 0x0405,      /* repair u8 (admin role): metadata fsck */
+    CN_MSG_ADM_FSCK_R = 0x8405,    /* json */
 
     /* -- metalogger <-> master (the chunkserver port; docs/protocol.md) -- */
     CN_MSG_ML_FOLLOW = 0x0500,    /* ml -> master: name str, fsid bytes (0 or 16), seq u64 (last
@@ -715,6 +717,9 @@ struct cn_ml_snap_end { /* ML_SNAP_END */
     uint64_t seq;
     uint32_t files;
 };
+struct cn_adm_fsck { /* ADM_FSCK */
+    uint8_t repair;
+};
 struct cn_json_r { /* every ADM_*_R */
     struct cn_bytes json;
 };
@@ -807,6 +812,8 @@ struct cn_json_r { /* every ADM_*_R */
     X(CN_MSG_ADM_INFO_R, cn_json_r)                                                                \
     X(CN_MSG_ADM_MARK, cn_adm_mark)                                                                \
     X(CN_MSG_ADM_MARK_R, cn_json_r)                                                                \
+    X(CN_MSG_ADM_FSCK, cn_adm_fsck)                                                                \
+    X(CN_MSG_ADM_FSCK_R, cn_json_r)                                                                \
     X(CN_MSG_ML_FOLLOW, cn_ml_follow)                                                              \
     X(CN_MSG_ML_FOLLOW_R, cn_ml_follow_r)                                                          \
     X(CN_MSG_ML_ENTRY, cn_ml_entry)                                                                \

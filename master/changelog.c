@@ -17,9 +17,11 @@
  * docs/format.md ("Changelog") has the bytes; docs/master.md ("Changelog and
  * metaloggers") the model.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "meta_int.h"
 
@@ -318,4 +320,21 @@ int meta_changelog_apply(struct meta *m, uint64_t seq, uint64_t time_ms, const v
     m->cl_seq = seq;
     m->cl_first = first > seq ? seq : first;
     return 0;
+}
+
+int meta_checkpoint_remove(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return errno == ENOENT ? 0 : -errno;
+    struct dirent *e;
+    char path[4096];
+    while ((e = readdir(d))) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+            continue;
+        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        unlink(path);
+    }
+    closedir(d);
+    return rmdir(dir) ? -errno : 0;
 }

@@ -315,3 +315,296 @@ out:
     free(c.tab);
     return rc;
 }
+
+/* ---- online fsck: findings and repairs ------------------------------------------
+ * Unlike meta_check() it does not stop at the first problem: every finding
+ * goes to ops->found, and with `repair` it is fixed in the open turn. */
+
+struct fk {
+    struct ck c; /* the inode table and counters of meta_check */
+    int repair;
+    const struct meta_fsck_ops *ops;
+    struct meta_freed *freed;
+    struct meta_fsck_stats st;
+};
+
+static void fk_report(struct fk *f, const char *kind, uint64_t ino, uint64_t chunk, uint32_t index,
+                      int repaired, const char *fmt, ...)
+{
+    struct meta_fsck_finding x = {kind, ino, chunk, index, repaired, ""};
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(x.detail, sizeof(x.detail), fmt, ap);
+    va_end(ap);
+    f->st.findings++;
+    if (repaired)
+        f->st.repaired++;
+    if (f->ops && f->ops->found)
+        f->ops->found(f->ops->ctx, &x);
+}
+
+static void fk_del(struct fk *f, const uint8_t *k, size_t klen)
+{
+    struct meta_key key;
+    memcpy(key.b, k, klen);
+    key.len = klen;
+    meta_kv_del(f->c.m, &key);
+}
+
+static int fk_inode(struct ck *c, const uint8_t *k, size_t klen, const uint8_t *v, size_t vlen)
+{
+    struct fk *f = (struct fk *)c;
+    struct meta_inode *in = malloc(sizeof(*in));
+    if (!in)
+        return -ENOMEM;
+    uint64_t ino = klen == 9 ? meta_get_be64(k + 1) : 0;
+    int rc = klen == 9 ? meta_inode_decode(c->m, v, vlen, ino, in) : META_ECORRUPT;
+    if (rc < 0) {
+        fk_report(f, "corrupt_inode", ino, 0, 0, 0, "inode record unreadable: %s",
+                  meta_last_error(c->m));
+        free(in);
+        return 0;
+    }
+    struct ck_ino e = {0};
+    e.ino = ino;
+    e.parent = in->a.parent;
+    e.nlink = in->a.nlink;
+    e.type = (uint8_t)((in->a.mode & S_IFMT) >> 12);
+    if (S_ISREG(in->a.mode))
+        c->used_bytes += in->a.size;
+    c->st.inodes++;
+    free(in);
+    return ck_insert(c, &e);
+}
+
+static int fk_orphan(struct ck *c, const uint8_t *k, size_t klen, const uint8_t *v, size_t vlen)
+{
+    (void)v;
+    (void)vlen;
+    struct ck_ino *e = klen == 9 ? ck_find(c, meta_get_be64(k + 1)) : NULL;
+    if (e)
+        e->orphan = 1;
+    return 0;
+}
+
+static int fk_dentry(struct ck *c, const uint8_t *k, size_t klen, const uint8_t *v, size_t vlen)
+{
+    struct fk *f = (struct fk *)c;
+    struct meta_dentry d;
+    uint64_t parent = meta_get_be64(k + 1);
+    struct ck_ino *p = ck_find(c, parent);
+    struct ck_ino *ch = NULL;
+    int ok = klen >= 10 && meta_dentry_decode(c->m, v, vlen, &d) == 0 && p &&
+             p->type == (S_IFDIR >> 12) && (ch = ck_find(c, d.ino)) != NULL && ch->type == d.type;
+    if (!ok) {
+        if (f->repair)
+            fk_del(f, k, klen);
+        fk_report(f, "dangling_entry", parent, 0, 0, f->repair,
+                  "entry '%.*s' in directory %llu names %s", (int)(klen - 9), (const char *)k + 9,
+                  (unsigned long long)parent,
+                  !p   ? "nothing (no such directory)"
+                  : ch ? "an inode of another type"
+                       : "a missing inode");
+        return 0;
+    }
+    ch->links++;
+    if (d.type == (S_IFDIR >> 12))
+        p->subdirs++;
+    c->st.dentries++;
+    return 0;
+}
+
+/* chunk map entry: the chunk must exist and point back */
+static int fk_fchunk(struct ck *c, const uint8_t *k, size_t klen, const uint8_t *v, size_t vlen)
+{
+    struct fk *f = (struct fk *)c;
+    if (klen != 13 || vlen != META_FCHUNK_LEN || v[0] != META_REC_V1) {
+        if (f->repair)
+            fk_del(f, k, klen);
+        fk_report(f, "dangling_chunk_ref", klen >= 9 ? meta_get_be64(k + 1) : 0, 0, 0, f->repair,
+                  "malformed chunk map record");
+        return 0;
+    }
+    uint64_t ino = meta_get_be64(k + 1), id = meta_get64(v + 1);
+    uint32_t index = meta_get_be32(k + 9);
+    struct meta_chunk ch;
+    int rc = meta_chunk_get(c->m, id, &ch);
+    if (rc == META_EDB)
+        return rc;
+    if (rc < 0 || ch.ino != ino || ch.index != index) {
+        if (f->repair)
+            fk_del(f, k, klen);
+        fk_report(f, "dangling_chunk_ref", ino, id, index, f->repair,
+                  "chunk %u of the file names chunk %llu, which %s; the range reads as zeros "
+                  "after repair",
+                  index, (unsigned long long)id,
+                  rc < 0 ? "is not in the chunk table" : "belongs to another file");
+        return 0;
+    }
+    c->st.file_chunks++;
+    return 0;
+}
+
+static int fk_chunk(struct ck *c, const uint8_t *k, size_t klen, const uint8_t *v, size_t vlen)
+{
+    struct fk *f = (struct fk *)c;
+    struct meta_chunk ch, back;
+    uint64_t id = klen == 9 ? meta_get_be64(k + 1) : 0;
+    f->st.chunks++;
+    if (klen != 9 || meta_chunk_decode(c->m, v, vlen, id, &ch) < 0) {
+        fk_report(f, "corrupt_chunk", 0, id, 0, 0, "chunk record unreadable");
+        c->st.chunks++;
+        return 0;
+    }
+    /* referenced? the file's chunk map must name this id at (ino, index) */
+    int rc = meta_file_chunk_get(c->m, ch.ino, ch.index, &back);
+    if (rc == META_EDB)
+        return rc;
+    if (rc < 0 || back.id != id) {
+        if (f->repair) {
+            fk_del(f, k, klen);
+            meta_freed_add(f->freed, id);
+            c->m->sb.chunks--;
+        } else {
+            c->st.chunks++;
+        }
+        fk_report(f, "orphan_chunk", ch.ino, id, ch.index, f->repair,
+                  "chunk %llu (file %llu, chunk %u) is named by no file%s", (unsigned long long)id,
+                  (unsigned long long)ch.ino, ch.index,
+                  f->repair ? "; deleted with its parts" : "");
+        return 0;
+    }
+    c->st.chunks++;
+    if (!f->ops || !f->ops->parts || ch.lease != META_LEASE_NONE || ch.committed_version == 0)
+        return 0;
+    uint64_t vers[64];
+    int n = f->ops->parts(f->ops->ctx, id, vers, 64);
+    int have = 0;
+    uint64_t best = 0;
+    for (int i = 0; i < n && i < 64; i++) {
+        if (vers[i] == ch.committed_version)
+            have = 1;
+        if (vers[i] > best)
+            best = vers[i];
+    }
+    if (have)
+        return 0;
+    if (n <= 0) {
+        if (f->repair) {
+            struct meta_key fk;
+            meta_key_fchunk(&fk, ch.ino, ch.index);
+            meta_kv_del(c->m, &fk);
+            fk_del(f, k, klen);
+            c->st.chunks--;
+            c->m->sb.chunks--;
+        }
+        fk_report(f, "missing_chunk", ch.ino, id, ch.index, f->repair,
+                  "no chunkserver holds chunk %llu (file %llu, chunk %u, version %llu)%s",
+                  (unsigned long long)id, (unsigned long long)ch.ino, ch.index,
+                  (unsigned long long)ch.committed_version,
+                  f->repair ? "; dropped: that range of the file reads as zeros" : "");
+        return 0;
+    }
+    if (f->repair) {
+        uint8_t buf[META_CHUNK_LEN];
+        ch.version = ch.committed_version = best;
+        if (ch.issued_version < best)
+            ch.issued_version = best;
+        struct meta_key ck;
+        memcpy(ck.b, k, klen);
+        ck.len = klen;
+        meta_kv_put(c->m, &ck, buf, meta_chunk_encode(&ch, buf));
+    }
+    fk_report(f, "wrong_version", ch.ino, id, ch.index, f->repair,
+              "chunk %llu is at version %llu but chunkservers hold only other versions (newest "
+              "%llu)%s",
+              (unsigned long long)id, (unsigned long long)ch.committed_version,
+              (unsigned long long)best, f->repair ? "; now uses the newest held" : "");
+    return 0;
+}
+
+int meta_fsck(struct meta *m, int repair, const struct meta_fsck_ops *ops, struct meta_freed *freed,
+              struct meta_fsck_stats *st)
+{
+    struct fk f = {.c = {.m = m}, .repair = repair, .ops = ops, .freed = freed};
+    int rc;
+    if (repair && (rc = meta_op_begin(m, freed)) < 0)
+        return rc;
+    if ((rc = ck_scan(&f.c, META_K_INODE, fk_inode)) < 0 ||
+        (rc = ck_scan(&f.c, META_K_ORPHAN, fk_orphan)) < 0 ||
+        (rc = ck_scan(&f.c, META_K_DENTRY, fk_dentry)) < 0 ||
+        (rc = ck_scan(&f.c, META_K_FCHUNK, fk_fchunk)) < 0 ||
+        (rc = ck_scan(&f.c, META_K_CHUNK, fk_chunk)) < 0)
+        goto out;
+    for (size_t i = 0; i < f.c.cap; i++) {
+        struct ck_ino *e = &f.c.tab[i];
+        if (!e->used)
+            continue;
+        uint32_t want;
+        if (e->type == (S_IFDIR >> 12))
+            want = 2 + e->subdirs;
+        else if (e->orphan)
+            want = 0;
+        else
+            want = e->links;
+        if (e->nlink == want && (want > 0 || e->orphan || e->ino == META_ROOT_INO))
+            continue;
+        if (want == 0 && !e->orphan && e->type != (S_IFDIR >> 12)) {
+            /* named by no entry: freed like an orphan at its last close */
+            int rep = 0;
+            if (repair) {
+                struct meta_inode in;
+                rc = meta_inode_load(m, e->ino, &in);
+                if (rc < 0)
+                    goto out;
+                in.a.nlink = 0;
+                meta_inode_store(m, &in);
+                struct meta_key ok;
+                meta_key_ino(&ok, META_K_ORPHAN, e->ino);
+                uint8_t one = META_REC_V1;
+                meta_kv_put(m, &ok, &one, 1);
+                rep = 1;
+            }
+            fk_report(&f, "unreachable_inode", e->ino, 0, 0, rep,
+                      "inode %llu (nlink %u) is named by no directory entry%s",
+                      (unsigned long long)e->ino, e->nlink,
+                      rep ? "; freed (with its chunks) like an unlinked file" : "");
+            if (rep)
+                f.st.unreachable_freed++;
+            continue;
+        }
+        if (repair) {
+            struct meta_inode in;
+            rc = meta_inode_load(m, e->ino, &in);
+            if (rc < 0)
+                goto out;
+            in.a.nlink = want;
+            meta_inode_store(m, &in);
+        }
+        fk_report(&f, "bad_nlink", e->ino, 0, 0, repair, "inode %llu has nlink %u, %u expected%s",
+                  (unsigned long long)e->ino, e->nlink, want, repair ? "; fixed" : "");
+    }
+    if (f.c.st.inodes != m->sb.inodes || f.c.st.chunks != m->sb.chunks ||
+        f.c.used_bytes != m->sb.used_bytes) {
+        fk_report(&f, "counters", 0, 0, 0, repair,
+                  "superblock says %llu inodes, %llu chunks, %llu bytes; counted %llu, %llu, %llu",
+                  (unsigned long long)m->sb.inodes, (unsigned long long)m->sb.chunks,
+                  (unsigned long long)m->sb.used_bytes, (unsigned long long)f.c.st.inodes,
+                  (unsigned long long)f.c.st.chunks, (unsigned long long)f.c.used_bytes);
+        if (repair) {
+            m->sb.inodes = f.c.st.inodes;
+            m->sb.chunks = f.c.st.chunks;
+            m->sb.used_bytes = f.c.used_bytes;
+        }
+    }
+    rc = 0;
+out:
+    f.st.inodes = f.c.st.inodes;
+    f.st.dentries = f.c.st.dentries;
+    if (st)
+        *st = f.st;
+    free(f.c.tab);
+    if (repair)
+        rc = meta_op_end(m, rc);
+    return rc;
+}

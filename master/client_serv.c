@@ -961,6 +961,21 @@ static int do_mark(struct req *r, const struct cn_adm_mark *m)
     return 0;
 }
 
+/* ADM_FSCK: `cairn fsck [--repair]` (admin role). */
+static int do_fsck(struct req *r, const struct cn_adm_fsck *m)
+{
+    int err = 0;
+    if (r->cl->role != CN_ROLE_ADMIN)
+        return -EPERM;
+    char *json = fsck_json(r->M, m->repair != 0, &err);
+    if (!json)
+        return err;
+    struct cn_json_r jr = {{(const uint8_t *)json, (uint32_t)strlen(json)}};
+    rep(r, CN_MSG_ADM_FSCK_R, &jr);
+    free(json);
+    return 0;
+}
+
 /* ---- connection ------------------------------------------------------------------ */
 
 union any_req {
@@ -986,6 +1001,7 @@ union any_req {
     struct cn_truncate truncate;
     struct cn_path_req path;
     struct cn_adm_mark mark;
+    struct cn_adm_fsck fsck;
     struct cn_reopen reopen;
     struct cn_lock lock;
     struct cn_getlk getlk;
@@ -1062,6 +1078,8 @@ static int dispatch(struct req *r, union any_req *u)
         return do_admin(r, u);
     case CN_MSG_ADM_MARK:
         return do_mark(r, &u->mark);
+    case CN_MSG_ADM_FSCK:
+        return do_fsck(r, &u->fsck);
     default:
         return -ENOTSUP;
     }

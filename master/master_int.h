@@ -247,6 +247,10 @@ struct json_t;
 struct json_t *health_json(struct master *M);
 struct json_t *health_lost_json(struct master *M);
 
+/* fsck_serv.c: ADM_FSCK's JSON (NULL and *err on failure); with repair the
+ * changes are in the open turn (the reply waits for its commit). */
+char *fsck_json(struct master *M, int repair, int *err);
+
 /* mlserv.c: metaloggers. adopt takes a connection that said HELLO as one;
  * pump sends what is queued (after each commit); tick also sets the
  * changelog's trim point. */

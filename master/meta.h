@@ -366,6 +366,36 @@ struct meta_check_stats {
  */
 int meta_check(struct meta *m, struct meta_check_stats *st, char *err, size_t errlen);
 
+/*
+ * Online fsck (`cairn fsck`): like meta_check, but every problem is a
+ * finding passed to ops->found, and with `repair` (inside an open turn) it
+ * is fixed: dangling entries and chunk references removed, chunks named by
+ * no file deleted (ids to freed), chunks no chunkserver holds dropped (the
+ * range reads as zeros), versions set to the newest held, nlink and the
+ * superblock counters recomputed, inodes named by no entry made orphans
+ * (the caller frees them with meta_orphans_purge). ops->parts gives the
+ * versions chunkservers reported for a chunk (soft state); NULL skips the
+ * chunk-presence checks. Memory: about 32 bytes per inode for the scan.
+ */
+struct meta_fsck_finding {
+    const char *kind; /* dangling_entry, dangling_chunk_ref, orphan_chunk, missing_chunk,
+                         wrong_version, bad_nlink, unreachable_inode, counters, corrupt_* */
+    uint64_t ino, chunk;
+    uint32_t index;
+    int repaired;
+    char detail[256];
+};
+struct meta_fsck_ops {
+    int (*parts)(void *ctx, uint64_t chunk, uint64_t *versions, int max);
+    void (*found)(void *ctx, const struct meta_fsck_finding *f);
+    void *ctx;
+};
+struct meta_fsck_stats {
+    uint64_t inodes, dentries, chunks, findings, repaired, unreachable_freed;
+};
+int meta_fsck(struct meta *m, int repair, const struct meta_fsck_ops *ops, struct meta_freed *freed,
+              struct meta_fsck_stats *st);
+
 /* ---- removal marks and reverse paths (master/marks.c) ------------------- */
 
 /* Set (on) or clear the removal mark of a server's disk (uuid) or of the
@@ -412,5 +442,8 @@ int meta_changelog_apply(struct meta *m, uint64_t seq, uint64_t time_ms, const v
 /* A consistent copy of the committed database in the new directory `dir`
  * (hard links where possible), as of changelog entry *seq. 0 or META_EDB. */
 int meta_checkpoint(struct meta *m, const char *dir, uint64_t *seq, char *err, size_t errlen);
+/* Deletes a checkpoint (or a half-received copy of one): the files of the
+ * flat directory `dir`, then dir. 0 (also when it does not exist) or -errno. */
+int meta_checkpoint_remove(const char *dir);
 
 #endif

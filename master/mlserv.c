@@ -59,23 +59,6 @@ struct ml_peer {
 
 static void snap_done(struct ml_peer *p);
 
-static int rm_tree(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (!d)
-        return -errno;
-    struct dirent *e;
-    char path[4096];
-    while ((e = readdir(d))) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-            continue;
-        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-        unlink(path);
-    }
-    closedir(d);
-    return rmdir(dir) ? -errno : 0;
-}
-
 static struct ml_known *known_get(struct master *M, const char *name)
 {
     for (struct ml_known *k = M->mls; k; k = k->next)
@@ -109,7 +92,7 @@ static void snap_free(struct ml_peer *p)
     p->files = NULL;
     p->nfiles = p->cur = 0;
     if (p->cp_dir) {
-        rm_tree(p->cp_dir);
+        meta_checkpoint_remove(p->cp_dir);
         free(p->cp_dir);
         p->cp_dir = NULL;
     }
@@ -124,7 +107,7 @@ static int snap_start(struct ml_peer *p)
     p->cp_dir = cn_xmalloc(n);
     snprintf(p->cp_dir, n, "%s.ml-checkpoint-%llu", M->cfg.data_path,
              (unsigned long long)++M->ml_checkpoints);
-    rm_tree(p->cp_dir); /* a leftover of a crashed run */
+    meta_checkpoint_remove(p->cp_dir); /* a leftover of a crashed run */
     uint64_t t0 = cn_now_ms();
     int rc = meta_checkpoint(M->meta, p->cp_dir, &p->cp_seq, err, sizeof(err));
     if (rc) {

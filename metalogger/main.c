@@ -112,23 +112,6 @@ static void connect_now(struct ml *L);
 
 /* ---- the copy ---------------------------------------------------------------- */
 
-static int rm_tree(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (!d)
-        return errno == ENOENT ? 0 : -errno;
-    struct dirent *e;
-    char path[PATH_MAX + 300];
-    while ((e = readdir(d))) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-            continue;
-        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-        unlink(path);
-    }
-    closedir(d);
-    return rmdir(dir) ? -errno : 0;
-}
-
 static void meta_log(void *ctx, const char *msg)
 {
     (void)ctx;
@@ -193,7 +176,7 @@ static void snap_abort(struct ml *L)
         close(L->snap_fd);
     L->snap_fd = -1;
     L->snapping = 0;
-    rm_tree(L->in_dir);
+    meta_checkpoint_remove(L->in_dir);
 }
 
 static int snap_begin(struct ml *L)
@@ -276,7 +259,7 @@ static int snap_end(struct ml *L, const struct cn_ml_snap_end *e)
     /* the swap: old copy aside, new one in, old one gone */
     meta_close(L->m);
     L->m = NULL;
-    rm_tree(L->old_dir);
+    meta_checkpoint_remove(L->old_dir);
     if (access(L->meta_dir, F_OK) == 0 && rename(L->meta_dir, L->old_dir)) {
         cn_log_error(MOD, "rename %s: %s", L->meta_dir, strerror(errno));
         return -errno;
@@ -286,7 +269,7 @@ static int snap_end(struct ml *L, const struct cn_ml_snap_end *e)
         return -errno;
     }
     fsync_path(L->cfg.data_path, 1);
-    rm_tree(L->old_dir);
+    meta_checkpoint_remove(L->old_dir);
     L->snapping = 0;
     rc = copy_open(L);
     if (rc)
@@ -673,10 +656,10 @@ int main(int argc, char **argv)
         cn_log_error(MOD, "DATA_PATH %s: %s", L.cfg.data_path, strerror(errno));
         return 1;
     }
-    rm_tree(L.in_dir); /* a copy cut short by a crash */
+    meta_checkpoint_remove(L.in_dir); /* a copy cut short by a crash */
     if (access(L.meta_dir, F_OK) != 0 && access(L.old_dir, F_OK) == 0)
         rename(L.old_dir, L.meta_dir); /* crashed between the two renames of a swap */
-    rm_tree(L.old_dir);
+    meta_checkpoint_remove(L.old_dir);
     if (copy_open(&L))
         return 1;
     cn_log_info(MOD, "%s: copy in %s holds entry %llu; master %s", L.cfg.name, L.meta_dir,

@@ -6,3 +6,14 @@ if(TARGET cairn AND TARGET cairn-chunkserver AND TARGET cairn-mount AND TARGET c
            COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/test_40_metalogger.sh ${CMAKE_BINARY_DIR}/bin)
   set_tests_properties(test_40_meta_metalogger PROPERTIES TIMEOUT 300 RUN_SERIAL TRUE)
 endif()
+
+# fsck: plants inconsistencies with fsck_plant (the metadata library's own
+# codecs, on the stopped master's database), then `cairn fsck [--repair]`.
+if(TARGET cairn AND TARGET cairn-chunkserver AND TARGET cairn-mount)
+  add_executable(fsck_plant ${CMAKE_CURRENT_SOURCE_DIR}/fsck_plant.c)
+  target_link_libraries(fsck_plant PRIVATE cairn_meta)
+  add_test(NAME test_41_meta_fsck
+           COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/test_41_meta_fsck.sh ${CMAKE_BINARY_DIR}/bin
+                   $<TARGET_FILE:fsck_plant>)
+  set_tests_properties(test_41_meta_fsck PROPERTIES TIMEOUT 240 RUN_SERIAL TRUE)
+endif()
