@@ -85,6 +85,10 @@ static int cmd_restore(const char *dir, const char *file)
     char err[1024];
     FILE *in = stdin;
     int rc;
+    if (!file && isatty(STDIN_FILENO)) {
+        fprintf(stderr, "cairn-admin: restore: give the dump with -i FILE or on a pipe\n");
+        return 2;
+    }
     if (file && !(in = fopen(file, "rb"))) {
         fprintf(stderr, "cairn-admin: restore: %s: %s\n", file, strerror(errno));
         return 1;
@@ -107,6 +111,10 @@ static int cmd_verify(const char *file)
     char err[1024];
     FILE *in = stdin;
     int rc;
+    if (!file && isatty(STDIN_FILENO)) {
+        fprintf(stderr, "cairn-admin: verify: give the dump with -i FILE or on a pipe\n");
+        return 2;
+    }
     if (file && !(in = fopen(file, "rb"))) {
         fprintf(stderr, "cairn-admin: verify: %s: %s\n", file, strerror(errno));
         return 1;

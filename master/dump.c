@@ -659,7 +659,10 @@ int dump_dir(const char *dir, FILE *out, struct dump_stats *st, char *err, size_
     struct meta_options o = {.create = 0};
     struct meta *m = NULL;
     char why[512];
-    int rc = meta_open(dir, &o, &m, why, sizeof(why));
+    int rc;
+    if (access(dir, F_OK) != 0) /* meta_open's hint (format it) is wrong advice here */
+        return errf(err, errlen, -errno, "dump: metadata directory %s: %s", dir, strerror(errno));
+    rc = meta_open(dir, &o, &m, why, sizeof(why));
     if (rc < 0) {
         int pid = lock_holder(dir);
         if (pid > 0)
