@@ -701,6 +701,11 @@ static const struct field d_ml_snap_file_f[] = {
     F(FK_STR, cn_ml_snap_file, name), F(FK_U64, cn_ml_snap_file, size),
     F(FK_U64, cn_ml_snap_file, offset), F(FK_BYTES, cn_ml_snap_file, data), FEND};
 DESC(d_ml_snap_file, cn_ml_snap_file);
+static const struct field d_ml_snapshot_f[] = {F(FK_STR, cn_ml_snapshot, name), FEND};
+DESC(d_ml_snapshot, cn_ml_snapshot);
+static const struct field d_ml_snapshot_r_f[] = {F(FK_U64, cn_ml_snapshot_r, seq),
+                                                 F(FK_BYTES, cn_ml_snapshot_r, fsid), FEND};
+DESC(d_ml_snapshot_r, cn_ml_snapshot_r);
 static const struct field d_ml_snap_end_f[] = {F(FK_U64, cn_ml_snap_end, seq),
                                                F(FK_U32, cn_ml_snap_end, files), FEND};
 DESC(d_ml_snap_end, cn_ml_snap_end);
@@ -807,6 +812,8 @@ static const struct {
     {CN_MSG_ML_ACK, "ML_ACK", &d_ml_ack},
     {CN_MSG_ML_SNAP_FILE, "ML_SNAP_FILE", &d_ml_snap_file},
     {CN_MSG_ML_SNAP_END, "ML_SNAP_END", &d_ml_snap_end},
+    {CN_MSG_ML_SNAPSHOT, "ML_SNAPSHOT", &d_ml_snapshot},
+    {CN_MSG_ML_SNAPSHOT_R, "ML_SNAPSHOT_R", &d_ml_snapshot_r},
 };
 #define NCATALOG (sizeof(catalog) / sizeof(catalog[0]))
 

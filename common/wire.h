@@ -380,16 +380,19 @@ enum cn_msg_type {
     CN_MSG_ADM_FSCK_R = 0x8405,    /* json */
 
     /* -- metalogger <-> master (the chunkserver port; docs/protocol.md) -- */
-    CN_MSG_ML_FOLLOW = 0x0500,    /* ml -> master: name str, fsid bytes (0 or 16), seq u64 (last
-                                     entry applied, 0 = none) */
-    CN_MSG_ML_FOLLOW_R = 0x8500,  /* mode u8 (0 entries follow from seq + 1, 1 a snapshot
-                                     follows), seq u64 (master's last entry), fsid bytes (16) */
-    CN_MSG_ML_ENTRY = 0x0501,     /* master -> ml, no reply: seq u64, time_ms u64, total u32
-                                     (batch bytes), offset u32, data bytes (a piece of the batch) */
-    CN_MSG_ML_ACK = 0x0502,       /* ml -> master, no reply: seq u64 (durably applied) */
-    CN_MSG_ML_SNAP_FILE = 0x0503, /* master -> ml, no reply: name str, size u64, offset u64,
-                                     data bytes (a piece of one checkpoint file) */
-    CN_MSG_ML_SNAP_END = 0x0504,  /* master -> ml, no reply: seq u64, files u32 */
+    CN_MSG_ML_FOLLOW = 0x0500,     /* ml -> master: name str, fsid bytes (0 or 16), seq u64 (last
+                                      entry applied, 0 = none) */
+    CN_MSG_ML_FOLLOW_R = 0x8500,   /* mode u8 (0 entries follow from seq + 1, 1 a snapshot
+                                      follows), seq u64 (master's last entry), fsid bytes (16) */
+    CN_MSG_ML_ENTRY = 0x0501,      /* master -> ml, no reply: seq u64, time_ms u64, total u32
+                                      (batch bytes), offset u32, data bytes (a piece of the batch) */
+    CN_MSG_ML_ACK = 0x0502,        /* ml -> master, no reply: seq u64 (durably applied) */
+    CN_MSG_ML_SNAP_FILE = 0x0503,  /* master -> ml, no reply: name str, size u64, offset u64,
+                                      data bytes (a piece of one checkpoint file) */
+    CN_MSG_ML_SNAP_END = 0x0504,   /* master -> ml, no reply: seq u64, files u32 */
+    CN_MSG_ML_SNAPSHOT = 0x0505,   /* online dump -> master: name str: one checkpoint
+                                      (ML_SNAP_FILE..., ML_SNAP_END), nothing after */
+    CN_MSG_ML_SNAPSHOT_R = 0x8505, /* seq u64 (the entry it holds), fsid bytes (16) */
 };
 
 /* ---- message structs --------------------------------------------------- */
@@ -713,6 +716,13 @@ struct cn_ml_snap_file { /* ML_SNAP_FILE */
     uint64_t size, offset;
     struct cn_bytes data;
 };
+struct cn_ml_snapshot { /* ML_SNAPSHOT */
+    struct cn_str name;
+};
+struct cn_ml_snapshot_r { /* ML_SNAPSHOT_R */
+    uint64_t seq;
+    struct cn_bytes fsid;
+};
 struct cn_ml_snap_end { /* ML_SNAP_END */
     uint64_t seq;
     uint32_t files;
@@ -819,7 +829,9 @@ struct cn_json_r { /* every ADM_*_R */
     X(CN_MSG_ML_ENTRY, cn_ml_entry)                                                                \
     X(CN_MSG_ML_ACK, cn_ml_ack)                                                                    \
     X(CN_MSG_ML_SNAP_FILE, cn_ml_snap_file)                                                        \
-    X(CN_MSG_ML_SNAP_END, cn_ml_snap_end)
+    X(CN_MSG_ML_SNAP_END, cn_ml_snap_end)                                                          \
+    X(CN_MSG_ML_SNAPSHOT, cn_ml_snapshot)                                                          \
+    X(CN_MSG_ML_SNAPSHOT_R, cn_ml_snapshot_r)
 
 /* ---- encode / decode --------------------------------------------------- */
 

@@ -45,7 +45,9 @@ struct ml_peer {
     struct master *M;
     struct cn_conn *c;
     struct ml_known *k;
+    char name[72]; /* for the log: the metalogger's name, or "dump:NAME" */
     int following; /* ML_FOLLOW answered; entries after `sent` go out */
+    int oneshot;   /* ML_SNAPSHOT: one checkpoint, then nothing */
     uint64_t sent; /* last entry sent */
     /* the checkpoint being sent */
     char *cp_dir;
@@ -111,7 +113,7 @@ static int snap_start(struct ml_peer *p)
     uint64_t t0 = cn_now_ms();
     int rc = meta_checkpoint(M->meta, p->cp_dir, &p->cp_seq, err, sizeof(err));
     if (rc) {
-        cn_log_error(MOD, "metalogger %s: %s", p->k->name, err);
+        cn_log_error(MOD, "metalogger %s: %s", p->name, err);
         free(p->cp_dir);
         p->cp_dir = NULL;
         return rc;
@@ -119,7 +121,7 @@ static int snap_start(struct ml_peer *p)
     DIR *d = opendir(p->cp_dir);
     if (!d) {
         rc = -errno;
-        cn_log_error(MOD, "metalogger %s: %s: %s", p->k->name, p->cp_dir, strerror(errno));
+        cn_log_error(MOD, "metalogger %s: %s: %s", p->name, p->cp_dir, strerror(errno));
         snap_free(p);
         return rc;
     }
@@ -147,11 +149,12 @@ static int snap_start(struct ml_peer *p)
     p->cur = 0;
     p->off = 0;
     p->fd = -1;
-    p->k->snapshots++;
+    if (p->k)
+        p->k->snapshots++;
     cn_log_info(MOD,
                 "metalogger %s: sending a checkpoint as of entry %llu (%zu files, %llu bytes, "
                 "made in %llu ms)",
-                p->k->name, (unsigned long long)p->cp_seq, p->nfiles, (unsigned long long)bytes,
+                p->name, (unsigned long long)p->cp_seq, p->nfiles, (unsigned long long)bytes,
                 (unsigned long long)(cn_now_ms() - t0));
     return 0;
 }
@@ -175,7 +178,7 @@ static int snap_pump(struct ml_peer *p)
         snprintf(path, sizeof(path), "%s/%s", p->cp_dir, f->name);
         p->fd = open(path, O_RDONLY | O_CLOEXEC);
         if (p->fd < 0) {
-            cn_log_error(MOD, "metalogger %s: %s: %s", p->k->name, path, strerror(errno));
+            cn_log_error(MOD, "metalogger %s: %s: %s", p->name, path, strerror(errno));
             cn_conn_close(p->c, -EIO);
             return 0;
         }
@@ -183,7 +186,7 @@ static int snap_pump(struct ml_peer *p)
     size_t want = f->size - p->off < ML_PIECE ? (size_t)(f->size - p->off) : ML_PIECE;
     ssize_t got = want ? pread(p->fd, buf, want, (off_t)p->off) : 0;
     if (got < 0 || (size_t)got != want) {
-        cn_log_error(MOD, "metalogger %s: reading checkpoint file %s: %s", p->k->name, f->name,
+        cn_log_error(MOD, "metalogger %s: reading checkpoint file %s: %s", p->name, f->name,
                      got < 0 ? strerror(errno) : "short read");
         cn_conn_close(p->c, -EIO);
         return 0;
@@ -223,7 +226,7 @@ static int entry_pump(struct ml_peer *p)
         cn_log_warn(MOD,
                     "metalogger %s: entry %llu was trimmed before it was sent; it must copy a "
                     "checkpoint again",
-                    p->k->name, (unsigned long long)seq);
+                    p->name, (unsigned long long)seq);
         cn_conn_close(p->c, -ESPIPE);
         return 0;
     }
@@ -249,7 +252,7 @@ static int entry_pump(struct ml_peer *p)
 
 static void pump(struct ml_peer *p)
 {
-    while (p->following && cn_conn_pending(p->c) < ML_QUEUE) {
+    while (p->following && (p->cp_dir || !p->oneshot) && cn_conn_pending(p->c) < ML_QUEUE) {
         int sent = p->cp_dir ? snap_pump(p) : entry_pump(p);
         if (!sent)
             break;
@@ -292,6 +295,7 @@ static void on_follow(struct ml_peer *p, uint64_t req_id, const struct cn_ml_fol
             return;
         }
     }
+    snprintf(p->name, sizeof(p->name), "%s", name);
     p->k = known_get(M, name);
     p->k->connected = 1;
     p->k->last_seen_ms = cn_now_ms();
@@ -323,7 +327,33 @@ static void on_follow(struct ml_peer *p, uint64_t req_id, const struct cn_ml_fol
     pump(p);
 }
 
+/* ML_SNAPSHOT: a consistent copy for an online dump (cairn-admin), not a
+ * follower: nothing is remembered and no entry is held back for it. */
+static void on_snapshot(struct ml_peer *p, uint64_t req_id, const struct cn_ml_snapshot *m)
+{
+    struct meta_statfs sf;
+    if (p->following || p->k || m->name.len > 64) {
+        cn_conn_close(p->c, CN_EMALFORMED);
+        return;
+    }
+    snprintf(p->name, sizeof(p->name), "dump:%.*s", (int)m->name.len, m->name.ptr);
+    if (snap_start(p)) {
+        cn_conn_send_error(p->c, req_id, CN_ST_EIO, "master cannot make a checkpoint");
+        return;
+    }
+    meta_statfs(p->M->meta, &sf);
+    struct cn_ml_snapshot_r r = {p->cp_seq, {sf.fsid, 16}};
+    if (cn_conn_send_msg(p->c, CN_MSG_ML_SNAPSHOT_R, req_id, &r)) {
+        cn_conn_close(p->c, -EPIPE);
+        return;
+    }
+    p->oneshot = 1;
+    p->following = 1;
+    pump(p);
+}
+
 union ml_msg {
+    struct cn_ml_snapshot snapshot;
     struct cn_ml_follow follow;
     struct cn_ml_ack ack;
     struct cn_ping ping;
@@ -335,7 +365,8 @@ static void on_frame(struct cn_conn *c, const struct cn_frame_hdr *h, const uint
     struct ml_peer *p = ud;
     if (h->type & CN_MSG_REPLY)
         return;
-    if (h->type != CN_MSG_ML_FOLLOW && h->type != CN_MSG_ML_ACK && h->type != CN_MSG_PING) {
+    if (h->type != CN_MSG_ML_FOLLOW && h->type != CN_MSG_ML_ACK && h->type != CN_MSG_PING &&
+        h->type != CN_MSG_ML_SNAPSHOT) {
         cn_conn_close(c, CN_EUNKNOWN);
         return;
     }
@@ -348,6 +379,8 @@ static void on_frame(struct cn_conn *c, const struct cn_frame_hdr *h, const uint
     }
     if (h->type == CN_MSG_ML_FOLLOW) {
         on_follow(p, h->req_id, &u.follow);
+    } else if (h->type == CN_MSG_ML_SNAPSHOT) {
+        on_snapshot(p, h->req_id, &u.snapshot);
     } else if (h->type == CN_MSG_ML_ACK) {
         if (!p->k || u.ack.seq > p->sent) {
             cn_conn_close(c, CN_EMALFORMED); /* acknowledges what it was never sent */
@@ -370,7 +403,7 @@ static void on_close(struct cn_conn *c, int err, void *ud)
     if (p->k) {
         p->k->connected = 0;
         if (!p->M->stopping)
-            cn_log_warn(MOD, "metalogger %s disconnected (%s) at entry %llu", p->k->name,
+            cn_log_warn(MOD, "metalogger %s disconnected (%s) at entry %llu", p->name,
                         err ? cn_strerror(err) : "closed", (unsigned long long)p->k->acked);
     }
     snap_free(p);
