@@ -1442,7 +1442,8 @@ static int rd_finish(struct dump_rd *rd)
 {
     if (rd->len) {
         rd->lineno++;
-        return rd_fail(rd, "the dump ends inside this line (truncated dump)");
+        return rd_fail(rd, rd->state == 2 ? "data after the trailer line"
+                                          : "the dump ends inside this line (truncated dump)");
     }
     if (rd->state == 0)
         return errf(rd->err, rd->errlen, DUMP_ENOTDUMP, "empty dump: no header line");

@@ -420,6 +420,8 @@ Test(dump, text_without_trailer_or_with_extra_lines)
     memcpy(more + t.n, "{}\n", 3);
     cr_assert_eq(dump_check_buf(more, t.n + 3, 0, NULL, err, sizeof(err)), DUMP_EBAD);
     cr_assert_not_null(strstr(err, "after the trailer"), "%s", err);
+    cr_assert_eq(dump_check_buf(more, t.n + 2, 0, NULL, err, sizeof(err)), DUMP_EBAD);
+    cr_assert_not_null(strstr(err, "after the trailer"), "no newline: %s", err);
     /* a dropped record line is caught by the counts */
     char *l2 = memchr(t.p, '\n', t.n) + 1, *l3 = memchr(l2, '\n', t.n - (size_t)(l2 - t.p)) + 1;
     size_t cut = (size_t)(l3 - l2);
