@@ -826,6 +826,7 @@ void lc_close(struct lc *c)
         while (c->itab[i]) {
             struct lc_inode *in = c->itab[i];
             c->itab[i] = in->hnext;
+            lc_lk_inode_free(in); /* handles never released */
             pthread_mutex_destroy(&in->mu);
             pthread_mutex_destroy(&in->cmu);
             pthread_cond_destroy(&in->ccv);

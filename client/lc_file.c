@@ -1016,6 +1016,7 @@ int lc_release(struct lc_fh *fh)
 {
     struct lc *c = fh->c;
     int rc = lc_flush(fh);
+    lc_lk_fh_release(fh); /* open-file-owned POSIX locks (lc_lock.c) */
     /* Uncounted first, then told: a reconnect in between never claims a
      * handle whose RELEASE is already on its way (the master ignores a
      * RELEASE it holds no handle for). */

@@ -7,7 +7,7 @@
  *                  flush, truncate); held across blocking calls.
  *   lc_inode.cmu - completion counters of that inode's in-flight blocks;
  *                  taken by the I/O thread, held for a few instructions.
- *   lc.imu       - the inode table.
+ *   lc.imu       - the inode table, and the lock-owner records (lkown).
  *   lc.qmu       - the queue to the I/O thread.
  * The I/O thread never takes lc_inode.mu, so a caller holding it may wait for
  * a reply without deadlocking the loop.
@@ -60,13 +60,14 @@ struct lc_inode {
     struct lc_inode *hnext;
     struct lc *c;
     pthread_mutex_t mu;
-    uint64_t size;       /* file length as this client knows it */
-    struct lc_wsess *ws; /* chunks being written */
-    uint64_t buffered;   /* bytes held by write sessions */
-    uint64_t last_write; /* ms, for the idle flusher */
-    int werr;            /* error of a background flush, for the next fsync/close */
-    uint64_t wgen;       /* bumped by every write and truncation (read-ahead validity) */
-    int lk_used;         /* atomic: CN_LK_* kinds this client ever locked here (lc_lock.c) */
+    uint64_t size;          /* file length as this client knows it */
+    struct lc_wsess *ws;    /* chunks being written */
+    uint64_t buffered;      /* bytes held by write sessions */
+    uint64_t last_write;    /* ms, for the idle flusher */
+    int werr;               /* error of a background flush, for the next fsync/close */
+    uint64_t wgen;          /* bumped by every write and truncation (read-ahead validity) */
+    int lk_used;            /* atomic: CN_LK_* kinds this client ever locked here (lc_lock.c) */
+    struct lc_lkown *lkown; /* (owner, handle) of POSIX locks taken (lc_lock.c; under lc.imu) */
     struct lc_loc_cache *locs;
     /* completion of in-flight blocks (cmu) */
     pthread_mutex_t cmu;
@@ -137,6 +138,12 @@ void lc_flusher_stop(struct lc *c);
 /* The client and the inode of a handle (borrowed while fh is open). */
 struct lc *lc_fh_client(const struct lc_fh *fh);
 struct lc_inode *lc_fh_inode(const struct lc_fh *fh);
+/* ---- lc_lock.c ---- */
+/* The last close of an open file (lc_release): drop the POSIX locks of
+ * every owner that locked through this handle and free the record. */
+void lc_lk_fh_release(struct lc_fh *fh);
+/* Free an inode's lock-owner records (lc_close, for handles never released). */
+void lc_lk_inode_free(struct lc_inode *in);
 /* Size to report for ino if this client has unflushed writes, else 0. */
 uint64_t lc_dirty_size(struct lc *c, uint64_t ino);
 

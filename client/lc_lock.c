@@ -60,9 +60,60 @@ void lc_lkwait_free(struct lc_lkwait *w)
     free(w);
 }
 
-static void mark_used(struct lc_fh *fh, uint8_t kind)
+/* An owner that took a POSIX lock through a handle: the record lives on
+ * the inode until the owner's flush or the handle's last close. */
+struct lc_lkown {
+    struct lc_lkown *next;
+    uint64_t owner;
+    const struct lc_fh *fh;
+};
+
+static void note_owner(struct lc_fh *fh, uint64_t owner)
+{
+    struct lc *c = lc_fh_client(fh);
+    struct lc_inode *in = lc_fh_inode(fh);
+    pthread_mutex_lock(&c->imu);
+    struct lc_lkown *o = in->lkown;
+    while (o && (o->owner != owner || o->fh != fh))
+        o = o->next;
+    if (!o) {
+        o = cn_xcalloc(1, sizeof(*o));
+        *o = (struct lc_lkown){in->lkown, owner, fh};
+        in->lkown = o;
+    }
+    pthread_mutex_unlock(&c->imu);
+}
+
+/* Forget records of `owner` (any handle), or of handle `fh` (any owner);
+ * the owners forgotten for fh go to *out (caller frees). */
+static uint32_t forget_owners(struct lc_fh *fh, const uint64_t *owner, uint64_t **out)
+{
+    struct lc *c = lc_fh_client(fh);
+    struct lc_inode *in = lc_fh_inode(fh);
+    uint32_t n = 0;
+    pthread_mutex_lock(&c->imu);
+    for (struct lc_lkown **pp = &in->lkown; *pp;) {
+        struct lc_lkown *o = *pp;
+        if (owner ? o->owner != *owner : o->fh != fh) {
+            pp = &o->next;
+            continue;
+        }
+        *pp = o->next;
+        if (out) {
+            *out = cn_xrealloc(*out, (n + 1) * sizeof(**out));
+            (*out)[n++] = o->owner;
+        }
+        free(o);
+    }
+    pthread_mutex_unlock(&c->imu);
+    return n;
+}
+
+static void mark_used(struct lc_fh *fh, uint8_t kind, uint64_t owner)
 {
     __atomic_or_fetch(&lc_fh_inode(fh)->lk_used, (int)kind, __ATOMIC_RELAXED);
+    if (kind == CN_LK_POSIX)
+        note_owner(fh, owner);
 }
 
 static int lock_check(const struct lc_lock *l)
@@ -96,7 +147,7 @@ int lc_setlk_async(struct lc_fh *fh, const struct lc_lock *l, struct lc_lkwait *
         return rc;
     struct cn_lock m = {lc_fh_ino(fh), l->owner, l->start, l->end, 0, l->pid, l->kind, l->type};
     if (l->type != CN_LK_UNLCK)
-        mark_used(fh, l->kind);
+        mark_used(fh, l->kind, l->owner);
     m.wait_id = __atomic_add_fetch(&c->lk_wait_ids, 1, __ATOMIC_RELAXED);
     w->op.deadline_ms = UINT64_MAX / 2; /* no limit: the master answers when granted */
     w->op.try_ms = UINT32_MAX;          /* and a silent attempt must not close the connection */
@@ -155,7 +206,7 @@ int lc_setlk(struct lc_fh *fh, const struct lc_lock *l, struct lc_lkwait *w)
     }
     struct cn_lock m = {lc_fh_ino(fh), l->owner, l->start, l->end, 0, l->pid, l->kind, l->type};
     if (l->type != CN_LK_UNLCK)
-        mark_used(fh, l->kind);
+        mark_used(fh, l->kind, l->owner);
     struct lc_op op;
     lc_op_init(&op);
     rc = lc_mcall(lc_fh_client(fh), CN_MSG_LOCK, &m, NULL, &op);
@@ -217,10 +268,45 @@ int lc_getlk(struct lc_fh *fh, struct lc_lock *l)
     return rc;
 }
 
+void lc_lk_inode_free(struct lc_inode *in)
+{
+    while (in->lkown) {
+        struct lc_lkown *o = in->lkown;
+        in->lkown = o->next;
+        free(o);
+    }
+}
+
+/* Linux leaves unlock-on-close of POSIX locks to the FUSE flush of the
+ * closing process, which names that process as the owner (lc_lk_release,
+ * which also forgets the owner's records). An open file description lock
+ * (F_OFD_SETLK) is owned by the open file instead, and nothing unlocks it
+ * when the file closes: so the last close of a handle unlocks every owner
+ * that locked through it and has not flushed since. A process that did
+ * lock through it has closed it, and flushed, before the handle can go, so
+ * what is left are open-file owners. */
+void lc_lk_fh_release(struct lc_fh *fh)
+{
+    if (!(__atomic_load_n(&lc_fh_inode(fh)->lk_used, __ATOMIC_RELAXED) & CN_LK_POSIX))
+        return;
+    uint64_t *owners = NULL;
+    uint32_t n = forget_owners(fh, NULL, &owners);
+    for (uint32_t i = 0; i < n; i++) {
+        struct lc_lock l = {owners[i], 0, UINT64_MAX, 0, CN_LK_POSIX, CN_LK_UNLCK};
+        int rc = lc_setlk(fh, &l, NULL);
+        if (rc)
+            cn_log_warn("libcairn", "inode %llu: releasing POSIX locks at the last close: %s",
+                        (unsigned long long)lc_fh_ino(fh), cn_strerror(rc));
+    }
+    free(owners);
+}
+
 int lc_lk_release(struct lc_fh *fh, uint64_t owner, uint8_t kind)
 {
     if (!(__atomic_load_n(&lc_fh_inode(fh)->lk_used, __ATOMIC_RELAXED) & kind))
         return 0; /* never locked here: no round trip at every close */
+    if (kind == CN_LK_POSIX)
+        forget_owners(fh, &owner, NULL);
     struct lc_lock l = {owner, 0, UINT64_MAX, 0, kind, CN_LK_UNLCK};
     return lc_setlk(fh, &l, NULL);
 }

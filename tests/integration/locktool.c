@@ -4,7 +4,8 @@
  * needs python or flock(1).
  *
  *   locktool hold FILE posix r|w START LEN [nb]   lock (F_SETLKW, or F_SETLK
- *   locktool hold FILE flock sh|ex [nb]           with nb), print "locked MS"
+ *   locktool hold FILE ofd r|w START LEN [nb]     with nb; ofd: F_OFD_SETLKW
+ *   locktool hold FILE flock sh|ex [nb]           or F_OFD_SETLK), print "locked MS"
  *                                                 (MS waited), keep the lock
  *                                                 until stdin ends; "eagain"
  *                                                 and exit 11 when nb fails
@@ -33,7 +34,7 @@ static double now_s(void)
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: locktool hold FILE posix r|w START LEN [nb]\n"
+    fprintf(stderr, "usage: locktool hold FILE posix|ofd r|w START LEN [nb]\n"
                     "       locktool hold FILE flock sh|ex [nb]\n"
                     "       locktool getlk FILE r|w START LEN\n"
                     "       locktool bench FILE posix|flock SECONDS\n");
@@ -64,7 +65,8 @@ static int cmd_hold(int argc, char **argv)
     if (argc < 5)
         return usage();
     const char *file = argv[2];
-    int posix = strcmp(argv[3], "posix") == 0;
+    int ofd = strcmp(argv[3], "ofd") == 0;
+    int posix = ofd || strcmp(argv[3], "posix") == 0;
     int nb = strcmp(argv[argc - 1], "nb") == 0;
     int fd = open(file, O_RDWR);
     if (fd < 0)
@@ -78,7 +80,8 @@ static int cmd_hold(int argc, char **argv)
         fl.l_whence = SEEK_SET;
         fl.l_start = strtoll(argv[5], NULL, 0);
         fl.l_len = strtoll(argv[6], NULL, 0);
-        if (fcntl(fd, nb ? F_SETLK : F_SETLKW, &fl) < 0)
+        int cmd = ofd ? (nb ? F_OFD_SETLK : F_OFD_SETLKW) : (nb ? F_SETLK : F_SETLKW);
+        if (fcntl(fd, cmd, &fl) < 0)
             return fail("fcntl", file);
     } else {
         int op = strcmp(argv[4], "ex") == 0 ? LOCK_EX : LOCK_SH;

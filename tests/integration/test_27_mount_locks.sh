@@ -6,6 +6,9 @@
 #  2. flock: A holds LOCK_EX; B's LOCK_SH|LOCK_NB gets EWOULDBLOCK; B's
 #     blocking LOCK_EX waits until A closes; flock and fcntl locks are
 #     independent.
+#  2b. Open file description locks (F_OFD_SETLK): they conflict with fcntl
+#     locks of other owners, and go when their holder closes the file (the
+#     kernel sends no unlock for them: libcairn unlocks at the last close).
 #  3. A waiter blocked in F_SETLKW is killed by SIGTERM: it ends at once (the
 #     FUSE interrupt cancels its wait in the master) and takes nothing later.
 #  4. 40 blocking waiters on one mount, more than its 32 FUSE workers, behind
@@ -139,6 +142,19 @@ release a2 || fail "A's flock holder failed"
 locked b2 10 || fail "B's LOCK_EX not granted within 10 s of A's close"
 [ "$(try "$mnt/f" flock sh)" = 11 ] || fail "A's LOCK_SH not refused while B holds LOCK_EX"
 release b2 || fail "B's flock holder failed"
+
+step "2b. open file description locks"
+hold a7 "$mnt/f" ofd w 0 10
+locked a7 10 || fail "A could not take an OFD lock"
+[ "$(try "$mntB/f" ofd w 5 1)" = 11 ] || fail "B's F_OFD_SETLK not refused"
+[ "$(try "$mntB/f" posix r 0 1)" = 11 ] || fail "B's F_SETLK not refused by A's OFD lock"
+[ "$(try "$mnt/f" posix r 0 1)" = 11 ] || fail "A's own F_SETLK (another owner) not refused"
+hold b7 "$mntB/f" ofd w 0 0
+locked b7 1.5 && fail "B's F_OFD_SETLKW granted while A holds 0..9"
+release a7 || fail "A's OFD holder failed"
+locked b7 10 || fail "B's F_OFD_SETLKW not granted within 10 s of A's close"
+release b7 || fail "B's OFD holder failed"
+[ "$(try "$mnt/f" posix w 0 0)" = 0 ] || fail "the file not free after the OFD holders closed"
 
 step "3. a waiter killed by SIGTERM while blocked"
 hold a3 "$mnt/f" posix w 0 0
