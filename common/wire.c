@@ -683,13 +683,17 @@ static const struct field d_adm_mark_f[] = {F(FK_STR, cn_adm_mark, server),
 DESC(d_adm_mark, cn_adm_mark);
 static const struct field d_adm_fsck_f[] = {F(FK_U8, cn_adm_fsck, repair), FEND};
 DESC(d_adm_fsck, cn_adm_fsck);
-static const struct field d_ml_follow_f[] = {F(FK_STR, cn_ml_follow, name),
-                                             F(FK_BYTES, cn_ml_follow, fsid),
-                                             F(FK_U64, cn_ml_follow, seq), FEND};
+static const struct field d_ml_follow_f[] = {
+    F(FK_STR, cn_ml_follow, name), F(FK_BYTES, cn_ml_follow, fsid), F(FK_U64, cn_ml_follow, seq),
+    F(FK_U64, cn_ml_follow, epoch), FEND};
 DESC(d_ml_follow, cn_ml_follow);
 static const struct field d_ml_follow_r_f[] = {F(FK_U8, cn_ml_follow_r, mode),
                                                F(FK_U64, cn_ml_follow_r, seq),
-                                               F(FK_BYTES, cn_ml_follow_r, fsid), FEND};
+                                               F(FK_BYTES, cn_ml_follow_r, fsid),
+                                               F(FK_U64, cn_ml_follow_r, epoch),
+                                               F(FK_U64, cn_ml_follow_r, prev_epoch),
+                                               F(FK_U64, cn_ml_follow_r, epoch_start),
+                                               FEND};
 DESC(d_ml_follow_r, cn_ml_follow_r);
 static const struct field d_ml_entry_f[] = {
     F(FK_U64, cn_ml_entry, seq),    F(FK_U64, cn_ml_entry, time_ms), F(FK_U32, cn_ml_entry, total),

@@ -381,9 +381,10 @@ enum cn_msg_type {
 
     /* -- metalogger <-> master (the chunkserver port; docs/protocol.md) -- */
     CN_MSG_ML_FOLLOW = 0x0500,     /* ml -> master: name str, fsid bytes (0 or 16), seq u64 (last
-                                      entry applied, 0 = none) */
+                                      entry applied, 0 = none), epoch u64 (its history) */
     CN_MSG_ML_FOLLOW_R = 0x8500,   /* mode u8 (0 entries follow from seq + 1, 1 a snapshot
-                                      follows), seq u64 (master's last entry), fsid bytes (16) */
+                                      follows), seq u64 (master's last entry), fsid bytes (16),
+                                      epoch u64, prev_epoch u64, epoch_start u64 */
     CN_MSG_ML_ENTRY = 0x0501,      /* master -> ml, no reply: seq u64, time_ms u64, total u32
                                       (batch bytes), offset u32, data bytes (a piece of the batch) */
     CN_MSG_ML_ACK = 0x0502,        /* ml -> master, no reply: seq u64 (durably applied) */
@@ -696,12 +697,13 @@ struct cn_adm_mark { /* ADM_MARK */
 struct cn_ml_follow { /* ML_FOLLOW */
     struct cn_str name;
     struct cn_bytes fsid;
-    uint64_t seq;
+    uint64_t seq, epoch;
 };
 struct cn_ml_follow_r { /* ML_FOLLOW_R */
     uint8_t mode;
     uint64_t seq;
     struct cn_bytes fsid;
+    uint64_t epoch, prev_epoch, epoch_start;
 };
 struct cn_ml_entry { /* ML_ENTRY */
     uint64_t seq, time_ms;

@@ -2,8 +2,10 @@
  * admin_tool.c - cairn-admin, the operator's offline tool for a master's
  * metadata directory: dump (backup), restore and verify (master/dump.c).
  *
- * It works on a stopped master only; the online dump goes through the
- * running master (later). Dumps are binary (zstd): the tool refuses to
+ * dump works on a stopped master's directory (--master-dir) or online
+ * through a running master (--master HOST:PORT of its chunkserver port: a
+ * checkpoint is fetched into a temporary directory and dumped from there,
+ * admin_online.c). Dumps are binary (zstd): the tool refuses to
  * write one to a terminal. Exit status: 0 done, 1 failed, 2 bad usage.
  */
 #include <errno.h>
@@ -12,16 +14,20 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "admin_online.h"
 #include "dump.h"
+#include "meta.h"
 
 static void usage(FILE *f)
 {
     fprintf(f, "usage: cairn-admin dump --master-dir DIR [-o FILE]\n"
+               "       cairn-admin dump --master HOST:PORT [-o FILE]\n"
                "       cairn-admin restore --master-dir DIR [-i FILE]\n"
                "       cairn-admin verify [-i FILE]\n"
                "\n"
                "dump     writes the metadata of a stopped master to FILE (default stdout)\n"
-               "         as a zstd-compressed JSON-lines dump (docs/format.md)\n"
+               "         as a zstd-compressed JSON-lines dump (docs/format.md); with\n"
+               "         --master, of a running master (HOST:PORT is its chunkserver port)\n"
                "restore  rebuilds a metadata directory from a dump (default stdin); DIR\n"
                "         must be missing or empty, and nothing is left in it on error\n"
                "verify   checks a dump completely without writing anything\n");
@@ -79,6 +85,32 @@ static int cmd_dump(const char *dir, const char *file)
     return 0;
 }
 
+/* The online dump: a checkpoint of the running master, dumped like a stopped
+ * master's directory, then deleted. */
+static int cmd_dump_online(const char *master, const char *file)
+{
+    char tmp[4096], cp[4200], err[1024];
+    const char *t = getenv("TMPDIR");
+    snprintf(tmp, sizeof(tmp), "%s/cairn-admin-dump.XXXXXX", t && *t ? t : "/tmp");
+    if (!mkdtemp(tmp)) {
+        fprintf(stderr, "cairn-admin: dump: %s: %s\n", tmp, strerror(errno));
+        return 1;
+    }
+    snprintf(cp, sizeof(cp), "%s/meta", tmp);
+    uint64_t seq = 0;
+    int rc = admin_fetch_checkpoint(master, cp, &seq, err, sizeof(err));
+    if (rc) {
+        fprintf(stderr, "cairn-admin: dump: %s\n", err);
+    } else {
+        fprintf(stderr, "cairn-admin: dumping the master at %s as of changelog entry %llu\n",
+                master, (unsigned long long)seq);
+        rc = cmd_dump(cp, file);
+    }
+    meta_checkpoint_remove(cp);
+    rmdir(tmp);
+    return rc ? (rc == 2 ? 2 : 1) : 0;
+}
+
 static int cmd_restore(const char *dir, const char *file)
 {
     struct dump_stats st;
@@ -132,7 +164,7 @@ static int cmd_verify(const char *file)
 
 int main(int argc, char **argv)
 {
-    const char *cmd, *dir = NULL, *in = NULL, *out = NULL;
+    const char *cmd, *dir = NULL, *in = NULL, *out = NULL, *master = NULL;
     if (argc < 2) {
         usage(stderr);
         return 2;
@@ -146,6 +178,8 @@ int main(int argc, char **argv)
         const char **slot = NULL;
         if (!strcmp(argv[i], "--master-dir") || !strcmp(argv[i], "-d"))
             slot = &dir;
+        else if (!strcmp(argv[i], "--master") || !strcmp(argv[i], "-m"))
+            slot = &master;
         else if (!strcmp(argv[i], "-o") || !strcmp(argv[i], "--output"))
             slot = &out;
         else if (!strcmp(argv[i], "-i") || !strcmp(argv[i], "--input"))
@@ -158,11 +192,19 @@ int main(int argc, char **argv)
         }
         *slot = argv[++i];
     }
-    if (!strcmp(cmd, "dump") && dir && !in)
+    if (!strcmp(cmd, "dump") && dir && !in && !master)
         return cmd_dump(dir, out);
-    if (!strcmp(cmd, "restore") && dir && !out)
+    if (!strcmp(cmd, "dump") && master && !dir && !in) {
+        if (!out && isatty(STDOUT_FILENO)) {
+            fprintf(stderr, "cairn-admin: refusing to write a compressed dump to a terminal; use "
+                            "-o FILE or a pipe\n");
+            return 2;
+        }
+        return cmd_dump_online(master, out);
+    }
+    if (!strcmp(cmd, "restore") && dir && !out && !master)
         return cmd_restore(dir, in);
-    if (!strcmp(cmd, "verify") && !dir && !out)
+    if (!strcmp(cmd, "verify") && !dir && !out && !master)
         return cmd_verify(in);
     fprintf(stderr, "cairn-admin: bad command or options\n");
     usage(stderr);

@@ -10,6 +10,14 @@
  * batch representation is taken before the entry is added, so entries never
  * contain changelog keys.
  *
+ * Epochs: entries are numbered within a history. A promotion (a master
+ * started from a metalogger's copy, which may lack the dead master's last
+ * entries) or a restore from a dump starts a new epoch at the current
+ * number; a copy may follow only within its own epoch, or from the
+ * previous epoch when it holds nothing past the fork. Otherwise entries
+ * with the same numbers could say different things, so it copies a
+ * checkpoint instead.
+ *
  * Trimming: the master names the oldest entry it still needs
  * (meta_changelog_trim); each commit deletes up to CL_TRIM_STEP older
  * entries in its own batch, so trimming never needs a turn of its own.
@@ -32,6 +40,32 @@ static void cl_key(struct meta_key *k, uint64_t seq)
     meta_key_ino(k, META_K_CHANGES, seq);
 }
 
+static uint64_t cl_random(void)
+{
+    uint64_t v = 0;
+    FILE *f = fopen("/dev/urandom", "rb");
+    if (f) {
+        if (fread(&v, sizeof(v), 1, f) != 1)
+            v = 0;
+        fclose(f);
+    }
+    if (v == 0) {
+        struct timespec ts;
+        meta_now(&ts);
+        v = ((uint64_t)ts.tv_sec << 30) ^ (uint64_t)ts.tv_nsec ^ ((uint64_t)getpid() << 48);
+    }
+    return v ? v : 1;
+}
+
+static void cl_head(struct meta *m, uint64_t seq, uint8_t *head)
+{
+    head[0] = META_REC_V1;
+    meta_put64(head + 1, seq);
+    meta_put64(head + 9, m->cl_epoch);
+    meta_put64(head + 17, m->cl_prev_epoch);
+    meta_put64(head + 25, m->cl_epoch_start);
+}
+
 static uint64_t wall_ms(void)
 {
     struct timespec ts;
@@ -48,14 +82,24 @@ int meta_cl_load(struct meta *m)
     if (rerr)
         return meta_db_error(m, rerr, "read changelog head");
     m->cl_seq = 0;
+    m->cl_epoch = m->cl_prev_epoch = m->cl_epoch_start = 0;
     if (v) {
         const uint8_t *p = (const uint8_t *)v;
-        int ok = vlen == META_CLHEAD_LEN && p[0] == META_REC_V1;
+        int ok = (vlen == META_CLHEAD_LEN || vlen == 9) && p[0] == META_REC_V1;
         if (ok)
             m->cl_seq = meta_get64(p + 1);
+        if (ok && vlen == META_CLHEAD_LEN) {
+            m->cl_epoch = meta_get64(p + 9);
+            m->cl_prev_epoch = meta_get64(p + 17);
+            m->cl_epoch_start = meta_get64(p + 25);
+        }
         rocksdb_free(v);
         if (!ok)
             return META_CORRUPT(m, "changelog head");
+    }
+    if (m->cl_epoch == 0) { /* no history yet (new, restored, or written before epochs) */
+        m->cl_epoch = cl_random();
+        m->cl_epoch_start = m->cl_seq;
     }
     /* the oldest entry still stored */
     uint8_t seek[9];
@@ -132,8 +176,7 @@ int meta_cl_append(struct meta *m)
                               META_CLENTRY_HDR + replen);
     free(val);
     uint8_t head[META_CLHEAD_LEN];
-    head[0] = META_REC_V1;
-    meta_put64(head + 1, seq);
+    cl_head(m, seq, head);
     struct meta_key hk = {.b = {META_K_CHANGES}, .len = 1};
     rocksdb_writebatch_wi_put(m->batch, (const char *)hk.b, hk.len, (const char *)head,
                               sizeof(head));
@@ -304,8 +347,7 @@ int meta_changelog_apply(struct meta *m, uint64_t seq, uint64_t time_ms, const v
     rocksdb_writebatch_put(wb, (const char *)k.b, k.len, (const char *)val, META_CLENTRY_HDR + len);
     free(val);
     uint8_t head[META_CLHEAD_LEN];
-    head[0] = META_REC_V1;
-    meta_put64(head + 1, seq);
+    cl_head(m, seq, head);
     struct meta_key hk = {.b = {META_K_CHANGES}, .len = 1};
     rocksdb_writebatch_put(wb, (const char *)hk.b, hk.len, (const char *)head, sizeof(head));
     uint64_t first = m->cl_first;
@@ -337,4 +379,43 @@ int meta_checkpoint_remove(const char *dir)
     }
     closedir(d);
     return rmdir(dir) ? -errno : 0;
+}
+
+void meta_changelog_epoch(const struct meta *m, struct meta_epoch *e)
+{
+    e->epoch = m->cl_epoch;
+    e->prev = m->cl_prev_epoch;
+    e->start = m->cl_epoch_start;
+}
+
+void meta_changelog_adopt(struct meta *m, const struct meta_epoch *e)
+{
+    m->cl_epoch = e->epoch;
+    m->cl_prev_epoch = e->prev;
+    m->cl_epoch_start = e->start;
+}
+
+int meta_changelog_may_follow(const struct meta *m, uint64_t epoch, uint64_t seq)
+{
+    if (seq > m->cl_seq)
+        return 0; /* it holds entries this history does not have */
+    if (epoch != m->cl_epoch && !(epoch == m->cl_prev_epoch && seq <= m->cl_epoch_start))
+        return 0; /* another history past the fork */
+    return seq == m->cl_seq || seq + 1 >= m->cl_first;
+}
+
+int meta_changelog_fork(struct meta *m)
+{
+    if (m->txn)
+        return -EBUSY;
+    m->cl_prev_epoch = m->cl_epoch;
+    m->cl_epoch = cl_random();
+    m->cl_epoch_start = m->cl_seq;
+    uint8_t head[META_CLHEAD_LEN];
+    cl_head(m, m->cl_seq, head);
+    char *rerr = NULL;
+    rocksdb_put(m->db, m->wopts, (const char *)"L", 1, (const char *)head, sizeof(head), &rerr);
+    if (rerr)
+        return meta_db_error(m, rerr, "write changelog head");
+    return 0;
 }

@@ -9,8 +9,8 @@
  *    (meta_int.h) and written as named JSON fields; restore builds each key
  *    and value with the same encoders and runs the decoder over the result,
  *    so a dump can be read with grep/jq and is checked field by field.
- *    Keys under a prefix this version does not decode (the reserved T, K,
- *    L and anything later) become "raw" records (key and value in hex) and
+ *    Keys under a prefix this version does not decode (the reserved T, K
+ *    and anything later) become "raw" records (key and value in hex) and
  *    are restored verbatim: nothing is dropped silently. A known prefix is
  *    never raw: a malformed record there stops the dump (it would not
  *    restore), naming the key.
@@ -26,6 +26,11 @@
  *    the trailer line (record counts and a CRC32C over every earlier line)
  *    and, after a restore, meta_check() on the result. Restore writes into
  *    DIR.tmp-restore and renames it onto DIR only when all three passed.
+ * 5. The changelog ('L': head and entries) is not dumped: it is the
+ *    metaloggers' replication stream, not the namespace. A restored
+ *    database starts a new history (a new epoch at entry 0), so no
+ *    metalogger mistakes its old entries for the restored master's; each
+ *    copies a checkpoint of it.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -575,6 +580,8 @@ int dump_write_iter(rocksdb_iterator_t *it, FILE *out, struct dump_stats *st, ch
     for (rocksdb_iter_seek_to_first(it); rc == 0 && rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
         k = rocksdb_iter_key(it, &klen);
         v = rocksdb_iter_value(it, &vlen);
+        if (klen > 0 && k[0] == META_K_CHANGES)
+            continue; /* replication state, not the namespace (decision 5) */
         rc = w_record(&w, &s, (const uint8_t *)k, klen, (const uint8_t *)v, vlen);
     }
     if (rc < 0)

@@ -173,6 +173,15 @@ static int meta_start(struct master *M, char *err, size_t errlen)
     if (rc)
         return rc;
     meta_set_log(M->meta, meta_log, M);
+    if (from_ml) {
+        /* The copy may lack the dead master's last entries, which other
+         * metaloggers may hold: from here on, a new history. */
+        rc = meta_changelog_fork(M->meta);
+        if (rc) {
+            snprintf(err, errlen, "--from-metalogger: %s", meta_last_error(M->meta));
+            return rc;
+        }
+    }
     return 0;
 }
 

@@ -591,6 +591,13 @@ int meta_open(const char *dir, const struct meta_options *opt, struct meta **out
         rocksdb_free(rerr);
         goto fail;
     }
+    rc = meta_cl_load(m); /* before a format: its commit is the history's entry 1 */
+    if (rc < 0) {
+        if (err)
+            snprintf(err, errlen, "metadata %s: changelog: %s (%s)", dir, meta_strerror(rc),
+                     m->last_error);
+        goto fail;
+    }
     v = rocksdb_get(m->db, m->ropts, (const char *)k.b, k.len, &vlen, &rerr);
     if (rerr) {
         rc = meta_db_error(m, rerr, "read superblock");
@@ -621,13 +628,6 @@ int meta_open(const char *dir, const struct meta_options *opt, struct meta **out
                 snprintf(err, errlen, "metadata %s: superblock: %s", dir, meta_strerror(rc));
             goto fail;
         }
-    }
-    rc = meta_cl_load(m);
-    if (rc < 0) {
-        if (err)
-            snprintf(err, errlen, "metadata %s: changelog: %s (%s)", dir, meta_strerror(rc),
-                     m->last_error);
-        goto fail;
     }
     *out = m;
     return 0;

@@ -442,6 +442,23 @@ int meta_changelog_apply(struct meta *m, uint64_t seq, uint64_t time_ms, const v
 /* A consistent copy of the committed database in the new directory `dir`
  * (hard links where possible), as of changelog entry *seq. 0 or META_EDB. */
 int meta_checkpoint(struct meta *m, const char *dir, uint64_t *seq, char *err, size_t errlen);
+/* The changelog's history: entries after `start` belong to `epoch`; those up
+ * to it were written under `prev` (docs/master.md, "Changelog and
+ * metaloggers"). */
+struct meta_epoch {
+    uint64_t epoch, prev, start;
+};
+void meta_changelog_epoch(const struct meta *m, struct meta_epoch *e);
+/* Metalogger: its copy continues the master's history `e` (written with the
+ * next applied entry). */
+void meta_changelog_adopt(struct meta *m, const struct meta_epoch *e);
+/* 1 if a copy at (epoch, seq) can continue with this database's entries
+ * (same history, nothing the history lacks, next entry still stored). */
+int meta_changelog_may_follow(const struct meta *m, uint64_t epoch, uint64_t seq);
+/* Starts a new epoch at the current entry and writes the head at once
+ * (synced): after a promotion or anything else that may fork the history.
+ * 0, -EBUSY (a turn is open) or META_EDB. */
+int meta_changelog_fork(struct meta *m);
 /* Deletes a checkpoint (or a half-received copy of one): the files of the
  * flat directory `dir`, then dir. 0 (also when it does not exist) or -errno. */
 int meta_checkpoint_remove(const char *dir);

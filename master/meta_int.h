@@ -41,8 +41,8 @@
 #define META_FCHUNK_LEN  9u
 #define META_CHUNK_LEN   80u
 #define META_REC_V1      1u
-#define META_CLHEAD_LEN  9u /* "L": version, last seq u64 */
-#define META_CLENTRY_HDR 9u /* 'L' seq: version, wall ms u64, then the batch */
+#define META_CLHEAD_LEN  33u /* "L": version, last seq, epoch, previous epoch, epoch start (u64) */
+#define META_CLENTRY_HDR 9u  /* 'L' seq: version, wall ms u64, then the batch */
 
 /* ---- the handle ------------------------------------------------------------ */
 
@@ -76,6 +76,7 @@ struct meta {
     uint64_t cl_first;         /* oldest entry kept */
     uint64_t cl_first_pending; /* cl_first once the batch being written lands */
     uint64_t cl_trim_below;    /* entries below may be deleted */
+    uint64_t cl_epoch, cl_prev_epoch, cl_epoch_start; /* the history (changelog.c) */
     char last_error[256];
 };
 

@@ -301,8 +301,7 @@ static void on_follow(struct ml_peer *p, uint64_t req_id, const struct cn_ml_fol
     p->k->last_seen_ms = cn_now_ms();
     snprintf(p->k->addr, sizeof(p->k->addr), "%s", cn_conn_peer(p->c));
     uint64_t head = meta_changelog_seq(M->meta);
-    int snapshot = !(f->fsid.len == 16 && f->seq <= head &&
-                     (f->seq == head || f->seq + 1 >= meta_changelog_first(M->meta)));
+    int snapshot = !(f->fsid.len == 16 && meta_changelog_may_follow(M->meta, f->epoch, f->seq));
     if (!snapshot) {
         p->sent = f->seq;
         if (f->seq > p->k->acked || !p->k->seen)
@@ -315,7 +314,10 @@ static void on_follow(struct ml_peer *p, uint64_t req_id, const struct cn_ml_fol
         p->k->acked = p->cp_seq; /* it needs the entries after the checkpoint */
     }
     p->k->seen = 1;
-    struct cn_ml_follow_r r = {(uint8_t)snapshot, snapshot ? p->cp_seq : head, {sf.fsid, 16}};
+    struct meta_epoch ep;
+    meta_changelog_epoch(M->meta, &ep);
+    struct cn_ml_follow_r r = {
+        (uint8_t)snapshot, snapshot ? p->cp_seq : head, {sf.fsid, 16}, ep.epoch, ep.prev, ep.start};
     if (cn_conn_send_msg(p->c, CN_MSG_ML_FOLLOW_R, req_id, &r)) {
         cn_conn_close(p->c, -EPIPE);
         return;

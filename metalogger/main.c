@@ -104,6 +104,7 @@ struct ml {
     char snap_name[256];
     uint64_t snap_size, snap_have;
     uint32_t snap_files;
+    struct meta_epoch snap_epoch; /* the master's history, from ML_FOLLOW_R */
     /* counters in the log at exit (tests read them) */
     uint64_t entries_applied, snapshots;
 };
@@ -279,6 +280,7 @@ static int snap_end(struct ml *L, const struct cn_ml_snap_end *e)
                      (unsigned long long)copy_seq(L), (unsigned long long)e->seq);
         return CN_EMALFORMED;
     }
+    meta_changelog_adopt(L->m, &L->snap_epoch); /* persisted with the next entry */
     L->snapshots++;
     cn_log_info(MOD, "checkpoint installed: the copy holds entry %llu (%u files)",
                 (unsigned long long)e->seq, e->files);
@@ -436,12 +438,15 @@ static void on_follow(struct cn_conn *c, int status, const struct cn_frame_hdr *
     }
     L->backoff_ms = BACKOFF_MIN_MS;
     L->following = 1;
+    L->snap_epoch = (struct meta_epoch){r.epoch, r.prev_epoch, r.epoch_start};
     if (r.mode == 1) {
         cn_log_info(MOD, "copying a checkpoint of the master as of entry %llu (the copy had %llu)",
                     (unsigned long long)r.seq, (unsigned long long)copy_seq(L));
         if (snap_begin(L))
             cn_conn_close(c, -EIO);
     } else {
+        struct meta_epoch ep = {r.epoch, r.prev_epoch, r.epoch_start};
+        meta_changelog_adopt(L->m, &ep);
         cn_log_info(MOD, "following the master from entry %llu (master at %llu)",
                     (unsigned long long)copy_seq(L) + 1, (unsigned long long)r.seq);
         printf("following seq=%llu\n", (unsigned long long)copy_seq(L));
@@ -466,7 +471,11 @@ static void on_hello(struct cn_conn *c, int status, const struct cn_frame_hdr *h
     struct meta_statfs sf = {0};
     if (L->m)
         meta_statfs(L->m, &sf);
-    struct cn_ml_follow f = {cn_str_of(L->cfg.name), {sf.fsid, L->m ? 16 : 0}, copy_seq(L)};
+    struct meta_epoch ep = {0, 0, 0};
+    if (L->m)
+        meta_changelog_epoch(L->m, &ep);
+    struct cn_ml_follow f = {
+        cn_str_of(L->cfg.name), {sf.fsid, L->m ? 16 : 0}, copy_seq(L), ep.epoch};
     L->last_acked = copy_seq(L);
     int rc = cn_conn_call(c, CN_MSG_ML_FOLLOW, &f, CALL_TIMEOUT_MS, on_follow, L);
     if (rc)

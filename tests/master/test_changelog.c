@@ -181,3 +181,52 @@ Test(changelog, trim_keeps_what_is_asked)
     cr_assert_eq(meta_changelog_seq(t.m), now);
     mt_fini(&t);
 }
+
+Test(changelog, epochs_keep_forked_histories_apart)
+{
+    struct mt a, b;
+    mt_init(&a);
+    some_work(a.m, 0);
+    cr_assert(strlen(a.dir) + 6 <= sizeof(b.dir));
+    memcpy(b.dir, a.dir, strlen(a.dir));
+    memcpy(b.dir + strlen(a.dir), "-fork", 6);
+    char err[256];
+    uint64_t s = 0;
+    ASSERT_RC(meta_checkpoint(a.m, b.dir, &s, err, sizeof(err)), 0);
+    struct meta_epoch ea, eb;
+    meta_changelog_epoch(a.m, &ea);
+    cr_assert_neq(ea.epoch, 0);
+    /* the old master goes on a little: a copy that follows it gets ahead of b */
+    some_work(a.m, 1);
+    uint64_t ahead = meta_changelog_seq(a.m);
+    cr_assert(meta_changelog_may_follow(a.m, ea.epoch, s), "a copy at %llu follows a",
+              (unsigned long long)s);
+
+    /* b is promoted: a new history from s on */
+    struct meta_options o = {.no_sync = 1};
+    cr_assert_eq(meta_open(b.dir, &o, &b.m, err, sizeof(err)), 0, "%s", err);
+    ASSERT_RC(meta_changelog_fork(b.m), 0);
+    meta_changelog_epoch(b.m, &eb);
+    cr_assert_neq(eb.epoch, ea.epoch);
+    cr_assert_eq(eb.prev, ea.epoch);
+    cr_assert_eq(eb.start, s);
+    some_work(b.m, 5);
+    some_work(b.m, 6);
+    cr_assert(meta_changelog_seq(b.m) > ahead, "b's numbers pass the copy's");
+    /* a copy of the old history at the fork point may follow b ... */
+    cr_assert(meta_changelog_may_follow(b.m, ea.epoch, s));
+    /* ... one that went past it (entries b never had) may not, whatever the numbers */
+    cr_assert_not(meta_changelog_may_follow(b.m, ea.epoch, ahead));
+    cr_assert_not(meta_changelog_may_follow(b.m, 12345, s));
+    cr_assert(meta_changelog_may_follow(b.m, eb.epoch, meta_changelog_seq(b.m)));
+    /* the history survives a restart */
+    meta_close(b.m);
+    cr_assert_eq(meta_open(b.dir, &o, &b.m, err, sizeof(err)), 0, "%s", err);
+    struct meta_epoch eb2;
+    meta_changelog_epoch(b.m, &eb2);
+    cr_assert_eq(eb2.epoch, eb.epoch);
+    cr_assert_eq(eb2.prev, eb.prev);
+    cr_assert_eq(eb2.start, eb.start);
+    mt_fini(&b);
+    mt_fini(&a);
+}
