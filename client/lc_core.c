@@ -16,6 +16,12 @@
  *     another copy is immediate.
  *  4. A connection attempt that outlives its timeout is abandoned by
  *     generation number: a late success is closed, never used.
+ *  5. The exception to 2 is a session-bound request (op->session_bound: an
+ *     unlock or a lock cancel): when the master is not connected, or the
+ *     connection drops before the reply, it finishes at once as done, with
+ *     an empty reply. Its session is gone, and the master drops a
+ *     session's locks and waiters when its connection ends: a close() must
+ *     not wait for a master that is down to unlock what it no longer holds.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -105,6 +111,14 @@ static void op_finish(struct lc_op *op, int status, const char *fmt, ...)
     op->finished = 1;
     pthread_cond_signal(&op->cv);
     pthread_mutex_unlock(&op->mu);
+}
+
+/* Invariant 5: a session-bound request whose session ended. */
+static void finish_unsent(struct lc_op *op)
+{
+    op->rtype = op->type | CN_MSG_REPLY;
+    cn_buf_reset(&op->reply);
+    op_finish(op, 0, NULL);
 }
 
 static void take_reply(struct lc_op *op, int status, const struct cn_frame_hdr *h,
@@ -206,6 +220,10 @@ static void on_mreply(struct cn_conn *conn, int status, const struct cn_frame_hd
     struct lc *cl = cn_conn_data(conn);
     if (status == -ETIMEDOUT)
         cn_conn_close(conn, -ETIMEDOUT);
+    if (op->session_bound) {
+        finish_unsent(op);
+        return;
+    }
     LC_STAT_ADD(cl, master_retries, 1);
     op->attempts++;
     if (lc_now_ms() >= op->deadline_ms) {
@@ -224,6 +242,10 @@ static void master_send(struct lc *c, struct lc_op *op)
     LC_STAT_ADD(c, master_calls, 1);
     int rc = cn_conn_call_payload(c->m->conn, op->type, op->payload.data, op->payload.len, t,
                                   on_mreply, op);
+    if (rc == -EPIPE && op->session_bound) {
+        finish_unsent(op);
+        return;
+    }
     if (rc == -EPIPE) {
         master_queue(c, op);
         return;
@@ -619,6 +641,10 @@ static void on_wake(uv_async_t *w)
         }
         if (c->m->state == ST_UP) {
             master_send(c, op);
+            continue;
+        }
+        if (op->session_bound) {
+            finish_unsent(op);
             continue;
         }
         master_queue(c, op);

@@ -33,6 +33,9 @@ struct lc_op {
     uint64_t deadline_ms;  /* master requests: give up after */
     uint32_t try_ms;       /* master requests: one attempt (0: MASTER_TRY_MS) */
     int cancel;            /* atomic: a waiting lock was interrupted (lc_lock.c) */
+    int session_bound;     /* master requests that only mean something in the session
+                              they started in (unlocks): never sent again after a
+                              reconnect, answered "done" instead (lc_core.c) */
     int attempts;
     /* result */
     int status;           /* 0 or -errno */

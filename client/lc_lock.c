@@ -18,7 +18,10 @@
  *    with -EINTR on this side (lc_core.c checks op->cancel), so an
  *    interrupted caller never waits for a master that is down.
  *  - Locks live in the master session: when the connection drops, the
- *    master releases them. A blocking request sent again after a reconnect
+ *    master releases them. So an unlock (and a cancel) is bound to its
+ *    session: with the master unreachable it is done at once, never sent
+ *    to a later session (lc_core.c invariant 5), and a close() does not
+ *    wait for the master. A blocking request sent again after a reconnect
  *    waits anew in the new session; locks already held are not reclaimed
  *    (docs/client.md "Locks").
  */
@@ -209,6 +212,7 @@ int lc_setlk(struct lc_fh *fh, const struct lc_lock *l, struct lc_lkwait *w)
         mark_used(fh, l->kind, l->owner);
     struct lc_op op;
     lc_op_init(&op);
+    op.session_bound = l->type == CN_LK_UNLCK; /* lc_core.c invariant 5 */
     rc = lc_mcall(lc_fh_client(fh), CN_MSG_LOCK, &m, NULL, &op);
     if (rc && rc != -EAGAIN)
         cn_log_debug("libcairn", "lock on inode %llu: %s%s%s", (unsigned long long)m.ino,
@@ -235,6 +239,7 @@ void lc_lk_cancel(struct lc_lkwait *w)
         struct cn_lock_cancel m = {w->wait_id};
         if (lc_mcall_prepare(w->c, CN_MSG_LOCK_CANCEL, &m, op) == 0) {
             op->done = cancel_done;
+            op->session_bound = 1;
             lc_submit(w->c, op); /* after the LOCK: same queue, same connection */
         } else {
             lc_op_release(op);
