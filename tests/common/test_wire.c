@@ -142,6 +142,40 @@ Test(wire, golden_bytes, .description = "PING, LOOKUP, ERROR, attr encode as doc
     cn_buf_release(&f);
 }
 
+Test(wire, lock_bytes, .description = "LOCK and GETLK_R encode as docs/protocol.md says")
+{
+    struct cn_lock l = {0x11, 0x22, 0x33, CN_LK_EOF, 0x44, 0x55, CN_LK_POSIX, CN_LK_WRLCK};
+    struct cn_buf b = encode(CN_MSG_LOCK, &l);
+    cr_assert_eq(b.len, 46);
+    const size_t off[] = {0, 8, 16, 32, 40};
+    const uint8_t val[] = {0x11, 0x22, 0x33, 0x44, 0x55};
+    for (size_t i = 0; i < 5; i++)
+        cr_assert_eq(b.data[off[i]], val[i], "byte %zu: got 0x%02x", off[i], b.data[off[i]]);
+    cr_assert_eq(b.data[24], 0xff, "end at offset 24");
+    cr_assert_eq(b.data[31], 0x7f, "end = 2^63-1, little-endian");
+    cr_assert_eq(b.data[44], CN_LK_POSIX);
+    cr_assert_eq(b.data[45], CN_LK_WRLCK);
+    cn_buf_release(&b);
+
+    struct cn_getlk_r r = {CN_LK_RDLCK, 0x10, 0x20, 0x30, 0x40};
+    b = encode(CN_MSG_GETLK_R, &r);
+    cr_assert_eq(b.len, 29);
+    cr_assert_eq(b.data[0], CN_LK_RDLCK);
+    cr_assert_eq(b.data[1], 0x10);
+    cr_assert_eq(b.data[9], 0x20);
+    cr_assert_eq(b.data[17], 0x30);
+    cr_assert_eq(b.data[21], 0x40);
+    cn_buf_release(&b);
+
+    struct cn_lock_cancel c = {7};
+    b = encode(CN_MSG_LOCK_CANCEL, &c);
+    cr_assert_eq(b.len, 8);
+    cr_assert_eq(b.data[0], 7);
+    cn_buf_release(&b);
+    cr_assert_eq(CN_ST_EINTR, 27, "wire values never change");
+    cr_assert_eq(CN_ST_ENOLCK, 28);
+}
+
 Test(wire, typed_round_trip, .description = "CS_REGISTER, WRITE_BLOCK, READDIR_R keep every field")
 {
     struct cn_cs_disk disks[2] = {
@@ -361,7 +395,7 @@ Test(wire, status_errno_mapping, .description = "stable codes, both directions, 
     const int errs[] = {EPERM,     ENOENT,  EIO,    EACCES, EEXIST,  EXDEV,     ENOTDIR,
                         EISDIR,    EINVAL,  EFBIG,  ENOSPC, EROFS,   EMLINK,    ENAMETOOLONG,
                         ENOTEMPTY, ENODATA, ERANGE, E2BIG,  ENOTSUP, ETIMEDOUT, EAGAIN,
-                        ESTALE,    ENOMEM,  EBADF,  ELOOP,  EDQUOT};
+                        ESTALE,    ENOMEM,  EBADF,  ELOOP,  EDQUOT,  EINTR,     ENOLCK};
     for (size_t i = 0; i < sizeof(errs) / sizeof(errs[0]); i++) {
         enum cn_status st = cn_status_from_errno(errs[i]);
         cr_assert_neq(st, CN_ST_OK);

@@ -8,7 +8,8 @@
  *  - a waiting LOCK is answered only when the holder unlocks;
  *  - LOCK_CANCEL answers a waiter with EINTR;
  *  - a waiter is granted when the holder's connection closes (POSIX and flock);
- *  - bad requests: no such inode, start after end, unknown kind.
+ *  - bad requests: no such inode, start after end, unknown kind;
+ *  - a flock conversion drops the old lock before it fails or waits.
  * (Numbered after the mount test of the same family, test_27.)
  */
 #include "itest.h"
@@ -265,5 +266,36 @@ Test(master_locks, bad_requests)
     ASSERT_ERR(px(a, ino, 1, CN_LK_UNLCK, UINT64_MAX, UINT64_MAX), 0);
     ASSERT_ERR(px(a, ino, 1, CN_LK_UNLCK, 0, 0), 0);
     close(a);
+    cr_assert_eq(it_stop(&it.master), 0, "unclean exit (see %s/master.err)", it.dir);
+}
+
+/* Proves: a flock conversion that fails drops the old lock first, as Linux
+ * does (two sharers upgrading cannot deadlock), and GETLK reports flock
+ * locks as whole-file ones. */
+Test(master_locks, flock_conversion_and_getlk)
+{
+    int a = it_client(), b = it_client();
+    uint64_t ino = mkfile(a, "f");
+    ASSERT_ERR(lk(a, ino, 1, CN_LK_FLOCK, CN_LK_RDLCK, 0, 0), 0);
+    ASSERT_ERR(lk(b, ino, 1, CN_LK_FLOCK, CN_LK_RDLCK, 0, 0), 0);
+    ASSERT_ERR(lk(a, ino, 1, CN_LK_FLOCK, CN_LK_WRLCK, 0, 0), -EAGAIN); /* a's LOCK_SH is gone */
+    ASSERT_ERR(lk(b, ino, 1, CN_LK_FLOCK, CN_LK_WRLCK, 0, 0), 0);
+    struct cn_getlk m = {ino, 1, 5, 6, 1, CN_LK_FLOCK, CN_LK_RDLCK};
+    struct cn_getlk_r r;
+    ASSERT_ERR(it_call(a, CN_MSG_GETLK, &m, &r), 0);
+    cr_assert_eq(r.type, CN_LK_WRLCK);
+    cr_assert(r.start == 0 && r.end == UINT64_MAX, "%llu..%llu", (unsigned long long)r.start,
+              (unsigned long long)r.end);
+    cr_assert_neq(r.session, 0);
+    /* a blocked upgrade waits without its old lock, and gets it at b's unlock */
+    ASSERT_ERR(lk(b, ino, 1, CN_LK_FLOCK, CN_LK_RDLCK, 0, 0), 0); /* downgrade */
+    ASSERT_ERR(lk(a, ino, 1, CN_LK_FLOCK, CN_LK_RDLCK, 0, 0), 0);
+    uint64_t id = lk_send(a, ino, 1, CN_LK_FLOCK, CN_LK_WRLCK, 0, 0, 41);
+    ASSERT_ERR(lk_recv(a, id, 200), -ETIMEDOUT);
+    ASSERT_ERR(lk(b, ino, 1, CN_LK_FLOCK, CN_LK_WRLCK, 0, 0), 0); /* a's LOCK_SH went */
+    ASSERT_ERR(lk(b, ino, 1, CN_LK_FLOCK, CN_LK_UNLCK, 0, 0), 0);
+    ASSERT_ERR(lk_recv(a, id, IT_TIMEOUT_MS), 0);
+    close(a);
+    close(b);
     cr_assert_eq(it_stop(&it.master), 0, "unclean exit (see %s/master.err)", it.dir);
 }
