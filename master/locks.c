@@ -299,13 +299,13 @@ int locks_lock(struct master *M, struct client *cl, struct lock_sess *s, uint64_
 {
     struct locks *L = M->locks;
     struct cn_lock m = *req;
-    int rc = lock_check(&m);
-    if (rc)
-        return rc;
-    if (m.kind == CN_LK_FLOCK) {
+    if (m.kind == CN_LK_FLOCK) { /* whole file, whatever the request says */
         m.start = 0;
         m.end = UINT64_MAX;
     }
+    int rc = lock_check(&m);
+    if (rc)
+        return rc;
     struct cn_empty e = {0};
     if (m.type == CN_LK_UNLCK) {
         struct lk_file *f = file_get(L, m.ino, 0);
@@ -360,7 +360,7 @@ int locks_getlk(struct master *M, struct client *cl, struct lock_sess *s, uint64
                 const struct cn_getlk *m)
 {
     if ((m->kind != CN_LK_POSIX && m->kind != CN_LK_FLOCK) || m->type > CN_LK_WRLCK ||
-        m->start > m->end)
+        (m->kind == CN_LK_POSIX && m->start > m->end))
         return -EINVAL;
     struct cn_getlk_r r = {CN_LK_UNLCK, m->start, m->end, m->pid, 0};
     struct lk_file *f = file_get(M->locks, m->ino, 0);
