@@ -540,8 +540,12 @@ static void m_setlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, s
 static void m_flock(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, int op)
 {
     (void)ino;
-    struct lc_lock l = {fi->lock_owner, 0,          CN_LK_EOF, (uint32_t)fuse_req_ctx(req)->pid,
-                        CN_LK_FLOCK,    CN_LK_UNLCK};
+    struct lc_lock l = {.owner = fi->lock_owner,
+                        .start = 0,
+                        .end = CN_LK_EOF,
+                        .pid = (uint32_t)fuse_req_ctx(req)->pid,
+                        .kind = CN_LK_FLOCK,
+                        .type = CN_LK_UNLCK};
     if (op & LOCK_SH)
         l.type = CN_LK_RDLCK;
     else if (op & LOCK_EX)
