@@ -224,6 +224,13 @@ static void on_mreply(struct cn_conn *conn, int status, const struct cn_frame_hd
         finish_unsent(op);
         return;
     }
+    pthread_mutex_lock(&cl->qmu);
+    int stopping = cl->stopping;
+    pthread_mutex_unlock(&cl->qmu);
+    if (stopping) { /* lc_close closed the connection: nothing is sent again */
+        op_finish(op, -ESHUTDOWN, "client is shutting down");
+        return;
+    }
     LC_STAT_ADD(cl, master_retries, 1);
     op->attempts++;
     if (lc_now_ms() >= op->deadline_ms) {
@@ -844,6 +851,7 @@ void lc_close(struct lc *c)
     uv_async_send(&c->wake);
     pthread_join(c->thr, NULL);
     uv_loop_close(&c->loop);
+    lc_fh_free_all(c);
     for (struct lc_cs *s = c->cs, *n; s; s = n) {
         n = s->next;
         free(s);
@@ -852,11 +860,7 @@ void lc_close(struct lc *c)
         while (c->itab[i]) {
             struct lc_inode *in = c->itab[i];
             c->itab[i] = in->hnext;
-            lc_lk_inode_free(in); /* handles never released */
-            pthread_mutex_destroy(&in->mu);
-            pthread_mutex_destroy(&in->cmu);
-            pthread_cond_destroy(&in->ccv);
-            free(in);
+            lc_inode_free(in);
         }
     free(c->m);
     pthread_mutex_destroy(&c->qmu);

@@ -109,6 +109,7 @@ struct lc_fh {
     uint32_t nra;
     uint64_t next_off;
     uint64_t ra_win;
+    struct lc_fh *fnext, **fpprev; /* c->fhs: handles not released yet (under imu) */
 };
 
 /* ---- inode table ---------------------------------------------------------- */
@@ -153,9 +154,15 @@ void lc_inode_put(struct lc_inode *in)
             break;
         }
     pthread_mutex_unlock(&c->imu);
+    lc_inode_free(in);
+}
+
+void lc_inode_free(struct lc_inode *in)
+{
     pthread_mutex_destroy(&in->locs->mu);
     free(in->locs->slot);
     free(in->locs);
+    lc_lk_inode_free(in);
     pthread_mutex_destroy(&in->mu);
     pthread_mutex_destroy(&in->cmu);
     pthread_cond_destroy(&in->ccv);
@@ -938,6 +945,11 @@ static struct lc_fh *fh_new(struct lc *c, struct lc_inode *in, const struct lc_c
     /* the master counted this handle (OPEN/CREATE answered) */
     pthread_mutex_lock(&c->imu);
     in->nopen++;
+    fh->fnext = c->fhs;
+    if (c->fhs)
+        c->fhs->fpprev = &fh->fnext;
+    fh->fpprev = &c->fhs;
+    c->fhs = fh;
     pthread_mutex_unlock(&c->imu);
     return fh;
 }
@@ -1022,6 +1034,9 @@ int lc_release(struct lc_fh *fh)
      * RELEASE it holds no handle for). */
     pthread_mutex_lock(&c->imu);
     fh->in->nopen--;
+    *fh->fpprev = fh->fnext;
+    if (fh->fnext)
+        fh->fnext->fpprev = fh->fpprev;
     pthread_mutex_unlock(&c->imu);
     struct cn_ino_req m = {fh->in->ino};
     struct lc_op op;
@@ -1036,6 +1051,18 @@ int lc_release(struct lc_fh *fh)
     lc_inode_put(fh->in);
     free(fh);
     return rc;
+}
+
+void lc_fh_free_all(struct lc *c)
+{
+    while (c->fhs) {
+        struct lc_fh *fh = c->fhs;
+        c->fhs = fh->fnext;
+        ra_clear(fh); /* every fetch has finished: the I/O thread is gone */
+        pthread_mutex_destroy(&fh->rmu);
+        pthread_cond_destroy(&fh->rcv);
+        free(fh);
+    }
 }
 
 uint64_t lc_fh_ino(const struct lc_fh *fh)

@@ -97,6 +97,7 @@ struct lc {
     /* inode table */
     pthread_mutex_t imu;
     struct lc_inode *itab[1024];
+    struct lc_fh *fhs; /* handles not released yet (lc_file.c; under imu) */
     /* flusher */
     pthread_t fthr;
     pthread_mutex_t fmu;
@@ -135,6 +136,10 @@ int lc_encode_framed(struct lc_op *op, uint16_t type, const void *msg, size_t si
 /* ---- lc_file.c ---- */
 struct lc_inode *lc_inode_get(struct lc *c, uint64_t ino, int create);
 void lc_inode_put(struct lc_inode *in);
+/* lc_close, after the I/O thread stopped: free an inode, and the handles
+ * the caller never released (a mount stopped with files still open). */
+void lc_inode_free(struct lc_inode *in);
+void lc_fh_free_all(struct lc *c);
 int lc_inode_flush(struct lc_inode *in); /* caller holds in->mu */
 int lc_flusher_start(struct lc *c);
 void lc_flusher_stop(struct lc *c);

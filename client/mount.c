@@ -1002,8 +1002,10 @@ int main(int argc, char **argv)
     }
     fuse_session_unmount(se);
     fuse_remove_signal_handlers(se);
-    fuse_session_destroy(se);
+    /* Before the session goes: lock requests still waiting in the master
+     * are answered (ESHUTDOWN) from libcairn's I/O thread as it stops. */
     lc_close(mnt.c);
+    fuse_session_destroy(se);
     cn_log_info("mount", "unmounted %s", co.mountpoint);
     free(co.mountpoint);
     fuse_opt_free_args(&args);
