@@ -209,11 +209,17 @@ for ((i = 0; i < 40; i++)); do
   ) &
   many+=($!)
 done
-# all 40 blocked in flock(2) (x86-64 syscall 73) before the holder lets go
-for ((i = 0; i < 100; i++)); do
+# all 40 blocked in flock(2) before the holder lets go (its syscall number)
+case $(uname -m) in
+  x86_64) nr=73 ;;
+  aarch64) nr=32 ;;
+  *) nr= ;;
+esac
+n=40
+for ((i = 0; i < 100 && ${#nr} > 0; i++)); do
   n=0
   for p in "${many[@]}"; do
-    [ "$(cut -d' ' -f1 "/proc/$p/syscall" 2>/dev/null)" = 73 ] && n=$((n + 1))
+    [ "$(cut -d' ' -f1 "/proc/$p/syscall" 2>/dev/null)" = "$nr" ] && n=$((n + 1))
   done
   [ "$n" = 40 ] && break
   sleep 0.1
