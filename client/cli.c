@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -46,6 +47,13 @@ static void usage(FILE *f)
             "  disk keep SERVER:DISK     undo `disk remove`\n"
             "  server remove SERVER      drain every disk of a chunkserver\n"
             "  server keep SERVER        undo `server remove`\n"
+            "  trash ls [PATTERN]        deleted files and directories waiting in the\n"
+            "                trash (PATTERN: a glob or a path prefix)\n"
+            "  trash restore ID|PATH [--to DIR]  put back one item, or everything deleted\n"
+            "                at or below PATH (directories come back too)\n"
+            "  trash purge ID|--all      free now\n"
+            "  trashtime get|set|clear PATH [DURATION] [-r]  how long deletes below PATH\n"
+            "                stay in the trash (0: freed at once); -r: every entry below\n"
             "  fsck [--repair]           check the metadata against itself and against the\n"
             "                chunkservers' reports; --repair fixes what it found (exit 3:\n"
             "                findings left unrepaired)\n");
@@ -184,6 +192,38 @@ static void print_fsck(const json_t *j)
            jint(j, "findings_total"), jint(j, "repaired"));
 }
 
+/* Returns how many items failed to restore. */
+static int print_trash(const json_t *j)
+{
+    size_t i;
+    json_t *t;
+    const json_t *list = json_object_get(j, "trash");
+    if (list) {
+        printf("%-10s %-7s %12s %-20s %-20s %s\n", "ID", "KIND", "SIZE", "DELETED", "EXPIRES",
+               "PATH");
+        json_array_foreach(list, i, t)
+        {
+            char d[32], e[32];
+            time_t dt = (time_t)jint(t, "deleted_at"), et = (time_t)jint(t, "expires_at");
+            strftime(d, sizeof(d), "%F %T", localtime(&dt));
+            strftime(e, sizeof(e), "%F %T", localtime(&et));
+            printf("%-10lld %-7s %12lld %-20s %-20s %s\n", jint(t, "id"), jstr(t, "kind"),
+                   jint(t, "size"), d, e, jstr(t, "path"));
+        }
+        printf("%zu items in the trash\n", json_array_size(list));
+        return 0;
+    }
+    if (json_object_get(j, "purged")) {
+        printf("purged %lld items\n", jint(j, "purged"));
+        return 0;
+    }
+    json_array_foreach(json_object_get(j, "restored"), i, t)
+        printf("restored %s\n", jstr(t, "path"));
+    json_array_foreach(json_object_get(j, "errors"), i, t)
+        printf("NOT restored %s: %s\n", jstr(t, "path"), jstr(t, "error"));
+    return (int)json_array_size(json_object_get(j, "errors"));
+}
+
 static void print_disks(const json_t *j)
 {
     char u[32], t[32];
@@ -250,14 +290,18 @@ static void print_info(const json_t *j)
     }
 }
 
-/* If path names an existing file on a local Cairn mount (fuse.cairn in
- * /proc/self/mountinfo), give its path inside the file system and the
- * mount's master (from its fsname "cairn:HOST:PORT"). 0 or -1. */
+/* If path is on a local Cairn mount (fuse.cairn in /proc/self/mountinfo),
+ * give its path inside the file system and the mount's master (from its
+ * fsname "cairn:HOST:PORT"). A path that does not exist (a deleted file to
+ * restore from the trash) is taken as written when it is absolute. 0 or -1. */
 static int mount_resolve(const char *path, char *fspath, size_t n, char *master, size_t mn)
 {
     char rp[PATH_MAX];
-    if (!realpath(path, rp))
-        return -1;
+    if (!realpath(path, rp)) {
+        if (path[0] != '/' || strlen(path) >= sizeof(rp))
+            return -1;
+        snprintf(rp, sizeof(rp), "%s", path);
+    }
     FILE *f = fopen("/proc/self/mountinfo", "r");
     if (!f)
         return -1;
@@ -289,8 +333,9 @@ static int mount_resolve(const char *path, char *fspath, size_t n, char *master,
 
 int main(int argc, char **argv)
 {
-    const char *master = NULL, *cmd = NULL, *path = NULL, *target = NULL;
-    int as_json = 0, repair = 0;
+    const char *master = NULL, *cmd = NULL, *path = NULL, *target = NULL, *extra = NULL;
+    const char *to = NULL;
+    int as_json = 0, repair = 0, all = 0, recursive = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "-m") == 0 || strcmp(a, "--master") == 0) {
@@ -303,6 +348,14 @@ int main(int argc, char **argv)
             as_json = 1;
         } else if (strcmp(a, "--repair") == 0) {
             repair = 1;
+        } else if (strcmp(a, "--all") == 0) {
+            all = 1;
+        } else if (strcmp(a, "-r") == 0 || strcmp(a, "--recursive") == 0) {
+            recursive = 1;
+        } else if (strcmp(a, "--to") == 0) {
+            if (++i >= argc)
+                return usage_error("option needs an argument", a);
+            to = argv[i];
         } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
             usage(stdout);
             return 0;
@@ -314,6 +367,8 @@ int main(int argc, char **argv)
             path = a;
         } else if (!target) {
             target = a;
+        } else if (!extra) {
+            extra = a;
         } else {
             return usage_error("too many arguments", a);
         }
@@ -333,6 +388,10 @@ int main(int argc, char **argv)
         type = CN_MSG_ADM_MARK;
     else if (strcmp(cmd, "fsck") == 0)
         type = CN_MSG_ADM_FSCK;
+    else if (strcmp(cmd, "trash") == 0)
+        type = CN_MSG_ADM_TRASH;
+    else if (strcmp(cmd, "trashtime") == 0)
+        type = CN_MSG_ADM_TRASHTIME;
     else
         return usage_error("unknown command", cmd);
     struct cn_adm_mark mreq = {{NULL, 0}, {NULL, 0}, 0};
@@ -355,11 +414,96 @@ int main(int argc, char **argv)
         if (mreq.server.len > 255 || mreq.disk.len > CN_WIRE_MAX_STR)
             return usage_error("name too long", target);
         path = NULL;
-    } else if (target) {
+    } else if (target && type != CN_MSG_ADM_TRASH && type != CN_MSG_ADM_TRASHTIME) {
         return usage_error("unexpected argument", target);
     }
     if (repair && type != CN_MSG_ADM_FSCK)
         return usage_error("--repair goes with fsck", NULL);
+    if ((all || to) && type != CN_MSG_ADM_TRASH)
+        return usage_error("--all and --to go with trash", NULL);
+    if (recursive && type != CN_MSG_ADM_TRASHTIME)
+        return usage_error("-r goes with trashtime set", NULL);
+    if (extra && type != CN_MSG_ADM_TRASHTIME)
+        return usage_error("unexpected argument", extra);
+    /* trash and trashtime: a subcommand, then their own arguments */
+    struct cn_adm_trash treq = {0, 0, {"", 0}, {"", 0}, 0};
+    struct cn_adm_trashtime ttreq = {{"", 0}, 0, 0, 0};
+    char fsbuf[PATH_MAX], tobuf[PATH_MAX], mm[300];
+    if (type == CN_MSG_ADM_TRASH) {
+        const char *sub = path ? path : "";
+        if (!strcmp(sub, "ls")) {
+            treq.op = 1;
+            treq.path = cn_str_of(target ? target : "");
+        } else if (!strcmp(sub, "restore") || !strcmp(sub, "purge")) {
+            treq.op = sub[0] == 'r' ? 2 : 3;
+            if (treq.op == 3 && !target && !all)
+                return usage_error("trash purge needs an ID or --all", NULL);
+            if (treq.op == 2 && !target)
+                return usage_error("trash restore needs an ID or the original PATH", NULL);
+            if (treq.op == 3 && target && all)
+                return usage_error("trash purge: an ID or --all, not both", target);
+            char *end = NULL;
+            unsigned long long id = target ? strtoull(target, &end, 10) : 0;
+            if (target && end && *end == 0 && id > 0) {
+                treq.id = id;
+            } else if (target && treq.op == 2) {
+                if (mount_resolve(target, fsbuf, sizeof(fsbuf), mm, sizeof(mm)) == 0) {
+                    target = fsbuf;
+                    if (!master)
+                        master = mm;
+                }
+                treq.path = cn_str_of(target);
+            } else if (target) {
+                return usage_error("want a trash ID (a number from `cairn trash ls`)", target);
+            }
+            treq.all = (uint8_t)all;
+            if (to) {
+                if (mount_resolve(to, tobuf, sizeof(tobuf), mm, sizeof(mm)) == 0) {
+                    to = tobuf;
+                    if (!master)
+                        master = mm;
+                }
+                treq.to = cn_str_of(to);
+            }
+        } else {
+            return usage_error("want: trash ls [PATTERN] | restore ID|PATH [--to DIR] | purge "
+                               "ID|--all",
+                               path);
+        }
+        path = NULL;
+        target = NULL;
+    } else if (type == CN_MSG_ADM_TRASHTIME) {
+        const char *sub = path ? path : "";
+        if (strcmp(sub, "get") && strcmp(sub, "set") && strcmp(sub, "clear"))
+            return usage_error("want: trashtime get|set|clear PATH [DURATION] [-r]", path);
+        if (!target)
+            return usage_error("trashtime needs a PATH", NULL);
+        ttreq.op = sub[0] == 'g' ? 0 : sub[0] == 's' ? 1 : 2;
+        if (ttreq.op == 1) {
+            int64_t ms;
+            if (!extra || cn_parse_duration_ms(extra, &ms) < 0 || ms < 0 ||
+                ms / 1000 > (int64_t)UINT32_MAX)
+                return usage_error("trashtime set needs a DURATION (0, 30s, 12h, 7d)", extra);
+            ttreq.seconds = (uint64_t)(ms / 1000);
+        } else if (extra) {
+            return usage_error("unexpected argument", extra);
+        }
+        if (recursive && ttreq.op == 0)
+            return usage_error("-r goes with trashtime set or clear", NULL);
+        ttreq.recursive = (uint8_t)recursive;
+        if (mount_resolve(target, fsbuf, sizeof(fsbuf), mm, sizeof(mm)) == 0) {
+            target = fsbuf;
+            if (!master)
+                master = mm;
+        } else if (target[0] != '/') {
+            return usage_error("not on a Cairn mount here and not an absolute path inside the "
+                               "file system",
+                               target);
+        }
+        ttreq.path = cn_str_of(target);
+        path = NULL;
+        target = NULL;
+    }
     if (type == CN_MSG_ADM_INFO && !path)
         return usage_error("info needs a PATH", NULL);
     if (type != CN_MSG_ADM_INFO && path)
@@ -411,10 +555,12 @@ int main(int argc, char **argv)
     struct cn_empty empty = {0};
     struct cn_path_req preq = {cn_str_of(path ? path : "/")};
     struct cn_adm_fsck freq = {(uint8_t)repair};
-    const void *msg = type == CN_MSG_ADM_INFO   ? (const void *)&preq
-                      : type == CN_MSG_ADM_MARK ? (const void *)&mreq
-                      : type == CN_MSG_ADM_FSCK ? (const void *)&freq
-                                                : (const void *)&empty;
+    const void *msg = type == CN_MSG_ADM_INFO        ? (const void *)&preq
+                      : type == CN_MSG_ADM_MARK      ? (const void *)&mreq
+                      : type == CN_MSG_ADM_FSCK      ? (const void *)&freq
+                      : type == CN_MSG_ADM_TRASH     ? (const void *)&treq
+                      : type == CN_MSG_ADM_TRASHTIME ? (const void *)&ttreq
+                                                     : (const void *)&empty;
     err[0] = 0;
     rc = cn_sock_call(fd, type, 2, msg, &rh, &reply,
                       type == CN_MSG_ADM_FSCK ? CLI_FSCK_MS : CLI_CALL_MS, err, sizeof(err));
@@ -433,6 +579,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "cairn: bad reply from the master at %s: %s\n", name, cn_strerror(rc));
         goto out;
     }
+    int unrestored = 0;
     json_error_t je;
     json_t *j = json_loadb((const char *)jr.json.ptr, jr.json.len, 0, &je);
     if (!j || !json_is_object(j)) {
@@ -441,7 +588,12 @@ int main(int argc, char **argv)
         json_decref(j);
         goto out;
     }
-    if (as_json) {
+    if (as_json && type == CN_MSG_ADM_TRASH && json_object_get(j, "trash")) {
+        /* `trash ls --json` prints the list itself */
+        if (json_dumpf(json_object_get(j, "trash"), stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER) ==
+            0)
+            fputc('\n', stdout);
+    } else if (as_json) {
         if (json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER) == 0)
             fputc('\n', stdout);
     } else if (type == CN_MSG_ADM_STATUS) {
@@ -452,6 +604,12 @@ int main(int argc, char **argv)
         print_disks(j);
     } else if (type == CN_MSG_ADM_FSCK) {
         print_fsck(j);
+    } else if (type == CN_MSG_ADM_TRASH) {
+        unrestored = print_trash(j);
+    } else if (type == CN_MSG_ADM_TRASHTIME) {
+        printf("%s: trashtime %llds%s%s\n", jstr(j, "path"), jint(j, "trashtime"),
+               json_is_true(json_object_get(j, "explicit")) ? "" : " (inherited or the default)",
+               jint(j, "changed") > 1 ? " (set on the whole tree)" : "");
     } else if (type == CN_MSG_ADM_MARK) {
         const char *dk = jstr(j, "disk");
         printf("%s %s%s%s: %s\n", *dk ? "disk" : "chunkserver", jstr(j, "server"), *dk ? ":" : "",
@@ -462,10 +620,14 @@ int main(int argc, char **argv)
     } else {
         print_info(j);
     }
+    if (as_json && type == CN_MSG_ADM_TRASH)
+        unrestored = (int)json_array_size(json_object_get(j, "errors"));
+    if (unrestored)
+        fprintf(stderr, "cairn: %d item(s) not restored\n", unrestored);
     int unrepaired =
         type == CN_MSG_ADM_FSCK && jint(j, "findings_total") > (repair ? jint(j, "repaired") : 0);
     json_decref(j);
-    ret = fflush(stdout) == 0 ? (unrepaired ? 3 : 0) : 1;
+    ret = fflush(stdout) == 0 ? (unrepaired ? 3 : unrestored ? 1 : 0) : 1;
 out:
     cn_buf_release(&reply);
     close(fd);

@@ -681,6 +681,14 @@ static const struct field d_adm_mark_f[] = {F(FK_STR, cn_adm_mark, server),
                                             F(FK_STR, cn_adm_mark, disk),
                                             F(FK_U8, cn_adm_mark, leaving), FEND};
 DESC(d_adm_mark, cn_adm_mark);
+static const struct field d_adm_trash_f[] = {
+    F(FK_U8, cn_adm_trash, op),  F(FK_U64, cn_adm_trash, id), F(FK_STR, cn_adm_trash, path),
+    F(FK_STR, cn_adm_trash, to), F(FK_U8, cn_adm_trash, all), FEND};
+DESC(d_adm_trash, cn_adm_trash);
+static const struct field d_adm_trashtime_f[] = {
+    F(FK_STR, cn_adm_trashtime, path), F(FK_U8, cn_adm_trashtime, op),
+    F(FK_U64, cn_adm_trashtime, seconds), F(FK_U8, cn_adm_trashtime, recursive), FEND};
+DESC(d_adm_trashtime, cn_adm_trashtime);
 static const struct field d_adm_fsck_f[] = {F(FK_U8, cn_adm_fsck, repair), FEND};
 DESC(d_adm_fsck, cn_adm_fsck);
 static const struct field d_ml_follow_f[] = {
@@ -810,6 +818,10 @@ static const struct {
     {CN_MSG_ADM_MARK_R, "ADM_MARK_R", &d_json_r},
     {CN_MSG_ADM_FSCK, "ADM_FSCK", &d_adm_fsck},
     {CN_MSG_ADM_FSCK_R, "ADM_FSCK_R", &d_json_r},
+    {CN_MSG_ADM_TRASH, "ADM_TRASH", &d_adm_trash},
+    {CN_MSG_ADM_TRASH_R, "ADM_TRASH_R", &d_json_r},
+    {CN_MSG_ADM_TRASHTIME, "ADM_TRASHTIME", &d_adm_trashtime},
+    {CN_MSG_ADM_TRASHTIME_R, "ADM_TRASHTIME_R", &d_json_r},
     {CN_MSG_ML_FOLLOW, "ML_FOLLOW", &d_ml_follow},
     {CN_MSG_ML_FOLLOW_R, "ML_FOLLOW_R", &d_ml_follow_r},
     {CN_MSG_ML_ENTRY, "ML_ENTRY", &d_ml_entry},

@@ -365,19 +365,25 @@ enum cn_msg_type {
     CN_MSG_LOCK_CANCEL_R = 0x8322, /* empty */
 
     /* -- admin -> master; every reply is json: bytes (UTF-8 JSON object) -- */
-    CN_MSG_ADM_STATUS = 0x0400,    /* empty */
-    CN_MSG_ADM_STATUS_R = 0x8400,  /* json */
-    CN_MSG_ADM_SERVERS = 0x0401,   /* empty */
-    CN_MSG_ADM_SERVERS_R = 0x8401, /* json */
-    CN_MSG_ADM_DISKS = 0x0402,     /* empty */
-    CN_MSG_ADM_DISKS_R = 0x8402,   /* json */
-    CN_MSG_ADM_INFO = 0x0403,      /* path str (inside the file system) */
-    CN_MSG_ADM_INFO_R = 0x8403,    /* json */
-    CN_MSG_ADM_MARK = 0x0404,      /* server str, disk str ("" = the whole server),
-                                      leaving u8 (1 remove, 0 keep) */
-    CN_MSG_ADM_MARK_R = 0x8404,    /* json */
-    CN_MSG_ADM_FSCK = 0x0405,      /* repair u8 (admin role): metadata fsck */
-    CN_MSG_ADM_FSCK_R = 0x8405,    /* json */
+    CN_MSG_ADM_STATUS = 0x0400,      /* empty */
+    CN_MSG_ADM_STATUS_R = 0x8400,    /* json */
+    CN_MSG_ADM_SERVERS = 0x0401,     /* empty */
+    CN_MSG_ADM_SERVERS_R = 0x8401,   /* json */
+    CN_MSG_ADM_DISKS = 0x0402,       /* empty */
+    CN_MSG_ADM_DISKS_R = 0x8402,     /* json */
+    CN_MSG_ADM_INFO = 0x0403,        /* path str (inside the file system) */
+    CN_MSG_ADM_INFO_R = 0x8403,      /* json */
+    CN_MSG_ADM_MARK = 0x0404,        /* server str, disk str ("" = the whole server),
+                                        leaving u8 (1 remove, 0 keep) */
+    CN_MSG_ADM_MARK_R = 0x8404,      /* json */
+    CN_MSG_ADM_FSCK = 0x0405,        /* repair u8 (admin role): metadata fsck */
+    CN_MSG_ADM_FSCK_R = 0x8405,      /* json */
+    CN_MSG_ADM_TRASH = 0x0406,       /* op u8 (1 ls, 2 restore, 3 purge), id u64, path str (ls:
+                                        pattern; restore: original path), to str, all u8 */
+    CN_MSG_ADM_TRASH_R = 0x8406,     /* json */
+    CN_MSG_ADM_TRASHTIME = 0x0407,   /* path str, op u8 (0 get, 1 set, 2 clear), seconds u64,
+                                        recursive u8 */
+    CN_MSG_ADM_TRASHTIME_R = 0x8407, /* json */
 
     /* -- metalogger <-> master (the chunkserver port; docs/protocol.md) -- */
     CN_MSG_ML_FOLLOW = 0x0500,     /* ml -> master: name str, fsid bytes (0 or 16), seq u64 (last
@@ -729,6 +735,18 @@ struct cn_ml_snap_end { /* ML_SNAP_END */
     uint64_t seq;
     uint32_t files;
 };
+struct cn_adm_trash { /* ADM_TRASH */
+    uint8_t op;
+    uint64_t id;
+    struct cn_str path, to;
+    uint8_t all;
+};
+struct cn_adm_trashtime { /* ADM_TRASHTIME */
+    struct cn_str path;
+    uint8_t op;
+    uint64_t seconds;
+    uint8_t recursive;
+};
 struct cn_adm_fsck { /* ADM_FSCK */
     uint8_t repair;
 };
@@ -826,6 +844,10 @@ struct cn_json_r { /* every ADM_*_R */
     X(CN_MSG_ADM_MARK_R, cn_json_r)                                                                \
     X(CN_MSG_ADM_FSCK, cn_adm_fsck)                                                                \
     X(CN_MSG_ADM_FSCK_R, cn_json_r)                                                                \
+    X(CN_MSG_ADM_TRASH, cn_adm_trash)                                                              \
+    X(CN_MSG_ADM_TRASH_R, cn_json_r)                                                               \
+    X(CN_MSG_ADM_TRASHTIME, cn_adm_trashtime)                                                      \
+    X(CN_MSG_ADM_TRASHTIME_R, cn_json_r)                                                           \
     X(CN_MSG_ML_FOLLOW, cn_ml_follow)                                                              \
     X(CN_MSG_ML_FOLLOW_R, cn_ml_follow_r)                                                          \
     X(CN_MSG_ML_ENTRY, cn_ml_entry)                                                                \

@@ -251,10 +251,11 @@ static int info_fn(void *ctx, const struct meta_chunk *c)
     return 0;
 }
 
-static json_t *info_json(struct master *M, struct cn_str path, int *err)
+int admin_resolve(struct master *M, struct cn_str path, struct meta_attr *out, uint64_t *parent)
 {
     char name[META_NAME_MAX + 1];
     struct meta_attr a;
+    uint64_t up = META_ROOT_INO;
     int rc = meta_getattr(M->meta, META_ROOT_INO, &a);
     size_t i = 0;
     while (!rc && i < path.len) {
@@ -271,11 +272,25 @@ static json_t *info_json(struct master *M, struct cn_str path, int *err)
         }
         memcpy(name, path.ptr + i, j - i);
         name[j - i] = 0;
-        if (strcmp(name, ".") != 0)
+        if (strcmp(name, ".") != 0) {
+            up = a.ino;
             rc = strcmp(name, "..") == 0 ? meta_getattr(M->meta, a.parent ? a.parent : a.ino, &a)
                                          : meta_lookup(M->meta, a.ino, name, &a);
+        }
         i = j;
     }
+    if (!rc) {
+        *out = a;
+        if (parent)
+            *parent = S_ISDIR(a.mode) && a.parent ? a.parent : up;
+    }
+    return rc;
+}
+
+static json_t *info_json(struct master *M, struct cn_str path, int *err)
+{
+    struct meta_attr a;
+    int rc = admin_resolve(M, path, &a, NULL);
     if (rc) {
         *err = rc;
         return NULL;

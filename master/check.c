@@ -159,6 +159,20 @@ static int ck_orphan(struct ck *c, const uint8_t *k, size_t klen, const uint8_t 
     return 0;
 }
 
+/* A trashed inode (trash.c) counts like an orphan: nlink 0, named by nothing. */
+static int ck_trash(struct ck *c, const uint8_t *k, size_t klen, const uint8_t *v, size_t vlen)
+{
+    (void)v;
+    (void)vlen;
+    struct ck_ino *e = klen == 9 ? ck_find(c, meta_get_be64(k + 1)) : NULL;
+    if (!e)
+        return ck_fail(c, "trash record of a missing inode");
+    if (e->nlink != 0)
+        return ck_fail(c, "trashed inode %llu has nlink %u", (unsigned long long)e->ino, e->nlink);
+    e->orphan = 1;
+    return 0;
+}
+
 static int ck_dentry(struct ck *c, const uint8_t *k, size_t klen, const uint8_t *v, size_t vlen)
 {
     struct meta_dentry d;
@@ -252,6 +266,7 @@ int meta_check(struct meta *m, struct meta_check_stats *st, char *err, size_t er
         err[0] = '\0';
     if ((rc = ck_scan(&c, META_K_INODE, ck_inode)) < 0 ||
         (rc = ck_scan(&c, META_K_ORPHAN, ck_orphan)) < 0 ||
+        (rc = ck_scan(&c, META_K_TRASH, ck_trash)) < 0 ||
         (rc = ck_scan(&c, META_K_DENTRY, ck_dentry)) < 0 ||
         (rc = ck_scan(&c, META_K_XATTR, ck_xattr)) < 0 ||
         (rc = ck_scan(&c, META_K_CHUNK, ck_chunk)) < 0 ||
@@ -266,7 +281,13 @@ int meta_check(struct meta *m, struct meta_check_stats *st, char *err, size_t er
         struct ck_ino *e = &c.tab[i];
         if (!e->used)
             continue;
-        if (e->type == (S_IFDIR >> 12)) {
+        if (e->type == (S_IFDIR >> 12) && e->orphan) {
+            if (e->links != 0 || e->subdirs != 0) {
+                ck_fail(&c, "trashed directory %llu is still named or has subdirectories",
+                        (unsigned long long)e->ino);
+                goto out;
+            }
+        } else if (e->type == (S_IFDIR >> 12)) {
             uint32_t want_links = e->ino == META_ROOT_INO ? 0 : 1;
             if (e->links != want_links || e->nlink != 2 + e->subdirs) {
                 ck_fail(&c, "directory %llu: %u entries name it, nlink %u with %u subdirs",
@@ -283,7 +304,7 @@ int meta_check(struct meta *m, struct meta_check_stats *st, char *err, size_t er
     for (size_t i = 0; i < c.cap; i++) {
         struct ck_ino *e = &c.tab[i];
         uint64_t cur = e->ino, steps = 0;
-        if (!e->used || e->type != (S_IFDIR >> 12))
+        if (!e->used || e->type != (S_IFDIR >> 12) || e->orphan)
             continue;
         while (cur != META_ROOT_INO) {
             struct ck_ino *p = ck_find(&c, cur);
@@ -532,6 +553,7 @@ int meta_fsck(struct meta *m, int repair, const struct meta_fsck_ops *ops, struc
         return rc;
     if ((rc = ck_scan(&f.c, META_K_INODE, fk_inode)) < 0 ||
         (rc = ck_scan(&f.c, META_K_ORPHAN, fk_orphan)) < 0 ||
+        (rc = ck_scan(&f.c, META_K_TRASH, fk_orphan)) < 0 ||
         (rc = ck_scan(&f.c, META_K_DENTRY, fk_dentry)) < 0 ||
         (rc = ck_scan(&f.c, META_K_FCHUNK, fk_fchunk)) < 0 ||
         (rc = ck_scan(&f.c, META_K_CHUNK, fk_chunk)) < 0)
@@ -541,7 +563,7 @@ int meta_fsck(struct meta *m, int repair, const struct meta_fsck_ops *ops, struc
         if (!e->used)
             continue;
         uint32_t want;
-        if (e->type == (S_IFDIR >> 12))
+        if (e->type == (S_IFDIR >> 12) && !e->orphan)
             want = 2 + e->subdirs;
         else if (e->orphan)
             want = 0;

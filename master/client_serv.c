@@ -976,6 +976,22 @@ static int do_fsck(struct req *r, const struct cn_adm_fsck *m)
     return 0;
 }
 
+/* ADM_TRASH, ADM_TRASHTIME: `cairn trash ...`, `cairn trashtime ...` (admin role). */
+static int do_trash(struct req *r, const void *msg)
+{
+    int err = 0;
+    if (r->cl->role != CN_ROLE_ADMIN)
+        return -EPERM;
+    char *json =
+        r->type == CN_MSG_ADM_TRASH ? trash_json(r->M, msg, &err) : trashtime_json(r->M, msg, &err);
+    if (!json)
+        return err;
+    struct cn_json_r jr = {{(const uint8_t *)json, (uint32_t)strlen(json)}};
+    rep(r, r->type | CN_MSG_REPLY, &jr);
+    free(json);
+    return 0;
+}
+
 /* ---- connection ------------------------------------------------------------------ */
 
 union any_req {
@@ -1002,6 +1018,8 @@ union any_req {
     struct cn_path_req path;
     struct cn_adm_mark mark;
     struct cn_adm_fsck fsck;
+    struct cn_adm_trash trash;
+    struct cn_adm_trashtime trashtime;
     struct cn_reopen reopen;
     struct cn_lock lock;
     struct cn_getlk getlk;
@@ -1080,6 +1098,9 @@ static int dispatch(struct req *r, union any_req *u)
         return do_mark(r, &u->mark);
     case CN_MSG_ADM_FSCK:
         return do_fsck(r, &u->fsck);
+    case CN_MSG_ADM_TRASH:
+    case CN_MSG_ADM_TRASHTIME:
+        return do_trash(r, u);
     default:
         return -ENOTSUP;
     }

@@ -77,6 +77,9 @@ static const struct cn_opt opt_tab[] = {
     {"", "CHANGELOG_ENTRIES", CN_OPT_INT, OFF(changelog_entries), "100000", 100, 100000000, 1,
      "changelog entries kept at most for metaloggers that are behind (one entry per "
      "metadata commit); a metalogger further behind copies a checkpoint again"},
+    {"", "TRASH_TIME", CN_OPT_DURATION, OFF(trash_time_ms), "24h", 0, (int64_t)4294967295 * 1000, 1,
+     "how long deleted files stay in the trash where neither they nor a directory above them "
+     "have their own trashtime (0: deletes free the space at once)"},
     {"", "LOG_FILE", CN_OPT_STR, OFF(log_file), NULL, 0, 0, 1,
      "append log lines to this file too (reopened on SIGHUP)"},
     {"", "LOG_LEVEL", CN_OPT_STR, OFF(log_level), "info", 0, 0, 1, "error, warn, info or debug"},
@@ -173,6 +176,7 @@ static int meta_start(struct master *M, char *err, size_t errlen)
     if (rc)
         return rc;
     meta_set_log(M->meta, meta_log, M);
+    meta_set_trash_default(M->meta, (uint32_t)(M->cfg.trash_time_ms / 1000));
     if (from_ml) {
         /* The copy may lack the dead master's last entries, which other
          * metaloggers may hold: from here on, a new history. */
@@ -211,6 +215,7 @@ static void on_tick(uv_timer_t *t)
     health_tick(M, now);
     opens_tick(M, now);
     mlserv_tick(M, now);
+    trash_tick(M, now);
     turn_tick(M, now);
     uint64_t every = (uint64_t)M->cfg.lease_ms / 4;
     if (every < 100)
@@ -280,6 +285,8 @@ static void on_signal(uv_signal_t *h, int signum)
         cn_log_error(MOD, "reload: LOG_LEVEL = %s: must be error, warn, info or debug",
                      M->cfg.log_level);
     cn_log_reopen();
+    if (M->meta)
+        meta_set_trash_default(M->meta, (uint32_t)(M->cfg.trash_time_ms / 1000));
     cn_log_info(MOD, "configuration reloaded");
 }
 

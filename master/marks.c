@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/stat.h>
+
 #include "meta_int.h"
 
 #define MARK_NAME_MAX 200
@@ -89,12 +91,20 @@ int meta_marks_iter(struct meta *m, meta_mark_fn fn, void *ctx)
     return rc;
 }
 
-/* The dentry naming `ino`: its parent and name. A full scan of the
- * dentries: for reports, never for the request path. */
+/* The dentry naming `ino`: its parent and name. A directory knows its
+ * parent, so only that directory's entries are scanned; anything else costs
+ * a full scan of the dentries: for reports, never for the request path. */
 static int find_dentry(struct meta *m, uint64_t ino, uint64_t *parent, char *name, size_t namelen)
 {
-    uint8_t pfx = META_K_DENTRY;
-    rocksdb_iterator_t *it = meta_iter_open(m, &pfx, 1);
+    uint8_t pfx = META_K_DENTRY, seek[9] = {META_K_DENTRY};
+    size_t seeklen = 1;
+    struct meta_inode *in = malloc(sizeof(*in));
+    if (in && meta_inode_load(m, ino, in) == 0 && S_ISDIR(in->a.mode) && in->a.parent) {
+        meta_put_be64(seek + 1, in->a.parent);
+        seeklen = 9;
+    }
+    free(in);
+    rocksdb_iterator_t *it = meta_iter_open(m, seek, seeklen);
     int rc = -ENOENT;
     if (!it)
         return -ENOMEM;
@@ -103,7 +113,7 @@ static int find_dentry(struct meta *m, uint64_t ino, uint64_t *parent, char *nam
         const char *key = rocksdb_iter_key(it, &klen);
         const char *val = rocksdb_iter_value(it, &vlen);
         struct meta_dentry d;
-        if (klen < 1 || (uint8_t)key[0] != META_K_DENTRY)
+        if (klen < 1 || (uint8_t)key[0] != pfx || (seeklen == 9 && memcmp(key, seek, 9) != 0))
             break;
         if (klen <= 9 || klen > 9 + META_NAME_MAX) {
             rc = META_CORRUPT(m, "dentry key: name empty or too long");

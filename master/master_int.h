@@ -36,6 +36,7 @@ struct master_config {
     int64_t goal;
     int64_t meta_sync_ms;
     int64_t changelog_entries;
+    int64_t trash_time_ms;
     char *log_file;
     char *log_level;
 };
@@ -156,6 +157,7 @@ struct master {
     uint64_t place_rng; /* placement.c's random state */
     uv_timer_t tick;
     uint64_t last_lease_scan_ms;
+    uint64_t last_trash_ms; /* trash_serv.c: last expiry pass */
     /* Wall ms: the latest expiry of any lease granted (or possibly left by
      * the previous run), and the wall time of the last expiry scan. Once a
      * scan ran after leases_until_ms no lease can be live: scans stop. */
@@ -246,6 +248,16 @@ void health_kick(struct master *M);
 struct json_t;
 struct json_t *health_json(struct master *M);
 struct json_t *health_lost_json(struct master *M);
+
+/* admin.c: a path inside the file system to its attributes (and the
+ * directory it is in); -ENOENT, -ENOTDIR, -ENAMETOOLONG. */
+int admin_resolve(struct master *M, struct cn_str path, struct meta_attr *out, uint64_t *parent);
+
+/* trash_serv.c: ADM_TRASH / ADM_TRASHTIME JSON (NULL and *err on failure;
+ * changes go into the open turn); tick frees what expired. */
+char *trash_json(struct master *M, const struct cn_adm_trash *r, int *err);
+char *trashtime_json(struct master *M, const struct cn_adm_trashtime *r, int *err);
+void trash_tick(struct master *M, uint64_t now_ms);
 
 /* fsck_serv.c: ADM_FSCK's JSON (NULL and *err on failure); with repair the
  * changes are in the open turn (the reply waits for its commit). */

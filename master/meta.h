@@ -289,6 +289,43 @@ int meta_orphan_release(struct meta *m, uint64_t ino, struct meta_freed *freed);
  * Returns how many were freed. */
 int meta_orphans_purge(struct meta *m, struct meta_freed *freed);
 
+/* ---- trash (master/trash.c) -------------------------------------------------
+ * A file, symlink or directory whose last name goes away stays in the trash
+ * for its trashtime (0: freed at once, as without a trash). */
+
+/* Trashtime of entries without an explicit one above them (seconds). */
+void meta_set_trash_default(struct meta *m, uint32_t seconds);
+/* Effective trashtime of ino (its own, else the nearest directory's from
+ * `parent` up, else the default); *explicit_ says whether ino has its own. */
+int meta_trashtime_get(struct meta *m, uint64_t ino, uint64_t parent, uint32_t *secs,
+                       int *explicit_);
+/* Sets (secs >= 0) or clears (secs < 0) ino's own trashtime. Needs a turn. */
+int meta_trashtime_set(struct meta *m, uint64_t ino, int64_t secs);
+
+struct meta_trash_item {
+    uint64_t ino;
+    uint8_t kind;                  /* 1 file (or other non-directory), 2 directory, 3 symlink */
+    uint64_t deleted_s, expires_s; /* wall seconds */
+    uint64_t parent;               /* the directory it was in */
+    uint64_t size;                 /* bytes (files) */
+    char name[META_NAME_MAX + 1];
+};
+typedef int (*meta_trash_fn)(void *ctx, const struct meta_trash_item *it);
+/* Every item in inode order; fn's non-zero return stops the walk. */
+int meta_trash_list(struct meta *m, meta_trash_fn fn, void *ctx);
+int meta_trash_get(struct meta *m, uint64_t ino, struct meta_trash_item *out);
+/* Where the item was: trashed directories above it are followed by their
+ * own records; "?/..." when the directory above is gone. */
+int meta_trash_path(struct meta *m, const struct meta_trash_item *it, char *buf, size_t len);
+/* Puts the item back under its name, in its directory (restored first when
+ * it is in the trash too) or in directory `to` (0: where it was).
+ * -EEXIST (the name is taken), -ENOENT (its directory is gone: give `to`). */
+int meta_trash_restore(struct meta *m, uint64_t ino, uint64_t to);
+/* Frees the item now (an orphan instead while it is open). */
+int meta_trash_purge(struct meta *m, uint64_t ino, struct meta_freed *freed);
+/* Frees up to max items expired at now_s; returns how many. */
+int meta_trash_expire(struct meta *m, uint64_t now_s, size_t max, struct meta_freed *freed);
+
 /* ---- chunk table (master/chunks.c) ---------------------------------------- */
 
 #define META_LEASE_NONE  0u

@@ -20,17 +20,19 @@
 
 /* ---- key prefixes --------------------------------------------------------- */
 
-#define META_K_SUPER   'S' /* "S": superblock and counters */
-#define META_K_INODE   'I' /* 'I' ino64 */
-#define META_K_DENTRY  'D' /* 'D' parent64 name */
-#define META_K_XATTR   'X' /* 'X' ino64 name */
-#define META_K_FCHUNK  'F' /* 'F' ino64 index32 */
-#define META_K_CHUNK   'C' /* 'C' chunk64 */
-#define META_K_ORPHAN  'O' /* 'O' ino64 */
-#define META_K_TRASH   'T' /* reserved: trash */
-#define META_K_CLASS   'K' /* reserved: storage classes */
-#define META_K_CHANGES 'L' /* "L": changelog head; 'L' seq64: entries (changelog.c) */
-#define META_K_MARK    'M' /* 'M' server NUL [disk uuid16]: removal marks (marks.c) */
+#define META_K_SUPER     'S' /* "S": superblock and counters */
+#define META_K_INODE     'I' /* 'I' ino64 */
+#define META_K_DENTRY    'D' /* 'D' parent64 name */
+#define META_K_XATTR     'X' /* 'X' ino64 name */
+#define META_K_FCHUNK    'F' /* 'F' ino64 index32 */
+#define META_K_CHUNK     'C' /* 'C' chunk64 */
+#define META_K_ORPHAN    'O' /* 'O' ino64 */
+#define META_K_TRASH     'T' /* 'T' ino64: a deleted inode in the trash (trash.c) */
+#define META_K_TRASHQ    'U' /* 'U' expires64 ino64: the trash by expiry time */
+#define META_K_TRASHTIME 'Y' /* 'Y' ino64: an explicit trashtime */
+#define META_K_CLASS     'K' /* reserved: storage classes */
+#define META_K_CHANGES   'L' /* "L": changelog head; 'L' seq64: entries (changelog.c) */
+#define META_K_MARK      'M' /* 'M' server NUL [disk uuid16]: removal marks (marks.c) */
 
 #define META_KEY_MAX (1 + 8 + META_NAME_MAX)
 
@@ -77,6 +79,7 @@ struct meta {
     uint64_t cl_first_pending; /* cl_first once the batch being written lands */
     uint64_t cl_trim_below;    /* entries below may be deleted */
     uint64_t cl_epoch, cl_prev_epoch, cl_epoch_start; /* the history (changelog.c) */
+    uint32_t trash_default_s;                         /* trashtime without a 'Y' (trash.c) */
     char last_error[256];
 };
 
@@ -223,6 +226,17 @@ int meta_chunks_drop_from(struct meta *m, uint64_t ino, uint32_t first, struct m
 int meta_chunk_cut(struct meta *m, uint64_t ino, uint32_t index, uint64_t len);
 
 void meta_now(struct timespec *ts);
+
+/* namespace.c for trash.c: a dentry; the end of an inode with no name left
+ * (an orphan if it is open, else freed with its chunks). */
+int meta_ns_dentry_get(struct meta *m, uint64_t parent, const char *name, size_t nlen,
+                       struct meta_dentry *out);
+void meta_ns_dentry_put(struct meta *m, uint64_t parent, const char *name, size_t nlen,
+                        uint64_t ino, uint32_t mode);
+int meta_ns_inode_release(struct meta *m, struct meta_inode *in, struct meta_freed *freed);
+/* trash.c: an inode whose last name went away, into the trash for secs. */
+int meta_trash_put(struct meta *m, struct meta_inode *in, uint64_t parent, const char *name,
+                   size_t nlen, const struct timespec *now, uint32_t secs);
 
 /* changelog.c: head and oldest entry at open; the entry of the batch being
  * committed (added to it); bookkeeping once that write succeeded. */

@@ -180,18 +180,11 @@ static int inode_free(struct meta *m, struct meta_inode *in, struct meta_freed *
     return 0;
 }
 
-/* One link of non-directory `in` went away: store it, orphan it or free it. */
-static int link_drop(struct meta *m, struct meta_inode *in, const struct timespec *now,
-                     struct meta_freed *freed)
+/* No name of `in` is left (trash purge, or no trash): orphan it while it is
+ * open, else free it. */
+int meta_ns_inode_release(struct meta *m, struct meta_inode *in, struct meta_freed *freed)
 {
-    if (in->a.nlink > 0)
-        in->a.nlink--;
-    in->a.ctime = *now;
-    if (in->a.nlink > 0) {
-        meta_inode_store(m, in);
-        return 0;
-    }
-    if (m->open_fn && m->open_fn(m->open_ctx, in->a.ino)) {
+    if (!S_ISDIR(in->a.mode) && m->open_fn && m->open_fn(m->open_ctx, in->a.ino)) {
         struct meta_key k;
         uint8_t v = META_REC_V1;
         meta_inode_store(m, in);
@@ -200,6 +193,40 @@ static int link_drop(struct meta *m, struct meta_inode *in, const struct timespe
         return 0;
     }
     return inode_free(m, in, freed);
+}
+
+/* One link of non-directory `in` (named `name` in `parent`) went away:
+ * store it, put it in the trash, orphan it or free it. */
+static int link_drop(struct meta *m, struct meta_inode *in, const struct timespec *now,
+                     struct meta_freed *freed, uint64_t parent, const char *name, size_t nlen)
+{
+    if (in->a.nlink > 0)
+        in->a.nlink--;
+    in->a.ctime = *now;
+    if (in->a.nlink > 0) {
+        meta_inode_store(m, in);
+        return 0;
+    }
+    uint32_t secs = 0;
+    int rc = meta_trashtime_get(m, in->a.ino, parent, &secs, NULL);
+    if (rc < 0)
+        return rc;
+    if (secs > 0)
+        return meta_trash_put(m, in, parent, name, nlen, now, secs);
+    in->a.nlink = 0;
+    return meta_ns_inode_release(m, in, freed);
+}
+
+int meta_ns_dentry_get(struct meta *m, uint64_t parent, const char *name, size_t nlen,
+                       struct meta_dentry *out)
+{
+    return dentry_get(m, parent, name, nlen, out);
+}
+
+void meta_ns_dentry_put(struct meta *m, uint64_t parent, const char *name, size_t nlen,
+                        uint64_t ino, uint32_t mode)
+{
+    dentry_put(m, parent, name, nlen, ino, mode);
 }
 
 static void attr_out(const struct meta_inode *in, struct meta_attr *out)
@@ -541,7 +568,7 @@ int meta_unlink(struct meta *m, uint64_t parent, const char *name, struct meta_f
         goto out;
     meta_now(&now);
     dentry_del(m, parent, name, (size_t)nlen);
-    rc = link_drop(m, in, &now, freed);
+    rc = link_drop(m, in, &now, freed, parent, name, (size_t)nlen);
     if (rc < 0)
         goto out;
     touch_mc(&dir, &now);
@@ -607,7 +634,11 @@ int meta_rmdir(struct meta *m, uint64_t parent, const char *name)
     }
     meta_now(&now);
     dentry_del(m, parent, name, (size_t)nlen);
-    rc = inode_free(m, &in, NULL);
+    uint32_t secs = 0;
+    rc = meta_trashtime_get(m, d.ino, parent, &secs, NULL);
+    if (rc == 0)
+        rc = secs > 0 ? meta_trash_put(m, &in, parent, name, (size_t)nlen, &now, secs)
+                      : inode_free(m, &in, NULL);
     if (rc < 0)
         goto out;
     if (dir.a.nlink > 2)
@@ -733,7 +764,7 @@ int meta_rename(struct meta *m, uint64_t oldparent, const char *oldname, uint64_
                 goto out;
             ndir.a.nlink--; /* the target's '..' */
         } else {
-            rc = link_drop(m, dst, &now, freed);
+            rc = link_drop(m, dst, &now, freed, newparent, newname, (size_t)nlen);
             if (rc < 0)
                 goto out;
         }

@@ -133,8 +133,11 @@ static inline void it_write_cfg(const char *extra)
     cr_assert_not_null(f);
     fprintf(f,
             "# written by the test\nDATA_PATH = %s/db\nCLIENT_LISTEN = 127.0.0.1:0\n"
-            "CS_LISTEN = 127.0.0.1:0\nLOG_FILE = %s/master.log\nCACHE_SIZE = 8M\n%s",
-            it.dir, it.dir, extra ? extra : "");
+            "CS_LISTEN = 127.0.0.1:0\nLOG_FILE = %s/master.log\nCACHE_SIZE = 8M\n%s%s",
+            it.dir, it.dir, extra ? extra : "",
+            /* deletes free at once unless a test asks for the trash (after
+             * `extra`, so its line numbers stay as the tests expect) */
+            extra && strstr(extra, "TRASH_TIME") ? "" : "TRASH_TIME = 0\n");
     fclose(f);
 }
 

@@ -17,3 +17,10 @@ if(TARGET cairn AND TARGET cairn-chunkserver AND TARGET cairn-mount)
                    $<TARGET_FILE:fsck_plant>)
   set_tests_properties(test_41_meta_fsck PROPERTIES TIMEOUT 240 RUN_SERIAL TRUE)
 endif()
+
+# Trash (issue 9): rm -rf and restore, rename over, expiry, purge.
+if(TARGET cairn AND TARGET cairn-chunkserver AND TARGET cairn-mount)
+  add_test(NAME test_42_trash
+           COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/test_42_trash.sh ${CMAKE_BINARY_DIR}/bin)
+  set_tests_properties(test_42_trash PROPERTIES TIMEOUT 240 RUN_SERIAL TRUE)
+endif()

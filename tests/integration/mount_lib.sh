@@ -97,6 +97,12 @@ drop_caches() {
 # retries another range when a port is taken. Sets base, cport, maddr.
 ml_up() {
   local attempt out
+  # Deletes free their chunks at once (as the suites expect) unless the
+  # test sets TRASH_TIME itself.
+  case ${CAIRN_LOCAL_MASTER_OPTS:-} in
+    *TRASH_TIME=*) ;;
+    *) export CAIRN_LOCAL_MASTER_OPTS="${CAIRN_LOCAL_MASTER_OPTS:+$CAIRN_LOCAL_MASTER_OPTS;}TRASH_TIME=0" ;;
+  esac
   for attempt in 1 2 3 4 5; do
     base=$((20000 + (RANDOM * 32768 + RANDOM + $$ + attempt * 997) % 19990))
     step "up --base-port $base $* (attempt $attempt)"

@@ -61,7 +61,7 @@ static void put_raw(const void *k, size_t klen, const void *v, size_t vlen)
 /* Every record kind: dirs, files with chunks (one leased), a symlink, a
  * hard link, a fifo and a device, xattrs with binary values and odd names,
  * names that are not UTF-8, an orphan, removal marks, and a raw key under
- * the reserved trash prefix. */
+ * the reserved storage-class prefix. */
 static void build(void)
 {
     struct meta_attr a;
@@ -95,7 +95,7 @@ static void build(void)
     meta_set_open_check(M, NULL, NULL);
     ASSERT_RC(TURN(M, meta_mark_put(M, "cs1", disk_uuid, 1)), 0);
     ASSERT_RC(TURN(M, meta_mark_put(M, "cs2", NULL, 1)), 0);
-    put_raw("T\x00\x01", 3, "\x00zz", 3);
+    put_raw("K\x00\x01", 3, "\x00zz", 3);
     meta_freed_release(&fr);
     mt_check(M);
 }
@@ -193,7 +193,7 @@ Test(dump, round_trip_is_byte_identical_and_reads_back)
     cr_assert_eq(st.xattrs, 3);
     cr_assert_eq(st.fchunks, 3);
     cr_assert_eq(st.chunks, 3);
-    cr_assert_geq(st.raws, 1); /* the 'T' key (and changelog entries, when there are) */
+    cr_assert_geq(st.raws, 1); /* the 'K' key */
     cr_assert_eq(dump_check_buf(d1.p, d1.n, 1, &st2, err, sizeof(err)), 0, "check: %s", err);
     cr_assert_eq(st2.records, st.records);
 
@@ -251,7 +251,7 @@ Test(dump, text_is_greppable_json_lines)
     cr_assert_not_null(strstr(s, "{\"t\":\"mark\",\"server\":\"cs2\"}"));
     cr_assert_not_null(strstr(s, "\"disk\":\"a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5\""));
     cr_assert_not_null(
-        strstr(s, "{\"t\":\"raw\",\"key_hex\":\"540001\",\"value_hex\":\"007a7a\"}"));
+        strstr(s, "{\"t\":\"raw\",\"key_hex\":\"4b0001\",\"value_hex\":\"007a7a\"}"));
     cr_assert_not_null(strstr(s, "\"value\":\"hello \\\"x\\\"\""));
     cr_assert_not_null(strstr(s, "\"mode\":\"040755\""));
     cr_assert_not_null(strstr(s, "\"expiry_ms\":-5"));
@@ -378,7 +378,7 @@ Test(dump, edited_dump_is_refused_with_line_number)
     e = edit(&z, "\"atime_ns\":", "\"atime_ns\":9999999999");
     expect_text_error(&e, DUMP_EBAD, "atime_ns");
     free(e.p);
-    e = edit(&z, "\"t\":\"raw\",\"key_hex\":\"54", "\"t\":\"raw\",\"key_hex\":\"49");
+    e = edit(&z, "\"t\":\"raw\",\"key_hex\":\"4b", "\"t\":\"raw\",\"key_hex\":\"49");
     expect_text_error(&e, DUMP_EBAD, "raw record");
     free(e.p);
     e = edit(&z, "\"name\":\"dir\"", "\"name\":\"a/b\"");
