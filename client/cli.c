@@ -54,6 +54,10 @@ static void usage(FILE *f)
             "  trash purge ID|--all      free now\n"
             "  trashtime get|set|clear PATH [DURATION] [-r]  how long deletes below PATH\n"
             "                stay in the trash (0: freed at once); -r: every entry below\n"
+            "  quota set PATH [--bytes SIZE] [--inodes N] [--soft-bytes SIZE]\n"
+            "                [--soft-inodes N] [--grace DUR]  limits of a directory (0: none;\n"
+            "                writes past a hard limit fail with EDQUOT; df inside shows it)\n"
+            "  quota get|rm PATH, quota ls\n"
             "  fsck [--repair]           check the metadata against itself and against the\n"
             "                chunkservers' reports; --repair fixes what it found (exit 3:\n"
             "                findings left unrepaired)\n");
@@ -190,6 +194,45 @@ static void print_fsck(const json_t *j)
                ? ""
                : " (chunk presence NOT checked: chunkservers are still registering)",
            jint(j, "findings_total"), jint(j, "repaired"));
+}
+
+static void print_quota(const json_t *q)
+{
+    char u[32], sl[32], hl[32];
+    const json_t *b = json_object_get(q, "bytes"), *n = json_object_get(q, "inodes");
+    printf("%s\n  bytes:  used %s, soft %s, hard %s%s\n", jstr(q, "path"),
+           fmt_size(jint(b, "used"), u, sizeof(u)),
+           jint(b, "soft") ? fmt_size(jint(b, "soft"), sl, sizeof(sl)) : "-",
+           jint(b, "hard") ? fmt_size(jint(b, "hard"), hl, sizeof(hl)) : "-",
+           jint(b, "over_since") ? " (over the soft limit)" : "");
+    printf("  inodes: used %lld, soft ", jint(n, "used"));
+    if (jint(n, "soft"))
+        printf("%lld", jint(n, "soft"));
+    else
+        printf("-");
+    printf(", hard ");
+    if (jint(n, "hard"))
+        printf("%lld", jint(n, "hard"));
+    else
+        printf("-");
+    printf("%s\n  grace:  %llds\n", jint(n, "over_since") ? " (over the soft limit)" : "",
+           jint(q, "grace"));
+}
+
+static void print_quotas(const json_t *j)
+{
+    const json_t *list = json_object_get(j, "quotas");
+    size_t i;
+    json_t *q;
+    if (!list) {
+        print_quota(j);
+        if (json_is_true(json_object_get(j, "removed")))
+            printf("  removed\n");
+        return;
+    }
+    json_array_foreach(list, i, q) print_quota(q);
+    if (!json_array_size(list))
+        printf("(no quotas)\n");
 }
 
 /* Returns how many items failed to restore. */
@@ -335,6 +378,8 @@ int main(int argc, char **argv)
 {
     const char *master = NULL, *cmd = NULL, *path = NULL, *target = NULL, *extra = NULL;
     const char *to = NULL;
+    const char *q_bytes = NULL, *q_inodes = NULL, *q_sbytes = NULL, *q_sinodes = NULL,
+               *q_grace = NULL;
     int as_json = 0, repair = 0, all = 0, recursive = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -352,6 +397,17 @@ int main(int argc, char **argv)
             all = 1;
         } else if (strcmp(a, "-r") == 0 || strcmp(a, "--recursive") == 0) {
             recursive = 1;
+        } else if (strcmp(a, "--bytes") == 0 || strcmp(a, "--inodes") == 0 ||
+                   strcmp(a, "--soft-bytes") == 0 || strcmp(a, "--soft-inodes") == 0 ||
+                   strcmp(a, "--grace") == 0) {
+            if (++i >= argc)
+                return usage_error("option needs an argument", a);
+            const char **slot = a[2] == 'b'   ? &q_bytes
+                                : a[2] == 'i' ? &q_inodes
+                                : a[2] == 'g' ? &q_grace
+                                : a[7] == 'b' ? &q_sbytes
+                                              : &q_sinodes;
+            *slot = argv[i];
         } else if (strcmp(a, "--to") == 0) {
             if (++i >= argc)
                 return usage_error("option needs an argument", a);
@@ -392,6 +448,8 @@ int main(int argc, char **argv)
         type = CN_MSG_ADM_TRASH;
     else if (strcmp(cmd, "trashtime") == 0)
         type = CN_MSG_ADM_TRASHTIME;
+    else if (strcmp(cmd, "quota") == 0)
+        type = CN_MSG_ADM_QUOTA;
     else
         return usage_error("unknown command", cmd);
     struct cn_adm_mark mreq = {{NULL, 0}, {NULL, 0}, 0};
@@ -414,13 +472,17 @@ int main(int argc, char **argv)
         if (mreq.server.len > 255 || mreq.disk.len > CN_WIRE_MAX_STR)
             return usage_error("name too long", target);
         path = NULL;
-    } else if (target && type != CN_MSG_ADM_TRASH && type != CN_MSG_ADM_TRASHTIME) {
+    } else if (target && type != CN_MSG_ADM_TRASH && type != CN_MSG_ADM_TRASHTIME &&
+               type != CN_MSG_ADM_QUOTA) {
         return usage_error("unexpected argument", target);
     }
     if (repair && type != CN_MSG_ADM_FSCK)
         return usage_error("--repair goes with fsck", NULL);
     if ((all || to) && type != CN_MSG_ADM_TRASH)
         return usage_error("--all and --to go with trash", NULL);
+    int qopts = q_bytes || q_inodes || q_sbytes || q_sinodes || q_grace;
+    if (qopts && type != CN_MSG_ADM_QUOTA)
+        return usage_error("--bytes, --inodes, --soft-*, --grace go with quota set", NULL);
     if (recursive && type != CN_MSG_ADM_TRASHTIME)
         return usage_error("-r goes with trashtime set", NULL);
     if (extra && type != CN_MSG_ADM_TRASHTIME)
@@ -428,6 +490,8 @@ int main(int argc, char **argv)
     /* trash and trashtime: a subcommand, then their own arguments */
     struct cn_adm_trash treq = {0, 0, {"", 0}, {"", 0}, 0};
     struct cn_adm_trashtime ttreq = {{"", 0}, 0, 0, 0};
+    struct cn_adm_quota qreq = {0,          {"", 0},    UINT64_MAX, UINT64_MAX,
+                                UINT64_MAX, UINT64_MAX, UINT32_MAX};
     char fsbuf[PATH_MAX], tobuf[PATH_MAX], mm[300];
     if (type == CN_MSG_ADM_TRASH) {
         const char *sub = path ? path : "";
@@ -503,6 +567,64 @@ int main(int argc, char **argv)
         ttreq.path = cn_str_of(target);
         path = NULL;
         target = NULL;
+    } else if (type == CN_MSG_ADM_QUOTA) {
+        const char *sub = path ? path : "";
+        qreq.op = !strcmp(sub, "set")   ? 1
+                  : !strcmp(sub, "get") ? 2
+                  : !strcmp(sub, "rm")  ? 3
+                  : !strcmp(sub, "ls")  ? 4
+                                        : 0;
+        if (!qreq.op)
+            return usage_error("want: quota set|get|rm PATH, or quota ls", path);
+        if (qreq.op != 1 && qopts)
+            return usage_error("limits go with quota set", NULL);
+        if ((qreq.op == 4) != !target)
+            return usage_error(qreq.op == 4 ? "quota ls takes no PATH" : "quota needs a PATH",
+                               target);
+        if (qreq.op == 1 && !qopts)
+            return usage_error("quota set needs --bytes, --inodes, --soft-bytes, --soft-inodes "
+                               "or --grace",
+                               NULL);
+        struct {
+            const char *v;
+            uint64_t *out;
+            int size;
+        } lim[] = {{q_bytes, &qreq.hard_bytes, 1},
+                   {q_sbytes, &qreq.soft_bytes, 1},
+                   {q_inodes, &qreq.hard_inodes, 0},
+                   {q_sinodes, &qreq.soft_inodes, 0}};
+        for (size_t k = 0; k < 4; k++) {
+            int64_t iv;
+            if (!lim[k].v)
+                continue;
+            if (lim[k].size ? cn_parse_size(lim[k].v, lim[k].out) < 0
+                            : cn_parse_int(lim[k].v, &iv) < 0 || iv < 0)
+                return usage_error(lim[k].size ? "want a size (0 = no limit; 10G, 500M)"
+                                               : "want a number of inodes (0 = no limit)",
+                                   lim[k].v);
+            if (!lim[k].size)
+                *lim[k].out = (uint64_t)iv;
+        }
+        if (q_grace) {
+            int64_t ms;
+            if (cn_parse_duration_ms(q_grace, &ms) < 0 || ms < 0 || ms / 1000 >= UINT32_MAX)
+                return usage_error("want a duration (7d, 12h, 30m)", q_grace);
+            qreq.grace_s = (uint32_t)(ms / 1000);
+        }
+        if (target) {
+            if (mount_resolve(target, fsbuf, sizeof(fsbuf), mm, sizeof(mm)) == 0) {
+                target = fsbuf;
+                if (!master)
+                    master = mm;
+            } else if (target[0] != '/') {
+                return usage_error("not on a Cairn mount here and not an absolute path inside "
+                                   "the file system",
+                                   target);
+            }
+            qreq.path = cn_str_of(target);
+        }
+        path = NULL;
+        target = NULL;
     }
     if (type == CN_MSG_ADM_INFO && !path)
         return usage_error("info needs a PATH", NULL);
@@ -560,6 +682,7 @@ int main(int argc, char **argv)
                       : type == CN_MSG_ADM_FSCK      ? (const void *)&freq
                       : type == CN_MSG_ADM_TRASH     ? (const void *)&treq
                       : type == CN_MSG_ADM_TRASHTIME ? (const void *)&ttreq
+                      : type == CN_MSG_ADM_QUOTA     ? (const void *)&qreq
                                                      : (const void *)&empty;
     err[0] = 0;
     rc = cn_sock_call(fd, type, 2, msg, &rh, &reply,
@@ -606,6 +729,8 @@ int main(int argc, char **argv)
         print_fsck(j);
     } else if (type == CN_MSG_ADM_TRASH) {
         unrestored = print_trash(j);
+    } else if (type == CN_MSG_ADM_QUOTA) {
+        print_quotas(j);
     } else if (type == CN_MSG_ADM_TRASHTIME) {
         printf("%s: trashtime %llds%s%s\n", jstr(j, "path"), jint(j, "trashtime"),
                json_is_true(json_object_get(j, "explicit")) ? "" : " (inherited or the default)",

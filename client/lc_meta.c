@@ -166,6 +166,16 @@ int lc_statfs(struct lc *c, struct cn_statfs_r *out)
     return rc;
 }
 
+int lc_statfs_dir(struct lc *c, uint64_t ino, struct cn_statfs_r *out)
+{
+    struct cn_ino_req m = {ino};
+    struct lc_op op;
+    lc_op_init(&op);
+    int rc = lc_mcall(c, CN_MSG_STATFS_DIR, &m, out, &op);
+    lc_op_release(&op);
+    return rc;
+}
+
 int lc_setxattr(struct lc *c, const struct lc_cred *u, uint64_t ino, const char *name,
                 const void *value, size_t size, uint32_t flags)
 {

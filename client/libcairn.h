@@ -98,6 +98,9 @@ typedef int (*lc_dirent_cb)(const struct cn_dirent *e, void *ud);
 int lc_readdir(struct lc *c, const struct lc_cred *u, uint64_t ino, uint64_t cookie, uint32_t max,
                lc_dirent_cb cb, void *ud, int *eof);
 int lc_statfs(struct lc *c, struct cn_statfs_r *out);
+/* The same seen from directory (or file) ino: under a directory quota the
+ * quota's limits and usage replace the cluster's size and free space. */
+int lc_statfs_dir(struct lc *c, uint64_t ino, struct cn_statfs_r *out);
 int lc_setxattr(struct lc *c, const struct lc_cred *u, uint64_t ino, const char *name,
                 const void *value, size_t size, uint32_t flags);
 /* size 0: returns the size needed. Otherwise copies into buf; -ERANGE if small. */

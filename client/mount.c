@@ -651,9 +651,9 @@ static void m_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off
 
 static void m_statfs(fuse_req_t req, fuse_ino_t ino)
 {
-    (void)ino;
     struct cn_statfs_r s;
-    int rc = lc_statfs(M(req)->c, &s);
+    /* from inside a directory under a quota, df shows the quota */
+    int rc = ino > 1 ? lc_statfs_dir(M(req)->c, ino, &s) : lc_statfs(M(req)->c, &s);
     if (rc) {
         fuse_reply_err(req, -rc);
         return;

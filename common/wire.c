@@ -689,6 +689,12 @@ static const struct field d_adm_trashtime_f[] = {
     F(FK_STR, cn_adm_trashtime, path), F(FK_U8, cn_adm_trashtime, op),
     F(FK_U64, cn_adm_trashtime, seconds), F(FK_U8, cn_adm_trashtime, recursive), FEND};
 DESC(d_adm_trashtime, cn_adm_trashtime);
+static const struct field d_adm_quota_f[] = {
+    F(FK_U8, cn_adm_quota, op),           F(FK_STR, cn_adm_quota, path),
+    F(FK_U64, cn_adm_quota, hard_bytes),  F(FK_U64, cn_adm_quota, soft_bytes),
+    F(FK_U64, cn_adm_quota, hard_inodes), F(FK_U64, cn_adm_quota, soft_inodes),
+    F(FK_U32, cn_adm_quota, grace_s),     FEND};
+DESC(d_adm_quota, cn_adm_quota);
 static const struct field d_adm_fsck_f[] = {F(FK_U8, cn_adm_fsck, repair), FEND};
 DESC(d_adm_fsck, cn_adm_fsck);
 static const struct field d_ml_follow_f[] = {
@@ -822,6 +828,10 @@ static const struct {
     {CN_MSG_ADM_TRASH_R, "ADM_TRASH_R", &d_json_r},
     {CN_MSG_ADM_TRASHTIME, "ADM_TRASHTIME", &d_adm_trashtime},
     {CN_MSG_ADM_TRASHTIME_R, "ADM_TRASHTIME_R", &d_json_r},
+    {CN_MSG_ADM_QUOTA, "ADM_QUOTA", &d_adm_quota},
+    {CN_MSG_ADM_QUOTA_R, "ADM_QUOTA_R", &d_json_r},
+    {CN_MSG_STATFS_DIR, "STATFS_DIR", &d_ino_req},
+    {CN_MSG_STATFS_DIR_R, "STATFS_DIR_R", &d_statfs_r},
     {CN_MSG_ML_FOLLOW, "ML_FOLLOW", &d_ml_follow},
     {CN_MSG_ML_FOLLOW_R, "ML_FOLLOW_R", &d_ml_follow_r},
     {CN_MSG_ML_ENTRY, "ML_ENTRY", &d_ml_entry},

@@ -313,6 +313,9 @@ enum cn_msg_type {
     CN_MSG_READDIR = 0x030B,       /* ino u64, cookie u64 (0 = start), max u32, uid u32, gid u32 */
     CN_MSG_READDIR_R = 0x830B,     /* eof u8, entries dirent[] */
     CN_MSG_STATFS = 0x030C,        /* empty */
+    CN_MSG_STATFS_DIR = 0x031A,    /* ino u64: statfs seen from a directory: a directory under a
+                                      quota sees the quota as its size */
+    CN_MSG_STATFS_DIR_R = 0x831A,  /* as STATFS_R */
     CN_MSG_STATFS_R = 0x830C,      /* total u64, free u64, avail u64 (bytes), files u64,
                                       ffree u64, bsize u32, namemax u32 */
     CN_MSG_SETXATTR = 0x030D,      /* ino u64, name str, value bytes, flags u32, uid u32, gid u32 */
@@ -384,6 +387,10 @@ enum cn_msg_type {
     CN_MSG_ADM_TRASHTIME = 0x0407,   /* path str, op u8 (0 get, 1 set, 2 clear), seconds u64,
                                         recursive u8 */
     CN_MSG_ADM_TRASHTIME_R = 0x8407, /* json */
+    CN_MSG_ADM_QUOTA = 0x0408,       /* op u8 (1 set, 2 get, 3 rm, 4 ls), path str, hard_bytes
+                                        u64, soft_bytes u64, hard_inodes u64, soft_inodes u64,
+                                        grace_s u32 (0 = no limit) */
+    CN_MSG_ADM_QUOTA_R = 0x8408,     /* json */
 
     /* -- metalogger <-> master (the chunkserver port; docs/protocol.md) -- */
     CN_MSG_ML_FOLLOW = 0x0500,     /* ml -> master: name str, fsid bytes (0 or 16), seq u64 (last
@@ -747,6 +754,12 @@ struct cn_adm_trashtime { /* ADM_TRASHTIME */
     uint64_t seconds;
     uint8_t recursive;
 };
+struct cn_adm_quota { /* ADM_QUOTA */
+    uint8_t op;
+    struct cn_str path;
+    uint64_t hard_bytes, soft_bytes, hard_inodes, soft_inodes;
+    uint32_t grace_s;
+};
 struct cn_adm_fsck { /* ADM_FSCK */
     uint8_t repair;
 };
@@ -848,6 +861,10 @@ struct cn_json_r { /* every ADM_*_R */
     X(CN_MSG_ADM_TRASH_R, cn_json_r)                                                               \
     X(CN_MSG_ADM_TRASHTIME, cn_adm_trashtime)                                                      \
     X(CN_MSG_ADM_TRASHTIME_R, cn_json_r)                                                           \
+    X(CN_MSG_ADM_QUOTA, cn_adm_quota)                                                              \
+    X(CN_MSG_ADM_QUOTA_R, cn_json_r)                                                               \
+    X(CN_MSG_STATFS_DIR, cn_ino_req)                                                               \
+    X(CN_MSG_STATFS_DIR_R, cn_statfs_r)                                                            \
     X(CN_MSG_ML_FOLLOW, cn_ml_follow)                                                              \
     X(CN_MSG_ML_FOLLOW_R, cn_ml_follow_r)                                                          \
     X(CN_MSG_ML_ENTRY, cn_ml_entry)                                                                \

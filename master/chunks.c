@@ -205,6 +205,11 @@ int meta_chunk_lease_commit(struct meta *m, uint64_t chunk_id, uint64_t holder, 
     chunk_store(m, &c);
     end = (uint64_t)c.index * META_CHUNK_SIZE + length;
     if (end > in->a.size) {
+        /* committed data is never refused: the quota is checked before the
+         * write (WRITE_BEGIN), so a session can pass the limit by its size */
+        rc = meta_quota_charge(m, in->a.parent, (int64_t)(end - in->a.size), 0);
+        if (rc < 0)
+            goto out;
         m->sb.used_bytes += end - in->a.size;
         in->a.size = end;
     }

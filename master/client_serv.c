@@ -535,7 +535,7 @@ out:
 
 /* ---- statfs, xattrs ------------------------------------------------------------ */
 
-static int do_statfs(struct req *r)
+static int do_statfs(struct req *r, uint64_t ino)
 {
     struct meta_statfs st;
     int rc = meta_statfs(r->M->meta, &st);
@@ -561,7 +561,9 @@ static int do_statfs(struct req *r)
         .bsize = 65536,
         .namemax = META_NAME_MAX,
     };
-    rep(r, CN_MSG_STATFS_R, &sr);
+    if (ino && (rc = quota_statfs(r->M, ino, &sr)))
+        return rc;
+    rep(r, r->type | CN_MSG_REPLY, &sr);
     return 0;
 }
 
@@ -828,6 +830,10 @@ static int do_write_begin(struct req *r, const struct cn_write_begin *m)
         return rc;
     if (!S_ISREG(a.mode))
         return S_ISDIR(a.mode) ? -EISDIR : -EINVAL;
+    /* a directory above it at its hard limit (or past a soft one's grace):
+     * no new data (quota.c); what was written stays */
+    if ((rc = meta_quota_check(M->meta, a.parent, 1, 0)))
+        return rc;
     if ((rc = perm(&a, m->uid, m->gid, P_W)))
         return rc;
     uint32_t n = 0;
@@ -900,7 +906,16 @@ static int do_write_end(struct req *r, const struct cn_write_end *m)
         uint64_t len = m->size > start ? m->size - start : 0;
         if (len > META_CHUNK_SIZE)
             len = META_CHUNK_SIZE;
-        rc = meta_chunk_lease_commit(M->meta, m->chunk, m->lease, m->version, len, &c);
+        /* growth past a quota's hard limit: the session is rolled back and
+         * the writer gets EDQUOT; what was committed before stays */
+        rc = meta_getattr(M->meta, m->ino, &a);
+        if (!rc && start + len > a.size &&
+            meta_quota_check(M->meta, a.parent, start + len - a.size, 0) == -EDQUOT) {
+            rc = meta_chunk_lease_rollback(M->meta, m->chunk);
+            return rc ? rc : -EDQUOT;
+        }
+        if (!rc)
+            rc = meta_chunk_lease_commit(M->meta, m->chunk, m->lease, m->version, len, &c);
         if (!rc)
             cs_chain_committed(M, m->chunk, m->version);
     } else {
@@ -976,14 +991,16 @@ static int do_fsck(struct req *r, const struct cn_adm_fsck *m)
     return 0;
 }
 
-/* ADM_TRASH, ADM_TRASHTIME: `cairn trash ...`, `cairn trashtime ...` (admin role). */
+/* ADM_TRASH, ADM_TRASHTIME, ADM_QUOTA: `cairn trash ...`, `cairn trashtime ...`,
+ * `cairn quota ...` (admin role). */
 static int do_trash(struct req *r, const void *msg)
 {
     int err = 0;
     if (r->cl->role != CN_ROLE_ADMIN)
         return -EPERM;
-    char *json =
-        r->type == CN_MSG_ADM_TRASH ? trash_json(r->M, msg, &err) : trashtime_json(r->M, msg, &err);
+    char *json = r->type == CN_MSG_ADM_TRASH   ? trash_json(r->M, msg, &err)
+                 : r->type == CN_MSG_ADM_QUOTA ? quota_json(r->M, msg, &err)
+                                               : trashtime_json(r->M, msg, &err);
     if (!json)
         return err;
     struct cn_json_r jr = {{(const uint8_t *)json, (uint32_t)strlen(json)}};
@@ -1020,6 +1037,7 @@ union any_req {
     struct cn_adm_fsck fsck;
     struct cn_adm_trash trash;
     struct cn_adm_trashtime trashtime;
+    struct cn_adm_quota quota;
     struct cn_reopen reopen;
     struct cn_lock lock;
     struct cn_getlk getlk;
@@ -1058,7 +1076,9 @@ static int dispatch(struct req *r, union any_req *u)
     case CN_MSG_READDIR:
         return do_readdir(r, &u->readdir);
     case CN_MSG_STATFS:
-        return do_statfs(r);
+        return do_statfs(r, 0);
+    case CN_MSG_STATFS_DIR:
+        return do_statfs(r, u->ino.ino);
     case CN_MSG_SETXATTR:
         return do_setxattr(r, &u->setxattr);
     case CN_MSG_GETXATTR:
@@ -1100,6 +1120,7 @@ static int dispatch(struct req *r, union any_req *u)
         return do_fsck(r, &u->fsck);
     case CN_MSG_ADM_TRASH:
     case CN_MSG_ADM_TRASHTIME:
+    case CN_MSG_ADM_QUOTA:
         return do_trash(r, u);
     default:
         return -ENOTSUP;

@@ -259,6 +259,12 @@ char *trash_json(struct master *M, const struct cn_adm_trash *r, int *err);
 char *trashtime_json(struct master *M, const struct cn_adm_trashtime *r, int *err);
 void trash_tick(struct master *M, uint64_t now_ms);
 
+/* quota_serv.c: ADM_QUOTA's JSON (NULL and *err on failure; set/rm in the
+ * open turn); statfs numbers of a directory under a quota (unchanged
+ * without one). */
+char *quota_json(struct master *M, const struct cn_adm_quota *r, int *err);
+int quota_statfs(struct master *M, uint64_t ino, struct cn_statfs_r *sr);
+
 /* fsck_serv.c: ADM_FSCK's JSON (NULL and *err on failure); with repair the
  * changes are in the open turn (the reply waits for its commit). */
 char *fsck_json(struct master *M, int repair, int *err);

@@ -239,8 +239,10 @@ int meta_inode_decode(struct meta *m, const uint8_t *v, size_t len, uint64_t ino
     }
     if ((a->mode & S_IFMT) == S_IFLNK ? out->target_len == 0 : out->target_len != 0)
         return META_CORRUPT(m, "inode record: symlink target on a non-symlink or missing");
-    if (((a->mode & S_IFMT) == S_IFDIR) != (a->parent != 0))
-        return META_CORRUPT(m, "inode record: parent set on a non-directory or missing");
+    /* directories always have a parent; other inodes may name the directory
+     * that accounts for them in quotas (0 in databases from before quotas) */
+    if ((a->mode & S_IFMT) == S_IFDIR && a->parent == 0)
+        return META_CORRUPT(m, "inode record: a directory without a parent");
     if (a->size > INT64_MAX)
         return META_CORRUPT(m, "inode record: size above 2^63");
     memcpy(out->target, v + META_INODE_LEN, out->target_len);

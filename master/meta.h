@@ -326,6 +326,30 @@ int meta_trash_purge(struct meta *m, uint64_t ino, struct meta_freed *freed);
 /* Frees up to max items expired at now_s; returns how many. */
 int meta_trash_expire(struct meta *m, uint64_t now_s, size_t max, struct meta_freed *freed);
 
+/* ---- quotas (master/quota.c) --------------------------------------------------
+ * On directories: logical bytes of regular files and inodes below them,
+ * each with an optional hard limit and a soft one with a grace period
+ * (0 = no limit). Usage is kept in the same turns as the changes. */
+struct meta_quota {
+    uint64_t ino; /* the directory */
+    uint64_t hard_bytes, soft_bytes, hard_inodes, soft_inodes;
+    uint32_t grace_s;
+    uint64_t bytes_over_since, inodes_over_since; /* wall s over the soft limit; 0 = not */
+    uint64_t used_bytes, used_inodes;
+};
+/* Sets the limits of dir's quota (a new one counts the tree below). Turn. */
+int meta_quota_set(struct meta *m, uint64_t dir, const struct meta_quota *limits);
+int meta_quota_get(struct meta *m, uint64_t dir, struct meta_quota *out);
+int meta_quota_remove(struct meta *m, uint64_t dir);
+/* The quota of dir or of the nearest directory above it with one: -ENOENT. */
+int meta_quota_nearest(struct meta *m, uint64_t dir, struct meta_quota *out);
+int meta_quota_list(struct meta *m, int (*fn)(void *ctx, const struct meta_quota *q), void *ctx);
+/* -EDQUOT if adding bytes/inodes below dir would pass a hard limit, or a
+ * soft one whose grace period ran out. */
+int meta_quota_check(struct meta *m, uint64_t dir, uint64_t bytes, uint64_t inodes);
+/* Bytes and inodes below dir (a full walk of its tree). */
+int meta_quota_subtree(struct meta *m, uint64_t dir, uint64_t *bytes, uint64_t *inodes);
+
 /* ---- chunk table (master/chunks.c) ---------------------------------------- */
 
 #define META_LEASE_NONE  0u

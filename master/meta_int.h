@@ -30,6 +30,7 @@
 #define META_K_TRASH     'T' /* 'T' ino64: a deleted inode in the trash (trash.c) */
 #define META_K_TRASHQ    'U' /* 'U' expires64 ino64: the trash by expiry time */
 #define META_K_TRASHTIME 'Y' /* 'Y' ino64: an explicit trashtime */
+#define META_K_QUOTA     'Q' /* 'Q' ino64: a directory quota and its usage (quota.c) */
 #define META_K_CLASS     'K' /* reserved: storage classes */
 #define META_K_CHANGES   'L' /* "L": changelog head; 'L' seq64: entries (changelog.c) */
 #define META_K_MARK      'M' /* 'M' server NUL [disk uuid16]: removal marks (marks.c) */
@@ -234,6 +235,13 @@ int meta_ns_dentry_get(struct meta *m, uint64_t parent, const char *name, size_t
 void meta_ns_dentry_put(struct meta *m, uint64_t parent, const char *name, size_t nlen,
                         uint64_t ino, uint32_t mode);
 int meta_ns_inode_release(struct meta *m, struct meta_inode *in, struct meta_freed *freed);
+/* quota.c: usage changes of `dir` and the directories above it (bytes of
+ * regular files, inodes); check before growing (-EDQUOT); a file or tree
+ * moving from one directory to another. */
+int meta_quota_charge(struct meta *m, uint64_t dir, int64_t bytes, int64_t inodes);
+int meta_quota_move(struct meta *m, uint64_t ino, uint64_t from, uint64_t to, uint64_t size,
+                    int is_dir);
+
 /* trash.c: an inode whose last name went away, into the trash for secs. */
 int meta_trash_put(struct meta *m, struct meta_inode *in, uint64_t parent, const char *name,
                    size_t nlen, const struct timespec *now, uint32_t secs);

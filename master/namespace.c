@@ -208,7 +208,9 @@ static int link_drop(struct meta *m, struct meta_inode *in, const struct timespe
         return 0;
     }
     uint32_t secs = 0;
-    int rc = meta_trashtime_get(m, in->a.ino, parent, &secs, NULL);
+    int rc = meta_quota_charge(m, in->a.parent, S_ISREG(in->a.mode) ? -(int64_t)in->a.size : 0, -1);
+    if (rc == 0)
+        rc = meta_trashtime_get(m, in->a.ino, parent, &secs, NULL);
     if (rc < 0)
         return rc;
     if (secs > 0)
@@ -378,6 +380,9 @@ static int node_create(struct meta *m, uint64_t parent, const char *name, struct
     }
     if (rc != -ENOENT)
         goto out;
+    rc = meta_quota_check(m, parent, 0, 1);
+    if (rc < 0)
+        goto out;
     meta_now(&now);
     in->a.ino = m->sb.next_ino++;
     m->sb.inodes++;
@@ -392,7 +397,11 @@ static int node_create(struct meta *m, uint64_t parent, const char *name, struct
         dir.a.nlink++;
     } else {
         in->a.nlink = 1;
+        in->a.parent = parent; /* the directory that accounts for it (quota.c) */
     }
+    rc = meta_quota_charge(m, parent, 0, 1);
+    if (rc < 0)
+        goto out;
     meta_inode_store(m, in);
     dentry_put(m, parent, name, (size_t)nlen, in->a.ino, in->a.mode);
     touch_mc(&dir, &now);
@@ -635,7 +644,9 @@ int meta_rmdir(struct meta *m, uint64_t parent, const char *name)
     meta_now(&now);
     dentry_del(m, parent, name, (size_t)nlen);
     uint32_t secs = 0;
-    rc = meta_trashtime_get(m, d.ino, parent, &secs, NULL);
+    rc = meta_quota_charge(m, parent, 0, -1);
+    if (rc == 0)
+        rc = meta_trashtime_get(m, d.ino, parent, &secs, NULL);
     if (rc == 0)
         rc = secs > 0 ? meta_trash_put(m, &in, parent, name, (size_t)nlen, &now, secs)
                       : inode_free(m, &in, NULL);
@@ -769,6 +780,15 @@ int meta_rename(struct meta *m, uint64_t oldparent, const char *oldname, uint64_
                 goto out;
         }
     }
+    if (!same_dir && (is_dir(src) || src->a.parent == oldparent)) {
+        /* the moved file or tree changes quota domain (quota.c) */
+        rc = meta_quota_move(m, sd.ino, oldparent, newparent,
+                             S_ISREG(src->a.mode) ? src->a.size : 0, is_dir(src));
+        if (rc < 0)
+            goto out;
+        if (!is_dir(src))
+            src->a.parent = newparent;
+    }
     dentry_del(m, oldparent, oldname, (size_t)olen);
     dentry_put(m, newparent, newname, (size_t)nlen, sd.ino, src->a.mode);
     src->a.ctime = now;
@@ -846,8 +866,14 @@ int meta_setattr(struct meta *m, uint64_t ino, const struct meta_setattr *sa, st
             }
             m->sb.used_bytes -= old - nsz <= m->sb.used_bytes ? old - nsz : m->sb.used_bytes;
         } else {
+            rc = meta_quota_check(m, in->a.parent, nsz - old, 0);
+            if (rc < 0)
+                goto out;
             m->sb.used_bytes += nsz - old;
         }
+        rc = meta_quota_charge(m, in->a.parent, (int64_t)nsz - (int64_t)old, 0);
+        if (rc < 0)
+            goto out;
         in->a.size = nsz;
         in->a.mtime = now;
     }

@@ -312,8 +312,11 @@ static int restore_one(struct meta *m, uint64_t ino, uint64_t to, int depth)
             in->a.nlink = 1;
         }
         in->a.ctime = now;
+        if (!S_ISDIR(in->a.mode))
+            in->a.parent = parent;
         meta_inode_store(m, in);
         meta_ns_dentry_put(m, parent, it.name, nlen, ino, in->a.mode);
+        rc = meta_quota_charge(m, parent, S_ISREG(in->a.mode) ? (int64_t)in->a.size : 0, 1);
         dir.a.mtime = dir.a.ctime = now;
         meta_inode_store(m, &dir);
     }

@@ -24,3 +24,10 @@ if(TARGET cairn AND TARGET cairn-chunkserver AND TARGET cairn-mount)
            COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/test_42_trash.sh ${CMAKE_BINARY_DIR}/bin)
   set_tests_properties(test_42_trash PROPERTIES TIMEOUT 240 RUN_SERIAL TRUE)
 endif()
+
+# Directory quotas (issue 9): EDQUOT on bytes and inodes, df, soft/grace.
+if(TARGET cairn AND TARGET cairn-chunkserver AND TARGET cairn-mount)
+  add_test(NAME test_44_quota
+           COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/test_44_quota.sh ${CMAKE_BINARY_DIR}/bin)
+  set_tests_properties(test_44_quota PROPERTIES TIMEOUT 240 RUN_SERIAL TRUE)
+endif()
