@@ -90,7 +90,7 @@ struct worker {
     uint32_t id;
 };
 
-static const struct lc_cred root_cred = {0, 0};
+static const struct lc_cred root_cred = {.uid = 0, .gid = 0};
 
 static void usage(void)
 {

@@ -42,10 +42,19 @@
 
 enum { ST_DOWN, ST_CONNECTING, ST_HELLO, ST_UP };
 
+/* What this session's master was told of one uid's groups (CREDS slot). */
+struct lc_creds_slot {
+    int used;
+    uint32_t uid, ngroups;
+    uint32_t groups[CN_CREDS_GROUPS];
+};
+
 struct lc_master {
     struct cn_conn *conn;
     int state;
     uint64_t gen;
+    struct lc_creds_slot creds[CN_CREDS_SLOTS]; /* emptied with each new session */
+    uint32_t creds_next;                        /* slot to reuse when all are taken */
     struct lc_op *waitq, **wtail;
     uint32_t backoff_ms;
     uint64_t retry_at; /* next connection attempt (ms), 0 = now */
@@ -240,8 +249,55 @@ static void on_mreply(struct cn_conn *conn, int status, const struct cn_frame_hd
     master_queue(cl, op);
 }
 
+static void on_creds_reply(struct cn_conn *conn, int status, const struct cn_frame_hdr *h,
+                           const uint8_t *payload, void *ud)
+{
+    (void)conn;
+    (void)payload;
+    (void)ud;
+    if (status || (h && h->type != CN_MSG_CREDS_R))
+        cn_log_warn("libcairn",
+                    "CREDS refused by the master: %s (groups of one user are not "
+                    "checked there until its next change)",
+                    cn_strerror(status ? status : -EPROTO));
+}
+
+/* Before a request of u: a CREDS with u's groups unless this session's
+ * master has them already. Frames of one connection are handled in order,
+ * so the request that follows sees them; a reconnect empties the table and
+ * the request, sent again, brings its CREDS along. */
+static void creds_sync(struct lc *c, const struct lc_cred *u)
+{
+    struct lc_master *m = c->m;
+    uint32_t n = u->ngroups < CN_CREDS_GROUPS ? u->ngroups : CN_CREDS_GROUPS;
+    struct lc_creds_slot *s = NULL;
+    for (uint32_t i = 0; i < CN_CREDS_SLOTS && !s; i++)
+        if (m->creds[i].used && m->creds[i].uid == u->uid)
+            s = &m->creds[i];
+    if (s && s->ngroups == n && !memcmp(s->groups, u->groups, n * sizeof(uint32_t)))
+        return;
+    for (uint32_t i = 0; i < CN_CREDS_SLOTS && !s; i++)
+        if (!m->creds[i].used)
+            s = &m->creds[i];
+    if (!s)
+        s = &m->creds[m->creds_next++ % CN_CREDS_SLOTS];
+    struct cn_gid g[CN_CREDS_GROUPS];
+    for (uint32_t i = 0; i < n; i++)
+        g[i].gid = u->groups[i];
+    struct cn_creds cm = {(uint32_t)(s - m->creds), u->uid, g, n};
+    s->used = 0;
+    if (cn_conn_call(m->conn, CN_MSG_CREDS, &cm, c->o.connect_timeout_ms, on_creds_reply, NULL))
+        return; /* the request fails the same way and comes back after a reconnect */
+    s->used = 1;
+    s->uid = u->uid;
+    s->ngroups = n;
+    memcpy(s->groups, u->groups, n * sizeof(uint32_t));
+}
+
 static void master_send(struct lc *c, struct lc_op *op)
 {
+    if (op->cred)
+        creds_sync(c, op->cred);
     uint64_t now = lc_now_ms();
     uint64_t left = op->deadline_ms > now ? op->deadline_ms - now : 1;
     uint32_t try_ms = op->try_ms ? op->try_ms : MASTER_TRY_MS;
@@ -393,6 +449,7 @@ static void on_mhello(struct cn_conn *conn, int status, const struct cn_frame_hd
     m->state = ST_UP;
     m->backoff_ms = 0;
     m->last_err[0] = 0;
+    memset(m->creds, 0, sizeof(m->creds)); /* a new session knows no groups */
     send_reopen(c, conn);
     master_flush(c);
 }

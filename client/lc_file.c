@@ -966,6 +966,7 @@ int lc_openf(struct lc *c, const struct lc_cred *u, uint64_t ino, int flags, str
     struct cn_attr_r r;
     struct lc_op op;
     lc_op_init(&op);
+    op.cred = u;
     if (!rc)
         rc = lc_mcall(c, CN_MSG_OPEN, &m, &r, &op);
     if (!rc) {
@@ -994,10 +995,11 @@ int lc_openf(struct lc *c, const struct lc_cred *u, uint64_t ino, int flags, str
 int lc_create(struct lc *c, const struct lc_cred *u, uint64_t parent, const char *name,
               uint32_t mode, int flags, struct lc_fh **fhp, struct cn_attr *out)
 {
-    struct cn_create m = {parent, cn_str_of(name), mode, (uint32_t)flags, u->uid, u->gid};
+    struct cn_create m = {parent, cn_str_of(name), mode, (uint32_t)flags, u->uid, u->gid, u->umask};
     struct cn_attr_r r;
     struct lc_op op;
     lc_op_init(&op);
+    op.cred = u;
     int rc = lc_mcall(c, CN_MSG_CREATE, &m, &r, &op);
     lc_op_release(&op);
     if (rc)
@@ -1148,6 +1150,7 @@ int lc_setattr(struct lc *c, const struct lc_cred *u, const struct cn_setattr *m
     struct lc_op op;
     struct cn_attr_r r;
     lc_op_init(&op);
+    op.cred = u;
     int rc = lc_mcall(c, CN_MSG_SETATTR, &sa, &r, &op);
     lc_op_release(&op);
     if (!rc) {

@@ -28,14 +28,16 @@ struct lc_op {
     int to_master;
     char addr[280]; /* chunkserver host:port */
     uint16_t type;
-    struct cn_buf payload; /* encoded request (owned) */
-    uint32_t timeout_ms;   /* one attempt */
-    uint64_t deadline_ms;  /* master requests: give up after */
-    uint32_t try_ms;       /* master requests: one attempt (0: MASTER_TRY_MS) */
-    int cancel;            /* atomic: a waiting lock was interrupted (lc_lock.c) */
-    int session_bound;     /* master requests that only mean something in the session
-                              they started in (unlocks): never sent again after a
-                              reconnect, answered "done" instead (lc_core.c) */
+    struct cn_buf payload;      /* encoded request (owned) */
+    uint32_t timeout_ms;        /* one attempt */
+    uint64_t deadline_ms;       /* master requests: give up after */
+    uint32_t try_ms;            /* master requests: one attempt (0: MASTER_TRY_MS) */
+    int cancel;                 /* atomic: a waiting lock was interrupted (lc_lock.c) */
+    int session_bound;          /* master requests that only mean something in the session
+                                   they started in (unlocks): never sent again after a
+                                   reconnect, answered "done" instead (lc_core.c) */
+    const struct lc_cred *cred; /* master requests: the caller, whose groups go first in a
+                                   CREDS when the session lacks them (borrowed; NULL: none) */
     int attempts;
     /* result */
     int status;           /* 0 or -errno */

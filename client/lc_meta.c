@@ -28,11 +28,13 @@ void lc_attr_to_stat(const struct cn_attr *a, struct stat *st)
 }
 
 /* One request whose reply is attributes (or nothing when out is NULL). */
-static int attr_call(struct lc *c, uint16_t type, const void *msg, struct cn_attr *out)
+static int attr_call(struct lc *c, const struct lc_cred *u, uint16_t type, const void *msg,
+                     struct cn_attr *out)
 {
     struct lc_op op;
     struct cn_attr_r r;
     lc_op_init(&op);
+    op.cred = u;
     int rc = lc_mcall(c, type, msg, out ? &r : NULL, &op);
     if (!rc && out)
         *out = r.attr;
@@ -51,7 +53,7 @@ int lc_lookup(struct lc *c, const struct lc_cred *u, uint64_t parent, const char
               struct cn_attr *out)
 {
     struct cn_name_req m = {parent, cn_str_of(name), u->uid, u->gid};
-    int rc = attr_call(c, CN_MSG_LOOKUP, &m, out);
+    int rc = attr_call(c, u, CN_MSG_LOOKUP, &m, out);
     if (!rc)
         fix_size(c, out);
     return rc;
@@ -60,7 +62,7 @@ int lc_lookup(struct lc *c, const struct lc_cred *u, uint64_t parent, const char
 int lc_getattr(struct lc *c, uint64_t ino, struct cn_attr *out)
 {
     struct cn_ino_req m = {ino};
-    int rc = attr_call(c, CN_MSG_GETATTR, &m, out);
+    int rc = attr_call(c, NULL, CN_MSG_GETATTR, &m, out);
     if (!rc)
         fix_size(c, out);
     return rc;
@@ -69,27 +71,27 @@ int lc_getattr(struct lc *c, uint64_t ino, struct cn_attr *out)
 int lc_mknod(struct lc *c, const struct lc_cred *u, uint64_t parent, const char *name,
              uint32_t mode, uint32_t rdev, struct cn_attr *out)
 {
-    struct cn_mknod m = {parent, cn_str_of(name), mode, rdev, u->uid, u->gid};
-    return attr_call(c, CN_MSG_MKNOD, &m, out);
+    struct cn_mknod m = {parent, cn_str_of(name), mode, rdev, u->uid, u->gid, u->umask};
+    return attr_call(c, u, CN_MSG_MKNOD, &m, out);
 }
 
 int lc_mkdir(struct lc *c, const struct lc_cred *u, uint64_t parent, const char *name,
              uint32_t mode, struct cn_attr *out)
 {
-    struct cn_mkdir m = {parent, cn_str_of(name), mode, u->uid, u->gid};
-    return attr_call(c, CN_MSG_MKDIR, &m, out);
+    struct cn_mkdir m = {parent, cn_str_of(name), mode, u->uid, u->gid, u->umask};
+    return attr_call(c, u, CN_MSG_MKDIR, &m, out);
 }
 
 int lc_unlink(struct lc *c, const struct lc_cred *u, uint64_t parent, const char *name)
 {
     struct cn_name_req m = {parent, cn_str_of(name), u->uid, u->gid};
-    return attr_call(c, CN_MSG_UNLINK, &m, NULL);
+    return attr_call(c, u, CN_MSG_UNLINK, &m, NULL);
 }
 
 int lc_rmdir(struct lc *c, const struct lc_cred *u, uint64_t parent, const char *name)
 {
     struct cn_name_req m = {parent, cn_str_of(name), u->uid, u->gid};
-    return attr_call(c, CN_MSG_RMDIR, &m, NULL);
+    return attr_call(c, u, CN_MSG_RMDIR, &m, NULL);
 }
 
 int lc_rename(struct lc *c, const struct lc_cred *u, uint64_t parent, const char *name,
@@ -97,14 +99,14 @@ int lc_rename(struct lc *c, const struct lc_cred *u, uint64_t parent, const char
 {
     struct cn_rename m = {parent, cn_str_of(name), newparent, cn_str_of(newname),
                           flags,  u->uid,          u->gid};
-    return attr_call(c, CN_MSG_RENAME, &m, NULL);
+    return attr_call(c, u, CN_MSG_RENAME, &m, NULL);
 }
 
 int lc_link(struct lc *c, const struct lc_cred *u, uint64_t ino, uint64_t newparent,
             const char *newname, struct cn_attr *out)
 {
     struct cn_link m = {ino, newparent, cn_str_of(newname), u->uid, u->gid};
-    int rc = attr_call(c, CN_MSG_LINK, &m, out);
+    int rc = attr_call(c, u, CN_MSG_LINK, &m, out);
     if (!rc)
         fix_size(c, out);
     return rc;
@@ -114,7 +116,7 @@ int lc_symlink(struct lc *c, const struct lc_cred *u, uint64_t parent, const cha
                const char *target, struct cn_attr *out)
 {
     struct cn_symlink m = {parent, cn_str_of(name), cn_str_of(target), u->uid, u->gid};
-    return attr_call(c, CN_MSG_SYMLINK, &m, out);
+    return attr_call(c, u, CN_MSG_SYMLINK, &m, out);
 }
 
 int lc_readlink(struct lc *c, uint64_t ino, char *buf, size_t size)
@@ -141,6 +143,7 @@ int lc_readdir(struct lc *c, const struct lc_cred *u, uint64_t ino, uint64_t coo
     struct cn_readdir_r r;
     struct lc_op op;
     lc_op_init(&op);
+    op.cred = u;
     int rc = lc_mcall(c, CN_MSG_READDIR, &m, &r, &op);
     if (!rc) {
         *eof = r.eof;
@@ -182,7 +185,7 @@ int lc_setxattr(struct lc *c, const struct lc_cred *u, uint64_t ino, const char 
     if (size > CN_WIRE_MAX_PAYLOAD / 2)
         return -E2BIG;
     struct cn_setxattr m = {ino, cn_str_of(name), {value, (uint32_t)size}, flags, u->uid, u->gid};
-    return attr_call(c, CN_MSG_SETXATTR, &m, NULL);
+    return attr_call(c, u, CN_MSG_SETXATTR, &m, NULL);
 }
 
 static int xattr_out(const struct cn_xattr_r *r, void *buf, size_t size)
@@ -202,6 +205,7 @@ int lc_getxattr(struct lc *c, const struct lc_cred *u, uint64_t ino, const char 
     struct cn_xattr_r r;
     struct lc_op op;
     lc_op_init(&op);
+    op.cred = u;
     int rc = lc_mcall(c, CN_MSG_GETXATTR, &m, &r, &op);
     if (!rc)
         rc = xattr_out(&r, buf, size);
@@ -215,6 +219,7 @@ int lc_listxattr(struct lc *c, const struct lc_cred *u, uint64_t ino, void *buf,
     struct cn_xattr_r r;
     struct lc_op op;
     lc_op_init(&op);
+    op.cred = u;
     int rc = lc_mcall(c, CN_MSG_LISTXATTR, &m, &r, &op);
     if (!rc)
         rc = xattr_out(&r, buf, size);
@@ -225,5 +230,5 @@ int lc_listxattr(struct lc *c, const struct lc_cred *u, uint64_t ino, void *buf,
 int lc_removexattr(struct lc *c, const struct lc_cred *u, uint64_t ino, const char *name)
 {
     struct cn_name_req m = {ino, cn_str_of(name), u->uid, u->gid};
-    return attr_call(c, CN_MSG_REMOVEXATTR, &m, NULL);
+    return attr_call(c, u, CN_MSG_REMOVEXATTR, &m, NULL);
 }

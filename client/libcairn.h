@@ -62,9 +62,16 @@ int lc_open(const char *master, const struct lc_options *o, struct lc **out, cha
             size_t errlen);
 void lc_close(struct lc *c); /* flushes nothing: lc_release every handle first */
 
-/* The calling user of a request (FUSE passes the caller's ids). */
+/* The calling user of a request (FUSE passes the caller's ids). The
+ * master learns each uid's supplementary groups once per session (a CREDS
+ * message libcairn sends before the first request that carries a group
+ * list the master has not seen for that uid: docs/client.md). */
 struct lc_cred {
     uint32_t uid, gid;
+    uint32_t umask;   /* create, mkdir, mknod: applied by the master unless
+                         the parent directory has a default ACL */
+    uint32_t ngroups; /* supplementary groups (the first CN_CREDS_GROUPS) */
+    uint32_t groups[CN_CREDS_GROUPS];
 };
 
 /* ---- metadata ---------------------------------------------------------- */

@@ -62,6 +62,13 @@ struct mopts {
 #define NOCAP_SLOTS  1024
 #define NOCAP_TTL_MS 1000
 
+/* The caller's supplementary groups go to the master with its requests
+ * (libcairn's CREDS). fuse_req_getgroups reads /proc/PID/task/TID/status,
+ * so the list is kept per process for a moment: a process whose groups
+ * change (setgroups) is seen with its new ones within GROUPS_TTL_MS. */
+#define GROUPS_SLOTS  64
+#define GROUPS_TTL_MS 1000
+
 /* A blocking lock request in progress: answered from libcairn's I/O thread
  * when the master grants it (no FUSE worker waits), found by its FUSE
  * request when the kernel interrupts the caller. */
@@ -81,6 +88,13 @@ struct mnt {
     struct {
         uint64_t ino, until_ms;
     } nocap[NOCAP_SLOTS];
+    pthread_mutex_t grp_mu;
+    struct {
+        pid_t pid;
+        uint32_t uid, gid, n;
+        uint64_t until_ms;
+        uint32_t groups[CN_CREDS_GROUPS];
+    } grp[GROUPS_SLOTS];
 };
 
 static int nocap_hit(struct mnt *m, uint64_t ino)
@@ -137,10 +151,54 @@ static struct mnt *M(fuse_req_t req)
     return fuse_req_userdata(req);
 }
 
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* u's supplementary groups: from the per-process cache, else the kernel. */
+static void cred_groups(fuse_req_t req, const struct fuse_ctx *x, struct lc_cred *u)
+{
+    struct mnt *m = M(req);
+    uint64_t now = mono_ms();
+    size_t k = (size_t)x->pid % GROUPS_SLOTS;
+    pthread_mutex_lock(&m->grp_mu);
+    if (m->grp[k].pid == x->pid && m->grp[k].uid == x->uid && m->grp[k].gid == x->gid &&
+        m->grp[k].until_ms > now) {
+        u->ngroups = m->grp[k].n;
+        memcpy(u->groups, m->grp[k].groups, u->ngroups * sizeof(uint32_t));
+        pthread_mutex_unlock(&m->grp_mu);
+        return;
+    }
+    pthread_mutex_unlock(&m->grp_mu);
+    gid_t g[CN_CREDS_GROUPS];
+    int n = fuse_req_getgroups(req, CN_CREDS_GROUPS, g);
+    if (n < 0)
+        n = 0; /* the process is gone, or no /proc: its primary group only */
+    if (n > (int)CN_CREDS_GROUPS)
+        n = CN_CREDS_GROUPS;
+    u->ngroups = (uint32_t)n;
+    for (int i = 0; i < n; i++)
+        u->groups[i] = (uint32_t)g[i];
+    pthread_mutex_lock(&m->grp_mu);
+    m->grp[k].pid = x->pid;
+    m->grp[k].uid = x->uid;
+    m->grp[k].gid = x->gid;
+    m->grp[k].n = u->ngroups;
+    m->grp[k].until_ms = now + GROUPS_TTL_MS;
+    memcpy(m->grp[k].groups, u->groups, u->ngroups * sizeof(uint32_t));
+    pthread_mutex_unlock(&m->grp_mu);
+}
+
+/* The caller: ids, umask (create, mkdir, mknod; FUSE_CAP_DONT_MASK leaves
+ * it to us, so a default ACL can override it) and groups. */
 static struct lc_cred cred(fuse_req_t req)
 {
     const struct fuse_ctx *x = fuse_req_ctx(req);
-    struct lc_cred u = {x->uid, x->gid};
+    struct lc_cred u = {x->uid, x->gid, (uint32_t)x->umask, 0, {0}};
+    cred_groups(req, x, &u);
     return u;
 }
 
@@ -182,6 +240,11 @@ static void m_init(void *ud, struct fuse_conn_info *conn)
         conn->want |= FUSE_CAP_POSIX_LOCKS;
     if (conn->capable & FUSE_CAP_FLOCK_LOCKS)
         conn->want |= FUSE_CAP_FLOCK_LOCKS;
+    /* The kernel checks ACLs (cached from system.posix_acl_access); the
+     * master stores them, keeps the mode in step and inherits default ACLs,
+     * which needs the umask unapplied (DONT_MASK: it comes with the request). */
+    if ((conn->capable & FUSE_CAP_POSIX_ACL) && (conn->capable & FUSE_CAP_DONT_MASK))
+        conn->want |= FUSE_CAP_POSIX_ACL | FUSE_CAP_DONT_MASK;
     conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE;
 }
 
@@ -949,6 +1012,7 @@ int main(int argc, char **argv)
     mnt.attr_timeout = mo.attr_timeout;
     mnt.entry_timeout = mo.entry_timeout;
     pthread_mutex_init(&mnt.nocap_mu, NULL);
+    pthread_mutex_init(&mnt.grp_mu, NULL);
     pthread_mutex_init(&mnt.lk_mu, NULL);
     char err[300];
     int rc = lc_open(mo.master, &lo, &mnt.c, err, sizeof(err));

@@ -554,17 +554,18 @@ static const struct field d_setattr_f[] = {F(FK_U64, cn_setattr, ino),
                                            F(FK_U32, cn_setattr, cgid),
                                            FEND};
 DESC(d_setattr, cn_setattr);
-static const struct field d_mknod_f[] = {F(FK_U64, cn_mknod, parent),
-                                         F(FK_STR, cn_mknod, name),
-                                         F(FK_U32, cn_mknod, mode),
-                                         F(FK_U32, cn_mknod, rdev),
-                                         F(FK_U32, cn_mknod, uid),
-                                         F(FK_U32, cn_mknod, gid),
-                                         FEND};
+static const struct field d_mknod_f[] = {F(FK_U64, cn_mknod, parent), F(FK_STR, cn_mknod, name),
+                                         F(FK_U32, cn_mknod, mode),   F(FK_U32, cn_mknod, rdev),
+                                         F(FK_U32, cn_mknod, uid),    F(FK_U32, cn_mknod, gid),
+                                         F(FK_U32, cn_mknod, umask),  FEND};
 DESC(d_mknod, cn_mknod);
-static const struct field d_mkdir_f[] = {F(FK_U64, cn_mkdir, parent), F(FK_STR, cn_mkdir, name),
-                                         F(FK_U32, cn_mkdir, mode),   F(FK_U32, cn_mkdir, uid),
-                                         F(FK_U32, cn_mkdir, gid),    FEND};
+static const struct field d_mkdir_f[] = {F(FK_U64, cn_mkdir, parent),
+                                         F(FK_STR, cn_mkdir, name),
+                                         F(FK_U32, cn_mkdir, mode),
+                                         F(FK_U32, cn_mkdir, uid),
+                                         F(FK_U32, cn_mkdir, gid),
+                                         F(FK_U32, cn_mkdir, umask),
+                                         FEND};
 DESC(d_mkdir, cn_mkdir);
 static const struct field d_rename_f[] = {
     F(FK_U64, cn_rename, parent),    F(FK_STR, cn_rename, name),
@@ -649,18 +650,20 @@ static const struct field d_truncate_f[] = {
     F(FK_U64, cn_truncate, ino), F(FK_U64, cn_truncate, size), F(FK_U32, cn_truncate, uid),
     F(FK_U32, cn_truncate, gid), FEND};
 DESC(d_truncate, cn_truncate);
-static const struct field d_create_f[] = {F(FK_U64, cn_create, parent),
-                                          F(FK_STR, cn_create, name),
-                                          F(FK_U32, cn_create, mode),
-                                          F(FK_U32, cn_create, flags),
-                                          F(FK_U32, cn_create, uid),
-                                          F(FK_U32, cn_create, gid),
-                                          FEND};
+static const struct field d_create_f[] = {F(FK_U64, cn_create, parent), F(FK_STR, cn_create, name),
+                                          F(FK_U32, cn_create, mode),   F(FK_U32, cn_create, flags),
+                                          F(FK_U32, cn_create, uid),    F(FK_U32, cn_create, gid),
+                                          F(FK_U32, cn_create, umask),  FEND};
 DESC(d_create, cn_create);
 static const struct field d_path_req_f[] = {F(FK_STR, cn_path_req, path), FEND};
 DESC(d_path_req, cn_path_req);
 static const struct field d_reopen_f[] = {FA(cn_reopen, inos, ninos, d_ino_req), FEND};
 DESC(d_reopen, cn_reopen);
+static const struct field d_gid_f[] = {F(FK_U32, cn_gid, gid), FEND};
+DESC(d_gid, cn_gid);
+static const struct field d_creds_f[] = {F(FK_U32, cn_creds, slot), F(FK_U32, cn_creds, uid),
+                                         FA(cn_creds, groups, ngroups, d_gid), FEND};
+DESC(d_creds, cn_creds);
 static const struct field d_lock_f[] = {
     F(FK_U64, cn_lock, ino), F(FK_U64, cn_lock, owner),   F(FK_U64, cn_lock, start),
     F(FK_U64, cn_lock, end), F(FK_U64, cn_lock, wait_id), F(FK_U32, cn_lock, pid),
@@ -806,6 +809,8 @@ static const struct {
     {CN_MSG_RELEASE_R, "RELEASE_R", &d_empty},
     {CN_MSG_REOPEN, "REOPEN", &d_reopen},
     {CN_MSG_REOPEN_R, "REOPEN_R", &d_empty},
+    {CN_MSG_CREDS, "CREDS", &d_creds},
+    {CN_MSG_CREDS_R, "CREDS_R", &d_empty},
     {CN_MSG_LOCK, "LOCK", &d_lock},
     {CN_MSG_LOCK_R, "LOCK_R", &d_empty},
     {CN_MSG_GETLK, "GETLK", &d_getlk},

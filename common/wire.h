@@ -293,9 +293,12 @@ enum cn_msg_type {
                                       gid u32, size u64, atime ts, mtime ts, cuid u32, cgid u32 */
     CN_MSG_SETATTR_R = 0x8302,     /* attr */
     CN_MSG_MKNOD = 0x0303,         /* parent u64, name str, mode u32 (type bits included:
-                                      S_IFREG = create), rdev u32, uid u32, gid u32 */
+                                      S_IFREG = create), rdev u32, uid u32, gid u32,
+                                      umask u32 (applied unless the parent has a
+                                      default ACL) */
     CN_MSG_MKNOD_R = 0x8303,       /* attr */
-    CN_MSG_MKDIR = 0x0304,         /* parent u64, name str, mode u32, uid u32, gid u32 */
+    CN_MSG_MKDIR = 0x0304,         /* parent u64, name str, mode u32, uid u32, gid u32,
+                                      umask u32 */
     CN_MSG_MKDIR_R = 0x8304,       /* attr */
     CN_MSG_UNLINK = 0x0305,        /* parent u64, name str, uid u32, gid u32 */
     CN_MSG_UNLINK_R = 0x8305,      /* empty */
@@ -341,13 +344,18 @@ enum cn_msg_type {
     CN_MSG_TRUNCATE = 0x0315,       /* ino u64, size u64, uid u32, gid u32 */
     CN_MSG_TRUNCATE_R = 0x8315,     /* attr */
     CN_MSG_CREATE = 0x0316,         /* parent u64, name str, mode u32, flags u32 (O_*), uid u32,
-                                       gid u32: MKNOD of a regular file and OPEN in one trip */
+                                       gid u32, umask u32: MKNOD of a regular file and OPEN
+                                       in one trip */
     CN_MSG_CREATE_R = 0x8316,       /* attr */
     CN_MSG_RELEASE = 0x0317,        /* ino u64: one open handle of the inode was closed */
     CN_MSG_RELEASE_R = 0x8317,      /* empty */
     CN_MSG_REOPEN = 0x0318,         /* inos ino_req[]: the handles this client has open, one
                                        entry per handle (sent first after a reconnect) */
     CN_MSG_REOPEN_R = 0x8318,       /* empty */
+    CN_MSG_CREDS = 0x0319,          /* slot u32 (< CN_CREDS_SLOTS), uid u32, groups gid[]
+                                       (<= CN_CREDS_GROUPS): the supplementary groups of uid
+                                       for this session's later requests (docs/master.md) */
+    CN_MSG_CREDS_R = 0x8319,        /* empty */
 
     /* -- client -> master: file locks (master/locks.c; soft state). A lock
        belongs to (session, owner); kind CN_LK_POSIX or CN_LK_FLOCK, the two
@@ -561,12 +569,12 @@ struct cn_setattr {
 struct cn_mknod {
     uint64_t parent;
     struct cn_str name;
-    uint32_t mode, rdev, uid, gid;
+    uint32_t mode, rdev, uid, gid, umask;
 };
 struct cn_mkdir {
     uint64_t parent;
     struct cn_str name;
-    uint32_t mode, uid, gid;
+    uint32_t mode, uid, gid, umask;
 };
 struct cn_rename {
     uint64_t parent;
@@ -664,7 +672,7 @@ struct cn_write_end {
 struct cn_create {
     uint64_t parent;
     struct cn_str name;
-    uint32_t mode, flags, uid, gid;
+    uint32_t mode, flags, uid, gid, umask;
 };
 struct cn_truncate {
     uint64_t ino, size;
@@ -673,6 +681,16 @@ struct cn_truncate {
 struct cn_reopen { /* REOPEN */
     struct cn_ino_req *inos;
     uint32_t ninos;
+};
+#define CN_CREDS_SLOTS  64u /* CREDS: uids a session may describe at once */
+#define CN_CREDS_GROUPS 32u /* CREDS: supplementary groups kept per uid */
+struct cn_gid {
+    uint32_t gid;
+};
+struct cn_creds { /* CREDS */
+    uint32_t slot, uid;
+    struct cn_gid *groups;
+    uint32_t ngroups;
 };
 #define CN_LK_POSIX 1u /* fcntl byte-range lock, owner = the process (FUSE lock_owner) */
 #define CN_LK_FLOCK 2u /* flock(2) whole-file lock, owner = the open file */
@@ -839,6 +857,8 @@ struct cn_json_r { /* every ADM_*_R */
     X(CN_MSG_RELEASE_R, cn_empty)                                                                  \
     X(CN_MSG_REOPEN, cn_reopen)                                                                    \
     X(CN_MSG_REOPEN_R, cn_empty)                                                                   \
+    X(CN_MSG_CREDS, cn_creds)                                                                      \
+    X(CN_MSG_CREDS_R, cn_empty)                                                                    \
     X(CN_MSG_LOCK, cn_lock)                                                                        \
     X(CN_MSG_LOCK_R, cn_empty)                                                                     \
     X(CN_MSG_GETLK, cn_getlk)                                                                      \

@@ -4,10 +4,12 @@
  *
  * Two decisions a reader must know:
  *  - Permission checks live here, not in the metadata layer: the request's
- *    uid/gid are checked against owner/group/other bits (root bypasses all
- *    but the execute bit of files); version 1 carries no supplementary
- *    groups. Checks run before the turn is touched, so a refused request
- *    leaves nothing in the batch.
+ *    uid/gid, the supplementary groups the session declared for that uid
+ *    (CREDS) and the access ACL (system.posix_acl_access) are checked with
+ *    the POSIX algorithm (root bypasses all but the execute bit of files).
+ *    Checks run before the turn is touched, so a refused request leaves
+ *    nothing in the batch. ACL xattrs are validated when set and keep the
+ *    mode in step; a parent's default ACL is inherited at create.
  *  - Replies go through turn_reply(): once any mutation of this loop turn
  *    has opened the metadata transaction, every reply waits for the group
  *    commit (turn.c, invariant 1).
@@ -25,6 +27,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "acl.h"
 #include "cn_time.h"
 #include "log.h"
 #include "master_int.h"
@@ -43,7 +46,15 @@ struct client {
     uint64_t rd_ino, rd_cookie; /* readdir resume point */
     struct open_set *opens;     /* open handles (opens.c) */
     struct lock_sess *locks;    /* file locks (locks.c) */
+    struct creds_slot *creds;   /* CN_CREDS_SLOTS, from CREDS; NULL until the first */
     char rd_name[META_NAME_MAX + 1];
+};
+
+/* Supplementary groups of one uid, as the session's CREDS last said. */
+struct creds_slot {
+    int used;
+    uint32_t uid, ngroups;
+    uint32_t groups[CN_CREDS_GROUPS];
 };
 
 struct req {
@@ -77,8 +88,10 @@ void client_ref(struct client *cl)
 
 void client_unref(struct client *cl)
 {
-    if (--cl->refs == 0)
+    if (--cl->refs == 0) {
+        free(cl->creds);
         free(cl);
+    }
 }
 
 /* ---- replies ---------------------------------------------------------------- */
@@ -125,33 +138,139 @@ static void rep_attr(struct req *r, const struct meta_attr *a)
 
 /* ---- permission checks ------------------------------------------------------ */
 
-static int perm(const struct meta_attr *a, uint32_t uid, uint32_t gid, int want)
+/* An ACL xattr of ino: 0 with *a (a->n = 0 when there is none), or -errno. */
+static int acl_load(struct master *M, uint64_t ino, const char *name, struct cn_acl *a)
+{
+    uint8_t buf[4 + 8 * CN_ACL_MAX_ENTRIES];
+    a->n = 0;
+    int n = meta_xattr_get(M->meta, ino, name, buf, sizeof(buf));
+    if (n == -ENODATA)
+        return 0;
+    if (n < 0)
+        return n == -ERANGE ? -EIO : n; /* longer than any value setxattr accepts */
+    if (cn_acl_decode(buf, (size_t)n, a)) {
+        cn_log_warn(MOD, "inode %llu: malformed %s ignored (the mode applies)",
+                    (unsigned long long)ino, name);
+        a->n = 0;
+    }
+    return 0;
+}
+
+static int acl_store(struct master *M, uint64_t ino, const char *name, const struct cn_acl *a)
+{
+    uint8_t buf[4 + 8 * CN_ACL_MAX_ENTRIES];
+    size_t n = cn_acl_encode(a, buf);
+    return meta_xattr_set(M->meta, ino, name, buf, n, 0);
+}
+
+/* The caller's supplementary groups for uid, as this session declared them. */
+static void creds_of(const struct client *cl, uint32_t uid, struct cn_acl_who *who)
+{
+    for (uint32_t i = 0; cl->creds && i < CN_CREDS_SLOTS; i++)
+        if (cl->creds[i].used && cl->creds[i].uid == uid) {
+            who->groups = cl->creds[i].groups;
+            who->ngroups = cl->creds[i].ngroups;
+            return;
+        }
+}
+
+static int perm(struct req *r, const struct meta_attr *a, uint32_t uid, uint32_t gid, int want)
 {
     if (uid == 0) {
         if ((want & P_X) && !S_ISDIR(a->mode) && !(a->mode & 0111))
             return -EACCES;
         return 0;
     }
-    unsigned bits;
-    if (uid == a->uid)
-        bits = (a->mode >> 6) & 7;
-    else if (gid == a->gid)
-        bits = (a->mode >> 3) & 7;
-    else
-        bits = a->mode & 7;
+    struct cn_acl_who who = {uid, gid, NULL, 0};
+    struct cn_acl acl;
+    acl.n = 0;
+    creds_of(r->cl, uid, &who);
+    if (uid != a->uid) { /* the owner's bits are the mode's, ACL or not */
+        int rc = acl_load(r->M, a->ino, CN_ACL_XATTR_ACCESS, &acl);
+        if (rc)
+            return rc;
+    }
+    unsigned bits = cn_acl_granted(&acl, a->uid, a->gid, a->mode, &who);
     return ((int)bits & want) == want ? 0 : -EACCES;
 }
 
 /* The parent must exist, be a directory and grant `want`. */
-static int dir_check(struct master *M, uint64_t dir, uint32_t uid, uint32_t gid, int want,
+static int dir_check(struct req *r, uint64_t dir, uint32_t uid, uint32_t gid, int want,
                      struct meta_attr *out)
 {
-    int rc = meta_getattr(M->meta, dir, out);
+    int rc = meta_getattr(r->M->meta, dir, out);
     if (rc)
         return rc;
     if (!S_ISDIR(out->mode))
         return -ENOTDIR;
-    return perm(out, uid, gid, want);
+    return perm(r, out, uid, gid, want);
+}
+
+/* CREDS: remember uid's supplementary groups for this session. */
+static int do_creds(struct req *r, const struct cn_creds *m)
+{
+    if (m->slot >= CN_CREDS_SLOTS || m->ngroups > CN_CREDS_GROUPS)
+        return -EINVAL;
+    if (!r->cl->creds)
+        r->cl->creds = cn_xcalloc(CN_CREDS_SLOTS, sizeof(*r->cl->creds));
+    for (uint32_t i = 0; i < CN_CREDS_SLOTS; i++)
+        if (r->cl->creds[i].used && r->cl->creds[i].uid == m->uid)
+            r->cl->creds[i].used = 0; /* one slot per uid */
+    struct creds_slot *s = &r->cl->creds[m->slot];
+    s->used = 1;
+    s->uid = m->uid;
+    s->ngroups = m->ngroups;
+    for (uint32_t i = 0; i < m->ngroups; i++)
+        s->groups[i] = m->groups[i].gid;
+    rep_empty(r);
+    return 0;
+}
+
+/* New inode under directory d (docs/master.md "ACLs"): with a default ACL on
+ * d, the new access ACL is that ACL masked by the create mode and the umask
+ * does not apply; otherwise mode &= ~umask. Prepared before the turn. */
+struct acl_new {
+    struct cn_acl def, acc;
+};
+
+static int acl_new_prep(struct req *r, const struct meta_attr *d, uint32_t umask, uint32_t *mode,
+                        struct acl_new *n)
+{
+    int rc = acl_load(r->M, d->ino, CN_ACL_XATTR_DEFAULT, &n->def);
+    if (rc)
+        return rc;
+    if (n->def.n == 0) {
+        *mode &= ~(umask & 0777);
+        return 0;
+    }
+    n->acc = n->def;
+    cn_acl_create_masq(&n->acc, mode);
+    return 0;
+}
+
+/* ...and stored with the new inode, in the same turn. */
+static int acl_new_apply(struct req *r, uint64_t ino, int is_dir, const struct acl_new *n)
+{
+    int rc = 0;
+    if (n->def.n == 0)
+        return 0;
+    if (!cn_acl_is_minimal(&n->acc))
+        rc = acl_store(r->M, ino, CN_ACL_XATTR_ACCESS, &n->acc);
+    if (!rc && is_dir)
+        rc = acl_store(r->M, ino, CN_ACL_XATTR_DEFAULT, &n->def);
+    return rc;
+}
+
+/* chmod of an inode with an access ACL: its USER_OBJ, MASK (or GROUP_OBJ)
+ * and OTHER entries follow the new mode. */
+static int acl_chmod(struct req *r, const struct meta_attr *a)
+{
+    struct cn_acl acl;
+    int rc = acl_load(r->M, a->ino, CN_ACL_XATTR_ACCESS, &acl);
+    if (rc || acl.n == 0)
+        return rc;
+    cn_acl_chmod(&acl, a->mode);
+    return acl_store(r->M, a->ino, CN_ACL_XATTR_ACCESS, &acl);
 }
 
 /* Sticky directories: only the owner of the entry or of the directory. */
@@ -180,7 +299,7 @@ static int do_lookup(struct req *r, const struct cn_name_req *m)
     char name[CN_WIRE_MAX_STR + 1];
     int rc = name_of(m->name, name, sizeof(name));
     if (!rc)
-        rc = dir_check(r->M, m->parent, m->uid, m->gid, P_X, &d);
+        rc = dir_check(r, m->parent, m->uid, m->gid, P_X, &d);
     if (!rc)
         rc = meta_lookup(r->M->meta, m->parent, name, &a);
     if (!rc)
@@ -247,7 +366,7 @@ static int do_setattr(struct req *r, const struct cn_setattr *m)
         }
     }
     if (m->valid & (CN_SETATTR_ATIME_NOW | CN_SETATTR_MTIME_NOW)) {
-        if (!owner && perm(&a, uid, gid, P_W))
+        if (!owner && perm(r, &a, uid, gid, P_W))
             return -EACCES;
         if (m->valid & CN_SETATTR_ATIME_NOW)
             sa.valid |= META_SET_ATIME_NOW;
@@ -257,7 +376,7 @@ static int do_setattr(struct req *r, const struct cn_setattr *m)
     if (m->valid & CN_SETATTR_SIZE) {
         if (S_ISDIR(a.mode))
             return -EISDIR;
-        if ((rc = perm(&a, uid, gid, P_W)))
+        if ((rc = perm(r, &a, uid, gid, P_W)))
             return rc;
         sa.valid |= META_SET_SIZE;
         sa.size = m->size;
@@ -265,6 +384,8 @@ static int do_setattr(struct req *r, const struct cn_setattr *m)
     if ((rc = turn_begin(r->M)))
         return rc;
     rc = meta_setattr(r->M->meta, m->ino, &sa, &a, &r->M->turn.freed);
+    if (!rc && (sa.valid & META_SET_MODE))
+        rc = acl_chmod(r, &a);
     if (!rc)
         rep_attr(r, &a);
     return rc;
@@ -286,7 +407,7 @@ static int do_mknod(struct req *r, const struct cn_mknod *m)
     char name[CN_WIRE_MAX_STR + 1];
     int rc = name_of(m->name, name, sizeof(name));
     if (!rc)
-        rc = dir_check(r->M, m->parent, m->uid, m->gid, P_W | P_X, &d);
+        rc = dir_check(r, m->parent, m->uid, m->gid, P_W | P_X, &d);
     if (rc)
         return rc;
     uint32_t mode = m->mode, gid = m->gid;
@@ -295,9 +416,14 @@ static int do_mknod(struct req *r, const struct cn_mknod *m)
     if ((S_ISCHR(mode) || S_ISBLK(mode)) && m->uid != 0)
         return -EPERM;
     inherit_gid(&d, &gid, &mode, 0);
+    struct acl_new an;
+    if ((rc = acl_new_prep(r, &d, m->umask, &mode, &an)))
+        return rc;
     if ((rc = turn_begin(r->M)))
         return rc;
     rc = meta_mknod(r->M->meta, m->parent, name, mode, m->rdev, m->uid, gid, &a);
+    if (!rc)
+        rc = acl_new_apply(r, a.ino, 0, &an);
     if (!rc)
         rep_attr(r, &a);
     return rc;
@@ -309,14 +435,19 @@ static int do_mkdir(struct req *r, const struct cn_mkdir *m)
     char name[CN_WIRE_MAX_STR + 1];
     int rc = name_of(m->name, name, sizeof(name));
     if (!rc)
-        rc = dir_check(r->M, m->parent, m->uid, m->gid, P_W | P_X, &d);
+        rc = dir_check(r, m->parent, m->uid, m->gid, P_W | P_X, &d);
     if (rc)
         return rc;
     uint32_t mode = m->mode & 07777, gid = m->gid;
     inherit_gid(&d, &gid, &mode, 1);
+    struct acl_new an;
+    if ((rc = acl_new_prep(r, &d, m->umask, &mode, &an)))
+        return rc;
     if ((rc = turn_begin(r->M)))
         return rc;
     rc = meta_mkdir(r->M->meta, m->parent, name, mode, m->uid, gid, &a);
+    if (!rc)
+        rc = acl_new_apply(r, a.ino, 1, &an);
     if (!rc)
         rep_attr(r, &a);
     return rc;
@@ -328,7 +459,7 @@ static int do_remove(struct req *r, const struct cn_name_req *m, int is_rmdir)
     char name[CN_WIRE_MAX_STR + 1];
     int rc = name_of(m->name, name, sizeof(name));
     if (!rc)
-        rc = dir_check(r->M, m->parent, m->uid, m->gid, P_W | P_X, &d);
+        rc = dir_check(r, m->parent, m->uid, m->gid, P_W | P_X, &d);
     if (!rc && meta_lookup(r->M->meta, m->parent, name, &v) == 0)
         rc = sticky_ok(&d, &v, m->uid);
     if (!rc)
@@ -359,14 +490,14 @@ static int do_rename(struct req *r, const struct cn_rename *m)
     if (!rc)
         rc = name_of(m->newname, newname, sizeof(newname));
     if (!rc)
-        rc = dir_check(r->M, m->parent, m->uid, m->gid, P_W | P_X, &od);
+        rc = dir_check(r, m->parent, m->uid, m->gid, P_W | P_X, &od);
     if (!rc)
-        rc = dir_check(r->M, m->newparent, m->uid, m->gid, P_W | P_X, &nd);
+        rc = dir_check(r, m->newparent, m->uid, m->gid, P_W | P_X, &nd);
     if (!rc && meta_lookup(r->M->meta, m->parent, name, &src) == 0) {
         rc = sticky_ok(&od, &src, m->uid);
         /* a directory moving elsewhere rewrites its "..": needs write on it */
         if (!rc && S_ISDIR(src.mode) && m->parent != m->newparent)
-            rc = perm(&src, m->uid, m->gid, P_W);
+            rc = perm(r, &src, m->uid, m->gid, P_W);
         if (!rc && meta_lookup(r->M->meta, m->newparent, newname, &dst) == 0)
             rc = sticky_ok(&nd, &dst, m->uid);
     }
@@ -387,7 +518,7 @@ static int do_link(struct req *r, const struct cn_link *m)
     char name[CN_WIRE_MAX_STR + 1];
     int rc = name_of(m->newname, name, sizeof(name));
     if (!rc)
-        rc = dir_check(r->M, m->newparent, m->uid, m->gid, P_W | P_X, &d);
+        rc = dir_check(r, m->newparent, m->uid, m->gid, P_W | P_X, &d);
     if (!rc)
         rc = turn_begin(r->M);
     if (rc)
@@ -406,7 +537,7 @@ static int do_symlink(struct req *r, const struct cn_symlink *m)
     if (!rc)
         rc = name_of(m->target, target, sizeof(target));
     if (!rc)
-        rc = dir_check(r->M, m->parent, m->uid, m->gid, P_W | P_X, &d);
+        rc = dir_check(r, m->parent, m->uid, m->gid, P_W | P_X, &d);
     if (rc)
         return rc;
     uint32_t gid = m->gid, mode = 0;
@@ -482,7 +613,7 @@ static int rd_fn(void *ctx, const char *name, size_t namelen, uint64_t ino, uint
 static int do_readdir(struct req *r, const struct cn_readdir *m)
 {
     struct meta_attr d;
-    int rc = dir_check(r->M, m->ino, m->uid, m->gid, P_R, &d);
+    int rc = dir_check(r, m->ino, m->uid, m->gid, P_R, &d);
     if (rc)
         return rc;
     struct rd_ctx x = {.M = r->M, .cookie = m->cookie};
@@ -567,24 +698,64 @@ static int do_statfs(struct req *r, uint64_t ino)
     return 0;
 }
 
-static int xattr_write_check(struct master *M, uint64_t ino, uint32_t uid, uint32_t gid,
+static int xattr_write_check(struct req *r, uint64_t ino, uint32_t uid, uint32_t gid,
                              const char *name)
 {
     struct meta_attr a;
-    int rc = meta_getattr(M->meta, ino, &a);
+    int rc = meta_getattr(r->M->meta, ino, &a);
     if (rc)
         return rc;
     if (strncmp(name, "user.", 5) != 0)
         return uid == 0 || uid == a.uid ? 0 : -EPERM; /* trusted./security./system. */
-    return perm(&a, uid, gid, P_W);
+    return perm(r, &a, uid, gid, P_W);
+}
+
+/* SETXATTR of an ACL: validated (EINVAL), a default ACL only on a
+ * directory, and an access ACL sets the mode's 0777 bits (the kernel leaves
+ * that to the file system); one that the mode says all about is not kept. */
+static int set_acl(struct req *r, const struct cn_setxattr *m, const char *name)
+{
+    struct meta_attr a;
+    struct cn_acl acl;
+    int is_def = strcmp(name, CN_ACL_XATTR_DEFAULT) == 0;
+    int rc = xattr_write_check(r, m->ino, m->uid, m->gid, name);
+    if (!rc)
+        rc = cn_acl_decode(m->value.ptr, m->value.len, &acl);
+    if (!rc)
+        rc = meta_getattr(r->M->meta, m->ino, &a);
+    if (!rc && is_def && !S_ISDIR(a.mode))
+        rc = -EACCES;
+    if (!rc && !is_def && acl.n == 0)
+        rc = -EINVAL;
+    if (!rc)
+        rc = turn_begin(r->M);
+    if (rc)
+        return rc;
+    if (acl.n == 0 || (!is_def && cn_acl_is_minimal(&acl))) {
+        rc = meta_xattr_remove(r->M->meta, m->ino, name);
+        if (rc == -ENODATA)
+            rc = 0;
+    } else {
+        rc = meta_xattr_set(r->M->meta, m->ino, name, m->value.ptr, m->value.len, (int)m->flags);
+    }
+    if (!rc && !is_def && (a.mode & 0777) != cn_acl_mode(&acl)) {
+        struct meta_setattr sa = {.valid = META_SET_MODE,
+                                  .mode = (a.mode & 07000) | cn_acl_mode(&acl)};
+        rc = meta_setattr(r->M->meta, m->ino, &sa, &a, &r->M->turn.freed);
+    }
+    if (!rc)
+        rep_empty(r);
+    return rc;
 }
 
 static int do_setxattr(struct req *r, const struct cn_setxattr *m)
 {
     char name[CN_WIRE_MAX_STR + 1];
     int rc = name_of(m->name, name, sizeof(name));
+    if (!rc && (!strcmp(name, CN_ACL_XATTR_ACCESS) || !strcmp(name, CN_ACL_XATTR_DEFAULT)))
+        return set_acl(r, m, name);
     if (!rc)
-        rc = xattr_write_check(r->M, m->ino, m->uid, m->gid, name);
+        rc = xattr_write_check(r, m->ino, m->uid, m->gid, name);
     if (!rc)
         rc = turn_begin(r->M);
     if (rc)
@@ -602,8 +773,8 @@ static int do_getxattr(struct req *r, const struct cn_getxattr *m)
     int rc = name_of(m->name, name, sizeof(name));
     if (!rc)
         rc = meta_getattr(r->M->meta, m->ino, &a);
-    if (!rc)
-        rc = perm(&a, m->uid, m->gid, P_R);
+    if (!rc && strncmp(name, "system.", 7) != 0) /* ACLs are readable by all, as on Linux */
+        rc = perm(r, &a, m->uid, m->gid, P_R);
     if (rc)
         return rc;
     uint32_t size = m->size > META_XATTR_SIZE_MAX ? META_XATTR_SIZE_MAX : m->size;
@@ -635,7 +806,7 @@ static int do_removexattr(struct req *r, const struct cn_name_req *m)
     char name[CN_WIRE_MAX_STR + 1];
     int rc = name_of(m->name, name, sizeof(name));
     if (!rc)
-        rc = xattr_write_check(r->M, m->parent, m->uid, m->gid, name);
+        rc = xattr_write_check(r, m->parent, m->uid, m->gid, name);
     if (!rc)
         rc = turn_begin(r->M);
     if (rc)
@@ -648,7 +819,8 @@ static int do_removexattr(struct req *r, const struct cn_name_req *m)
 
 /* ---- open, create, truncate ---------------------------------------------------- */
 
-static int open_check(const struct meta_attr *a, uint32_t flags, uint32_t uid, uint32_t gid)
+static int open_check(struct req *r, const struct meta_attr *a, uint32_t flags, uint32_t uid,
+                      uint32_t gid)
 {
     int want = 0;
     switch (flags & O_ACCMODE) {
@@ -666,7 +838,7 @@ static int open_check(const struct meta_attr *a, uint32_t flags, uint32_t uid, u
         want |= P_W;
     if (S_ISDIR(a->mode) && (want & P_W))
         return -EISDIR;
-    return perm(a, uid, gid, want);
+    return perm(r, a, uid, gid, want);
 }
 
 /* O_TRUNC on a non-empty regular file: cut it to 0 in this turn. */
@@ -686,7 +858,7 @@ static int do_open(struct req *r, const struct cn_open *m)
     struct meta_attr a;
     int rc = meta_getattr(r->M->meta, m->ino, &a);
     if (!rc)
-        rc = open_check(&a, m->flags, m->uid, m->gid);
+        rc = open_check(r, &a, m->flags, m->uid, m->gid);
     if (!rc)
         rc = open_trunc(r, &a, m->flags);
     if (!rc) {
@@ -723,14 +895,14 @@ static int do_create(struct req *r, const struct cn_create *m)
     char name[CN_WIRE_MAX_STR + 1];
     int rc = name_of(m->name, name, sizeof(name));
     if (!rc)
-        rc = dir_check(r->M, m->parent, m->uid, m->gid, P_X, &d);
+        rc = dir_check(r, m->parent, m->uid, m->gid, P_X, &d);
     if (rc)
         return rc;
     rc = meta_lookup(r->M->meta, m->parent, name, &a);
     if (rc == 0) {
         if (m->flags & O_EXCL)
             return -EEXIST;
-        rc = open_check(&a, m->flags, m->uid, m->gid);
+        rc = open_check(r, &a, m->flags, m->uid, m->gid);
         if (!rc)
             rc = open_trunc(r, &a, m->flags);
         if (!rc) {
@@ -741,13 +913,18 @@ static int do_create(struct req *r, const struct cn_create *m)
     }
     if (rc != -ENOENT)
         return rc;
-    if ((rc = perm(&d, m->uid, m->gid, P_W | P_X)))
+    if ((rc = perm(r, &d, m->uid, m->gid, P_W | P_X)))
         return rc;
     uint32_t mode = S_IFREG | (m->mode & 07777), gid = m->gid;
     inherit_gid(&d, &gid, &mode, 0);
+    struct acl_new an;
+    if ((rc = acl_new_prep(r, &d, m->umask, &mode, &an)))
+        return rc;
     if ((rc = turn_begin(r->M)))
         return rc;
     rc = meta_mknod(r->M->meta, m->parent, name, mode, 0, m->uid, gid, &a);
+    if (!rc)
+        rc = acl_new_apply(r, a.ino, 0, &an);
     if (!rc) {
         rep_attr(r, &a);
         opens_add(r->M, r->cl->opens, a.ino);
@@ -763,7 +940,7 @@ static int do_truncate(struct req *r, const struct cn_truncate *m)
         return rc;
     if (S_ISDIR(a.mode))
         return -EISDIR;
-    if ((rc = perm(&a, m->uid, m->gid, P_W)))
+    if ((rc = perm(r, &a, m->uid, m->gid, P_W)))
         return rc;
     if ((rc = turn_begin(r->M)))
         return rc;
@@ -834,7 +1011,7 @@ static int do_write_begin(struct req *r, const struct cn_write_begin *m)
      * no new data (quota.c); what was written stays */
     if ((rc = meta_quota_check(M->meta, a.parent, 1, 0)))
         return rc;
-    if ((rc = perm(&a, m->uid, m->gid, P_W)))
+    if ((rc = perm(r, &a, m->uid, m->gid, P_W)))
         return rc;
     uint32_t n = 0;
     rc = meta_file_chunk_get(M->meta, m->ino, m->index, &c);
@@ -1039,6 +1216,7 @@ union any_req {
     struct cn_adm_trashtime trashtime;
     struct cn_adm_quota quota;
     struct cn_reopen reopen;
+    struct cn_creds creds;
     struct cn_lock lock;
     struct cn_getlk getlk;
     struct cn_lock_cancel lock_cancel;
@@ -1095,6 +1273,8 @@ static int dispatch(struct req *r, union any_req *u)
         return do_release(r, &u->ino);
     case CN_MSG_REOPEN:
         return do_reopen(r, &u->reopen);
+    case CN_MSG_CREDS:
+        return do_creds(r, &u->creds);
     case CN_MSG_TRUNCATE:
         return do_truncate(r, &u->truncate);
     case CN_MSG_LOCK:

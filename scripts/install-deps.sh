@@ -11,7 +11,7 @@ PKGS=(
   libisal-dev libjerasure-dev libgf-complete-dev libjansson-dev
   libuv1-dev librocksdb-dev libfuse3-dev fuse3 libinih-dev libzstd-dev
   # tests and benchmarks
-  libcriterion-dev fio util-linux mount procps jq
+  libcriterion-dev fio util-linux mount procps jq acl
 )
 
 missing=()

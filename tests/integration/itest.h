@@ -268,7 +268,7 @@ static inline int it_closed_by_peer(int fd)
 static inline int it_mkdir(int fd, uint64_t parent, const char *name, uint32_t mode, uint32_t uid,
                            struct cn_attr *out)
 {
-    struct cn_mkdir m = {parent, cn_str_of(name), mode, uid, uid};
+    struct cn_mkdir m = {parent, cn_str_of(name), mode, uid, uid, 0};
     struct cn_attr_r r;
     int rc = it_call(fd, CN_MSG_MKDIR, &m, &r);
     if (!rc && out)
@@ -279,7 +279,7 @@ static inline int it_mkdir(int fd, uint64_t parent, const char *name, uint32_t m
 static inline int it_create(int fd, uint64_t parent, const char *name, uint32_t mode, uint32_t uid,
                             struct cn_attr *out)
 {
-    struct cn_create m = {parent, cn_str_of(name), mode, O_CREAT | O_RDWR, uid, uid};
+    struct cn_create m = {parent, cn_str_of(name), mode, O_CREAT | O_RDWR, uid, uid, 0};
     struct cn_attr_r r;
     int rc = it_call(fd, CN_MSG_CREATE, &m, &r);
     if (!rc && out)

@@ -51,7 +51,7 @@ Test(master_meta, namespace_ops_and_errors)
     ASSERT_ERR(it_call(fd, CN_MSG_TRUNCATE, &trd, NULL), -EISDIR);
 
     /* mknod fifo, symlink/readlink, link */
-    struct cn_mknod mk = {d.ino, CN_STR("fifo"), S_IFIFO | 0644, 0, 0, 0};
+    struct cn_mknod mk = {d.ino, CN_STR("fifo"), S_IFIFO | 0644, 0, 0, 0, 0};
     ASSERT_ERR(it_call(fd, CN_MSG_MKNOD, &mk, &ar), 0);
     cr_assert(S_ISFIFO(ar.attr.mode));
     struct cn_symlink sl = {d.ino, CN_STR("sl"), CN_STR("../target"), 0, 0};
@@ -122,7 +122,7 @@ Test(master_meta, namespace_ops_and_errors)
     cr_assert_eq(ar.attr.size, 0);
     struct cn_open opd = {d.ino, O_WRONLY, 0, 0};
     ASSERT_ERR(it_call(fd, CN_MSG_OPEN, &opd, NULL), -EISDIR);
-    struct cn_create cx = {1, CN_STR("hard"), 0644, O_CREAT | O_EXCL | O_RDWR, 0, 0};
+    struct cn_create cx = {1, CN_STR("hard"), 0644, O_CREAT | O_EXCL | O_RDWR, 0, 0, 0};
     ASSERT_ERR(it_call(fd, CN_MSG_CREATE, &cx, NULL), -EEXIST);
 
     /* WRITE_BEGIN with no chunkserver registered: NO_SERVERS (ENOSPC) */
@@ -253,7 +253,7 @@ static int pipeline_mkdirs(int fd, const char *prefix, int n, int acked[])
     char name[64];
     for (int i = 0; i < n; i++) {
         snprintf(name, sizeof(name), "%s%d", prefix, i);
-        struct cn_mkdir m = {1, cn_str_of(name), 0755, 0, 0};
+        struct cn_mkdir m = {1, cn_str_of(name), 0755, 0, 0, 0};
         cr_assert_eq(cn_msg_frame(&b, CN_MSG_MKDIR, 1000000 + (uint64_t)i, &m), 0);
     }
     cr_assert_eq(cn_sock_send(fd, b.data, b.len, IT_TIMEOUT_MS), 0);
@@ -287,10 +287,10 @@ Test(master_meta, group_commit_two_connections)
     char name[64];
     for (int i = 0; i < N; i++) {
         snprintf(name, sizeof(name), "a%d", i);
-        struct cn_mkdir m = {1, cn_str_of(name), 0755, 0, 0};
+        struct cn_mkdir m = {1, cn_str_of(name), 0755, 0, 0, 0};
         cn_msg_frame(&fa, CN_MSG_MKDIR, 1000000 + (uint64_t)i, &m);
         snprintf(name, sizeof(name), "b%d", i);
-        struct cn_mkdir m2 = {1, cn_str_of(name), 0755, 0, 0};
+        struct cn_mkdir m2 = {1, cn_str_of(name), 0755, 0, 0, 0};
         cn_msg_frame(&fb, CN_MSG_MKDIR, 1000000 + (uint64_t)i, &m2);
     }
     cr_assert_eq(cn_sock_send(a, fa.data, fa.len, IT_TIMEOUT_MS), 0);
@@ -347,7 +347,7 @@ static void sigkill_under_load(void)
             char name[64];
             for (int i = 0; i < BURST; i++) {
                 snprintf(name, sizeof(name), "%s%d", prefix, i);
-                struct cn_mkdir m = {1, cn_str_of(name), 0755, 0, 0};
+                struct cn_mkdir m = {1, cn_str_of(name), 0755, 0, 0, 0};
                 cn_msg_frame(&b, CN_MSG_MKDIR, 1000000 + (uint64_t)i, &m);
             }
             cn_sock_send(fd, b.data, b.len, IT_TIMEOUT_MS);
