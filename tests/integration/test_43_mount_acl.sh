@@ -11,6 +11,11 @@
 #     (masked by the create mode, umask not applied), new directories keep
 #     it as their default; without a default ACL the umask applies.
 #  6. Only the owner may change an ACL; a default ACL on a file is refused.
+#  7. Directory ACLs: user:bob:rwx on a 0700 directory lets bob create in it
+#     (the master's parent check agrees with the kernel's); --x lets him
+#     reach a file but not list; group:staff:rwx works for a member.
+#  8. After a master restart (new session) the groups are declared again:
+#     a staff member still reads through group:staff.
 #   bash test_43_mount_acl.sh BIN_DIR
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$here/mount_lib.sh"
@@ -119,4 +124,37 @@ setfacl -k "$d"
 step "6. only the owner; no default ACL on a file"
 can "$BOB" "" setfacl -m "u:$BOB:rw" "$f" && fail "bob changed the owner's ACL"
 setfacl -d -m "u:$BOB:r" "$f" 2>/dev/null && fail "a default ACL on a file was accepted"
+
+step "7. directory ACLs"
+p="$t/private"
+mkdir "$p"
+echo inside >"$p/in"
+chmod 0644 "$p/in"
+chown -R "$OWNER:$OWNER" "$p"
+chmod 0700 "$p"
+can "$BOB" "" cat "$p/in" && fail "bob reaches into a 0700 directory"
+as "$OWNER" "" setfacl -m "u:$BOB:rwx" "$p" || fail "setfacl on the directory failed"
+as "$BOB" "" sh -c "umask 022; echo bob >'$p/bobs'" || fail "bob cannot create with user:bob:rwx"
+[ "$(stat -c %u "$p/bobs")" = "$BOB" ] || fail "bob's file is not bob's"
+[ "$(mode "$p/bobs")" = 644 ] || fail "bob's file mode $(mode "$p/bobs"), want 644"
+as "$OWNER" "" setfacl -m "u:$BOB:x" "$p" || fail "setfacl u:bob:x failed"
+[ "$(as "$BOB" "" cat "$p/in")" = inside ] || fail "bob cannot reach a file through --x"
+can "$BOB" "" ls "$p" && fail "bob lists a directory he has --x on"
+can "$BOB" "" sh -c ": >'$p/more'" && fail "bob creates with --x"
+as "$OWNER" "" setfacl -x "u:$BOB" "$p" || fail "setfacl -x failed"
+as "$OWNER" "" setfacl -m "g:$STAFF:rwx" "$p" || fail "setfacl g:staff:rwx failed"
+can "$EVE" "" sh -c ": >'$p/eve'" && fail "eve creates without being in staff"
+as "$EVE" "$STAFF" sh -c ": >'$p/eve'" || fail "eve in staff cannot create"
+
+step "8. groups declared again after a master restart"
+g="$t/g"
+echo staffonly >"$g"
+chown "$OWNER:$OWNER" "$g"
+chmod 0600 "$g"
+as "$OWNER" "" setfacl -m "g:$STAFF:r" "$g" || fail "setfacl on g failed"
+[ "$(as "$EVE" "$STAFF" cat "$g")" = staffonly ] || fail "eve in staff cannot read g"
+"$local_sh" kill --dir "$dir" master >/dev/null
+"$local_sh" start --dir "$dir" master >/dev/null || fail "master restart failed"
+[ "$(as "$EVE" "$STAFF" cat "$g")" = staffonly ] || fail "eve in staff cannot read g after the restart"
+can "$EVE" "" cat "$g" && fail "eve reads g without staff after the restart"
 step "done"
