@@ -60,17 +60,15 @@ static int usable(const struct cs_disk *d, struct ls_stats *st)
 
 /* ---- the copy (thread pool) ------------------------------------------------ */
 
-static void work_move(uv_work_t *w)
+int cs_part_clone(struct ls *src, uint64_t chunk, uint16_t part, uint64_t version, struct ls *dst,
+                  uint64_t dst_chunk, uint64_t *bytes)
 {
-    struct cs_balance *b = w->data;
-    struct cs_ctx *ctx = b->ctx;
-    struct ls *src = ctx->disks[b->src].ls, *dst = ctx->disks[b->dst].ls;
     struct ls_part_info pi;
-    int rc = ls_part_stat(src, b->chunk, b->part, &pi);
-    if (rc == 0 && (!pi.committed || pi.version != b->version || pi.npending))
-        rc = -EAGAIN; /* written meanwhile: next time */
+    int rc = ls_part_stat(src, chunk, part, &pi);
+    if (rc == 0 && (!pi.committed || pi.version != version || pi.npending))
+        rc = -EAGAIN; /* written meanwhile */
     if (rc == 0) {
-        rc = ls_delete(dst, b->chunk, b->part, b->version);
+        rc = ls_delete(dst, dst_chunk, part, version);
         if (rc == -ENOENT)
             rc = 0;
     }
@@ -81,7 +79,7 @@ static void work_move(uv_work_t *w)
     for (uint32_t blk = 0; rc == 0 && blk <= nblocks; blk++) {
         if (blk < nblocks) {
             uint8_t *p = buf + n * LS_BLOCK_MAX;
-            ssize_t len = ls_read(src, b->chunk, b->part, b->version, blk, p, LS_BLOCK_MAX);
+            ssize_t len = ls_read(src, chunk, part, version, blk, p, LS_BLOCK_MAX);
             if (len == -ENODATA)
                 continue; /* a hole stays a hole */
             if (len < 0) {
@@ -89,20 +87,21 @@ static void work_move(uv_work_t *w)
                 break;
             }
             wv[n++] = (struct ls_write){.type = LS_REC_BLOCK,
-                                        .chunk = b->chunk,
-                                        .part = b->part,
-                                        .version = b->version,
+                                        .chunk = dst_chunk,
+                                        .part = part,
+                                        .version = version,
                                         .block = blk,
                                         .data = p,
                                         .len = (uint32_t)len};
-            b->bytes += (uint64_t)len;
+            if (bytes)
+                *bytes += (uint64_t)len;
         }
         int last = blk == nblocks;
         if (last)
             wv[n++] = (struct ls_write){.type = LS_REC_COMMIT,
-                                        .chunk = b->chunk,
-                                        .part = b->part,
-                                        .version = b->version,
+                                        .chunk = dst_chunk,
+                                        .part = part,
+                                        .version = version,
                                         .size = pi.size};
         if (n == BATCH || last) {
             rc = ls_writev(dst, wv, n);
@@ -110,7 +109,15 @@ static void work_move(uv_work_t *w)
         }
     }
     free(buf);
-    b->rc = rc;
+    return rc;
+}
+
+static void work_move(uv_work_t *w)
+{
+    struct cs_balance *b = w->data;
+    struct cs_ctx *ctx = b->ctx;
+    b->rc = cs_part_clone(ctx->disks[b->src].ls, b->chunk, b->part, b->version,
+                          ctx->disks[b->dst].ls, b->chunk, &b->bytes);
 }
 
 struct del_work {

@@ -128,6 +128,17 @@ void cs_note_change(struct cs_ctx *ctx, uint64_t chunk, uint64_t version, uint16
 /* A read found a bad block (loop thread): log it and queue it for the master. */
 void cs_report_bad(struct cs_ctx *ctx, uint64_t chunk, uint64_t version, uint16_t part,
                    uint16_t disk);
+/* balance.c: copies every block of the committed `version` of (chunk, part)
+ * from src to (dst_chunk, part) on dst, CRC-checked, holes kept, then
+ * commits it there; whatever dst held of (dst_chunk, part) at or below the
+ * version goes first. Thread pool. 0, -EAGAIN (the part changed) or a
+ * logstore error; *bytes (may be NULL) grows by the bytes copied. */
+int cs_part_clone(struct ls *src, uint64_t chunk, uint16_t part, uint64_t version, struct ls *dst,
+                  uint64_t dst_chunk, uint64_t *bytes);
+/* dup.c: CS_CMD_DUP_PART, a snapshot's copy-on-write on this server. */
+void cs_dup_start(struct cs_ctx *ctx, struct cn_conn *c, uint64_t session, uint64_t req_id,
+                  const struct cn_cs_dup_part *cmd);
+
 /* logstore error -> wire status. */
 enum cn_status cs_status_of(int err);
 

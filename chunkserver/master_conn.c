@@ -283,6 +283,15 @@ static void on_frame(struct cn_conn *c, const struct cn_frame_hdr *h, const uint
         cs_copy_start(ctx, c, m->session, h->req_id, &cp);
         return;
     }
+    if (h->type == CN_MSG_CS_CMD_DUP_PART) {
+        struct cn_cs_dup_part dp;
+        if (cn_msg_decode(h->type, payload, h->len, &dp)) {
+            cn_conn_close(c, CN_EMALFORMED);
+            return;
+        }
+        cs_dup_start(ctx, c, m->session, h->req_id, &dp);
+        return;
+    }
     if (h->type != CN_MSG_CS_CMD_DELETE_PART) {
         cn_conn_send_error(c, h->req_id, CN_ST_UNSUPPORTED,
                            "command not supported by this chunkserver yet");

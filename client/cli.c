@@ -54,6 +54,8 @@ static void usage(FILE *f)
             "  trash purge ID|--all      free now\n"
             "  trashtime get|set|clear PATH [DURATION] [-r]  how long deletes below PATH\n"
             "                stay in the trash (0: freed at once); -r: every entry below\n"
+            "  snapshot SRC DST          copy a file or a tree in metadata only: the\n"
+            "                chunks are shared until either side writes them\n"
             "  quota set PATH [--bytes SIZE] [--inodes N] [--soft-bytes SIZE]\n"
             "                [--soft-inodes N] [--grace DUR]  limits of a directory (0: none;\n"
             "                writes past a hard limit fail with EDQUOT; df inside shows it)\n"
@@ -450,6 +452,8 @@ int main(int argc, char **argv)
         type = CN_MSG_ADM_TRASHTIME;
     else if (strcmp(cmd, "quota") == 0)
         type = CN_MSG_ADM_QUOTA;
+    else if (strcmp(cmd, "snapshot") == 0)
+        type = CN_MSG_ADM_SNAPSHOT;
     else
         return usage_error("unknown command", cmd);
     struct cn_adm_mark mreq = {{NULL, 0}, {NULL, 0}, 0};
@@ -473,7 +477,7 @@ int main(int argc, char **argv)
             return usage_error("name too long", target);
         path = NULL;
     } else if (target && type != CN_MSG_ADM_TRASH && type != CN_MSG_ADM_TRASHTIME &&
-               type != CN_MSG_ADM_QUOTA) {
+               type != CN_MSG_ADM_QUOTA && type != CN_MSG_ADM_SNAPSHOT) {
         return usage_error("unexpected argument", target);
     }
     if (repair && type != CN_MSG_ADM_FSCK)
@@ -490,6 +494,7 @@ int main(int argc, char **argv)
     /* trash and trashtime: a subcommand, then their own arguments */
     struct cn_adm_trash treq = {0, 0, {"", 0}, {"", 0}, 0};
     struct cn_adm_trashtime ttreq = {{"", 0}, 0, 0, 0};
+    struct cn_adm_snapshot sreq = {{"", 0}, {"", 0}};
     struct cn_adm_quota qreq = {0,          {"", 0},    UINT64_MAX, UINT64_MAX,
                                 UINT64_MAX, UINT64_MAX, UINT32_MAX};
     char fsbuf[PATH_MAX], tobuf[PATH_MAX], mm[300];
@@ -565,6 +570,39 @@ int main(int argc, char **argv)
                                target);
         }
         ttreq.path = cn_str_of(target);
+        path = NULL;
+        target = NULL;
+    } else if (type == CN_MSG_ADM_SNAPSHOT) {
+        if (!path || !target)
+            return usage_error("want: snapshot SRC DST", NULL);
+        if (mount_resolve(path, fsbuf, sizeof(fsbuf), mm, sizeof(mm)) == 0) {
+            path = fsbuf;
+            if (!master)
+                master = mm;
+        } else if (path[0] != '/') {
+            return usage_error("SRC: not on a Cairn mount here and not an absolute path inside "
+                               "the file system",
+                               path);
+        }
+        /* DST does not exist yet: resolve its directory, keep its name */
+        const char *slash = strrchr(target, '/');
+        char dirpart[PATH_MAX];
+        snprintf(dirpart, sizeof(dirpart), "%.*s",
+                 slash ? (int)(slash == target ? 1 : slash - target) : 1, slash ? target : ".");
+        const char *base = slash ? slash + 1 : target;
+        if (mount_resolve(dirpart, tobuf, sizeof(tobuf), mm, sizeof(mm)) == 0) {
+            size_t l = strlen(tobuf);
+            snprintf(tobuf + l, sizeof(tobuf) - l, "%s%s", l > 1 ? "/" : "", base);
+            target = tobuf;
+            if (!master)
+                master = mm;
+        } else if (target[0] != '/') {
+            return usage_error("DST: not on a Cairn mount here and not an absolute path inside "
+                               "the file system",
+                               target);
+        }
+        sreq.src = cn_str_of(path);
+        sreq.dst = cn_str_of(target);
         path = NULL;
         target = NULL;
     } else if (type == CN_MSG_ADM_QUOTA) {
@@ -683,10 +721,18 @@ int main(int argc, char **argv)
                       : type == CN_MSG_ADM_TRASH     ? (const void *)&treq
                       : type == CN_MSG_ADM_TRASHTIME ? (const void *)&ttreq
                       : type == CN_MSG_ADM_QUOTA     ? (const void *)&qreq
+                      : type == CN_MSG_ADM_SNAPSHOT  ? (const void *)&sreq
                                                      : (const void *)&empty;
-    err[0] = 0;
-    rc = cn_sock_call(fd, type, 2, msg, &rh, &reply,
-                      type == CN_MSG_ADM_FSCK ? CLI_FSCK_MS : CLI_CALL_MS, err, sizeof(err));
+    /* a snapshot of a file being written is refused (EBUSY) until its
+     * write session commits, which the writer does within seconds */
+    for (int attempt = 0;; attempt++) {
+        err[0] = 0;
+        rc = cn_sock_call(fd, type, 2 + (uint64_t)attempt, msg, &rh, &reply,
+                          type == CN_MSG_ADM_FSCK ? CLI_FSCK_MS : CLI_CALL_MS, err, sizeof(err));
+        if (rc != -EBUSY || type != CN_MSG_ADM_SNAPSHOT || attempt == 20)
+            break;
+        usleep(500 * 1000);
+    }
     if (rc == 0 && rh.type != (type | CN_MSG_REPLY))
         rc = CN_EMALFORMED;
     if (rc) {
@@ -731,6 +777,11 @@ int main(int argc, char **argv)
         unrestored = print_trash(j);
     } else if (type == CN_MSG_ADM_QUOTA) {
         print_quotas(j);
+    } else if (type == CN_MSG_ADM_SNAPSHOT) {
+        printf("snapshot %s -> %s: %lld inodes (%lld files, %lld directories), %lld chunks shared, "
+               "%lld ms\n",
+               jstr(j, "src"), jstr(j, "dst"), jint(j, "inodes"), jint(j, "files"), jint(j, "dirs"),
+               jint(j, "chunks_shared"), jint(j, "ms"));
     } else if (type == CN_MSG_ADM_TRASHTIME) {
         printf("%s: trashtime %llds%s%s\n", jstr(j, "path"), jint(j, "trashtime"),
                json_is_true(json_object_get(j, "explicit")) ? "" : " (inherited or the default)",

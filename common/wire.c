@@ -692,6 +692,13 @@ static const struct field d_adm_trashtime_f[] = {
     F(FK_STR, cn_adm_trashtime, path), F(FK_U8, cn_adm_trashtime, op),
     F(FK_U64, cn_adm_trashtime, seconds), F(FK_U8, cn_adm_trashtime, recursive), FEND};
 DESC(d_adm_trashtime, cn_adm_trashtime);
+static const struct field d_cs_dup_part_f[] = {
+    F(FK_U64, cn_cs_dup_part, chunk), F(FK_U64, cn_cs_dup_part, version),
+    F(FK_U16, cn_cs_dup_part, part), F(FK_U64, cn_cs_dup_part, new_chunk), FEND};
+DESC(d_cs_dup_part, cn_cs_dup_part);
+static const struct field d_adm_snapshot_f[] = {F(FK_STR, cn_adm_snapshot, src),
+                                                F(FK_STR, cn_adm_snapshot, dst), FEND};
+DESC(d_adm_snapshot, cn_adm_snapshot);
 static const struct field d_adm_quota_f[] = {
     F(FK_U8, cn_adm_quota, op),           F(FK_STR, cn_adm_quota, path),
     F(FK_U64, cn_adm_quota, hard_bytes),  F(FK_U64, cn_adm_quota, soft_bytes),
@@ -834,6 +841,10 @@ static const struct {
     {CN_MSG_ADM_TRASHTIME, "ADM_TRASHTIME", &d_adm_trashtime},
     {CN_MSG_ADM_TRASHTIME_R, "ADM_TRASHTIME_R", &d_json_r},
     {CN_MSG_ADM_QUOTA, "ADM_QUOTA", &d_adm_quota},
+    {CN_MSG_ADM_SNAPSHOT, "ADM_SNAPSHOT", &d_adm_snapshot},
+    {CN_MSG_ADM_SNAPSHOT_R, "ADM_SNAPSHOT_R", &d_json_r},
+    {CN_MSG_CS_CMD_DUP_PART, "CS_CMD_DUP_PART", &d_cs_dup_part},
+    {CN_MSG_CS_CMD_DUP_PART_R, "CS_CMD_DUP_PART_R", &d_empty},
     {CN_MSG_ADM_QUOTA_R, "ADM_QUOTA_R", &d_json_r},
     {CN_MSG_STATFS_DIR, "STATFS_DIR", &d_ino_req},
     {CN_MSG_STATFS_DIR_R, "STATFS_DIR_R", &d_statfs_r},

@@ -268,8 +268,12 @@ enum cn_msg_type {
                                      src_addr str, src_part u16, size u64 (committed length
                                      of the part); reply: empty _R or ERROR */
     CN_MSG_CS_CMD_COPY_PART_R = 0x8103,
-    CN_MSG_CS_CMD_DISK_MARK = 0x0104, /* master -> cs: uuid (16 bytes), leaving u8
-                                         (1: no new parts on this disk); reply: empty _R */
+    CN_MSG_CS_CMD_DUP_PART = 0x0105,   /* master -> cs: chunk u64, version u64, part u16, new_chunk
+                                          u64: duplicate the committed part locally under
+                                          new_chunk (a snapshot's copy-on-write) */
+    CN_MSG_CS_CMD_DUP_PART_R = 0x8105, /* empty (ERROR NO_CHUNK/ESTALE if not held so) */
+    CN_MSG_CS_CMD_DISK_MARK = 0x0104,  /* master -> cs: uuid (16 bytes), leaving u8
+                                          (1: no new parts on this disk); reply: empty _R */
     CN_MSG_CS_CMD_DISK_MARK_R = 0x8104,
 
     /* -- data path: client or chunkserver -> chunkserver -- */
@@ -399,6 +403,8 @@ enum cn_msg_type {
                                         u64, soft_bytes u64, hard_inodes u64, soft_inodes u64,
                                         grace_s u32 (0 = no limit) */
     CN_MSG_ADM_QUOTA_R = 0x8408,     /* json */
+    CN_MSG_ADM_SNAPSHOT = 0x0409,    /* src str, dst str (paths inside the file system) */
+    CN_MSG_ADM_SNAPSHOT_R = 0x8409,  /* json */
 
     /* -- metalogger <-> master (the chunkserver port; docs/protocol.md) -- */
     CN_MSG_ML_FOLLOW = 0x0500,     /* ml -> master: name str, fsid bytes (0 or 16), seq u64 (last
@@ -772,6 +778,14 @@ struct cn_adm_trashtime { /* ADM_TRASHTIME */
     uint64_t seconds;
     uint8_t recursive;
 };
+struct cn_cs_dup_part { /* CS_CMD_DUP_PART */
+    uint64_t chunk, version;
+    uint16_t part;
+    uint64_t new_chunk;
+};
+struct cn_adm_snapshot { /* ADM_SNAPSHOT */
+    struct cn_str src, dst;
+};
 struct cn_adm_quota { /* ADM_QUOTA */
     uint8_t op;
     struct cn_str path;
@@ -882,6 +896,10 @@ struct cn_json_r { /* every ADM_*_R */
     X(CN_MSG_ADM_TRASHTIME, cn_adm_trashtime)                                                      \
     X(CN_MSG_ADM_TRASHTIME_R, cn_json_r)                                                           \
     X(CN_MSG_ADM_QUOTA, cn_adm_quota)                                                              \
+    X(CN_MSG_ADM_SNAPSHOT, cn_adm_snapshot)                                                        \
+    X(CN_MSG_ADM_SNAPSHOT_R, cn_json_r)                                                            \
+    X(CN_MSG_CS_CMD_DUP_PART, cn_cs_dup_part)                                                      \
+    X(CN_MSG_CS_CMD_DUP_PART_R, cn_empty)                                                          \
     X(CN_MSG_ADM_QUOTA_R, cn_json_r)                                                               \
     X(CN_MSG_STATFS_DIR, cn_ino_req)                                                               \
     X(CN_MSG_STATFS_DIR_R, cn_statfs_r)                                                            \

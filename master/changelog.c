@@ -262,7 +262,7 @@ static int known_prefix(uint8_t c)
     return c == META_K_SUPER || c == META_K_INODE || c == META_K_DENTRY || c == META_K_XATTR ||
            c == META_K_FCHUNK || c == META_K_CHUNK || c == META_K_ORPHAN || c == META_K_TRASH ||
            c == META_K_CLASS || c == META_K_MARK || c == META_K_TRASHQ || c == META_K_TRASHTIME ||
-           c == META_K_QUOTA;
+           c == META_K_QUOTA || c == META_K_CHUNKREF;
 }
 
 int meta_cl_rep_check(const void *rep, size_t len, uint32_t *count)

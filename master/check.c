@@ -27,6 +27,7 @@ struct ck {
     struct ck_ino *tab;
     size_t cap, n;
     uint64_t used_bytes;
+    uint64_t refs, refkeys; /* shared chunk map entries; 'P' keys */
     struct meta_check_stats st;
     char *err;
     size_t errlen;
@@ -235,10 +236,15 @@ static int ck_fchunk(struct ck *c, const uint8_t *k, size_t klen, const uint8_t 
     if (rc < 0)
         return ck_fail(c, "chunk map %llu[%u] names chunk %llu: %s", (unsigned long long)ino, index,
                        (unsigned long long)id, meta_strerror(rc));
-    if (ch.ino != ino || ch.index != index)
-        return ck_fail(c, "chunk %llu belongs to %llu[%u], mapped from %llu[%u]",
-                       (unsigned long long)id, (unsigned long long)ch.ino, ch.index,
-                       (unsigned long long)ino, index);
+    if (ch.ino != ino || ch.index != index) {
+        /* a snapshot's share: it must have its reference key */
+        if (meta_chunk_is_ref(c->m, id, ino, index) != 1)
+            return ck_fail(c, "chunk %llu belongs to %llu[%u], mapped from %llu[%u]",
+                           (unsigned long long)id, (unsigned long long)ch.ino, ch.index,
+                           (unsigned long long)ino, index);
+        c->refs++;
+        return 0;
+    }
     c->st.file_chunks++;
     return 0;
 }
@@ -258,6 +264,23 @@ static int ck_chunk(struct ck *c, const uint8_t *k, size_t klen, const uint8_t *
     return 0;
 }
 
+/* a snapshot's reference key: its chunk exists and its position maps to it */
+static int ck_ref(struct ck *c, const uint8_t *k, size_t klen, const uint8_t *v, size_t vlen)
+{
+    (void)v;
+    (void)vlen;
+    if (klen != 21)
+        return ck_fail(c, "chunk reference key of %zu bytes", klen);
+    uint64_t id = meta_get_be64(k + 1), ino = meta_get_be64(k + 9);
+    uint32_t index = meta_get_be32(k + 17);
+    struct meta_chunk ch;
+    if (meta_file_chunk_get(c->m, ino, index, &ch) != 0 || ch.id != id)
+        return ck_fail(c, "reference of chunk %llu from %llu[%u] that does not map to it",
+                       (unsigned long long)id, (unsigned long long)ino, index);
+    c->refkeys++;
+    return 0;
+}
+
 int meta_check(struct meta *m, struct meta_check_stats *st, char *err, size_t errlen)
 {
     struct ck c = {.m = m, .err = err, .errlen = errlen};
@@ -270,6 +293,7 @@ int meta_check(struct meta *m, struct meta_check_stats *st, char *err, size_t er
         (rc = ck_scan(&c, META_K_DENTRY, ck_dentry)) < 0 ||
         (rc = ck_scan(&c, META_K_XATTR, ck_xattr)) < 0 ||
         (rc = ck_scan(&c, META_K_CHUNK, ck_chunk)) < 0 ||
+        (rc = ck_scan(&c, META_K_CHUNKREF, ck_ref)) < 0 ||
         (rc = ck_scan(&c, META_K_FCHUNK, ck_fchunk)) < 0)
         goto out;
     rc = META_ECORRUPT;
@@ -322,6 +346,11 @@ int meta_check(struct meta *m, struct meta_check_stats *st, char *err, size_t er
                 (unsigned long long)m->sb.inodes, (unsigned long long)m->sb.chunks,
                 (unsigned long long)m->sb.used_bytes, (unsigned long long)c.st.inodes,
                 (unsigned long long)c.st.chunks, (unsigned long long)c.used_bytes);
+        goto out;
+    }
+    if (c.refs != c.refkeys) {
+        ck_fail(&c, "%llu shared chunk map entries but %llu reference keys",
+                (unsigned long long)c.refs, (unsigned long long)c.refkeys);
         goto out;
     }
     if (c.st.file_chunks != c.st.chunks) {
@@ -452,7 +481,9 @@ static int fk_fchunk(struct ck *c, const uint8_t *k, size_t klen, const uint8_t 
     int rc = meta_chunk_get(c->m, id, &ch);
     if (rc == META_EDB)
         return rc;
-    if (rc < 0 || ch.ino != ino || ch.index != index) {
+    int shared_ref = rc == 0 && (ch.ino != ino || ch.index != index) &&
+                     meta_chunk_is_ref(c->m, id, ino, index) == 1;
+    if (rc < 0 || ((ch.ino != ino || ch.index != index) && !shared_ref)) {
         if (f->repair)
             fk_del(f, k, klen);
         fk_report(f, "dangling_chunk_ref", ino, id, index, f->repair,

@@ -75,8 +75,14 @@ static int chunk_load_mapped(struct meta *m, uint64_t id, uint64_t ino, uint32_t
     int rc = chunk_load(m, id, out);
     if (rc == -ENOENT)
         return META_CORRUPT(m, "file chunk map names a missing chunk");
-    if (rc == 0 && (out->ino != ino || out->index != index))
-        return META_CORRUPT(m, "chunk record owned by another file position");
+    if (rc == 0 && (out->ino != ino || out->index != index)) {
+        /* a chunk shared by a snapshot: this position holds a reference */
+        int ref = meta_chunk_is_ref(m, id, ino, index);
+        if (ref < 0)
+            return ref;
+        if (!ref)
+            return META_CORRUPT(m, "chunk record owned by another file position");
+    }
     return rc;
 }
 
@@ -143,6 +149,11 @@ int meta_chunk_lease_begin(struct meta *m, uint64_t ino, uint32_t index, uint64_
     rc = chunk_load_mapped(m, id, ino, index, &c);
     if (rc < 0)
         goto out;
+    rc = meta_chunk_shared(m, id);
+    if (rc != 0) { /* the caller unshares first (meta_chunk_unshare) */
+        rc = rc > 0 ? -EBUSY : rc;
+        goto out;
+    }
     if (c.lease == META_LEASE_WRITE && c.lease_holder == holder && c.lease_expiry_ms > now_ms) {
         c.lease_expiry_ms = expiry_ms; /* renewal: same version */
     } else if (c.lease == META_LEASE_WRITE && c.lease_expiry_ms > now_ms) {
@@ -334,13 +345,12 @@ int meta_chunks_drop_from(struct meta *m, uint64_t ino, uint32_t first, struct m
     }
     rocksdb_iter_destroy(it);
     for (size_t i = 0; rc == 0 && i < n; i++) {
+        struct meta_chunk c;
         meta_key_fchunk(&k, ino, idx[i]);
         meta_kv_del(m, &k);
-        meta_key_ino(&k, META_K_CHUNK, ids[i]);
-        meta_kv_del(m, &k);
-        if (m->sb.chunks > 0)
-            m->sb.chunks--;
-        rc = meta_freed_add(freed, ids[i]);
+        rc = chunk_load_mapped(m, ids[i], ino, idx[i], &c);
+        if (rc == 0) /* freed, or left to the snapshots that share it */
+            rc = meta_chunk_ref_drop(m, &c, ino, idx[i], freed);
     }
     free(ids);
     free(idx);
@@ -360,6 +370,10 @@ int meta_chunk_cut(struct meta *m, uint64_t ino, uint32_t index, uint64_t len)
     if (rc < 0)
         return rc;
     if (c.length > len) {
+        /* a snapshot keeps its length: cut a private copy */
+        rc = meta_chunk_unshare_in(m, ino, index, &c);
+        if (rc < 0)
+            return rc;
         c.length = len;
         chunk_store(m, &c);
     }

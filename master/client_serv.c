@@ -991,6 +991,11 @@ static int do_chunk_locate(struct req *r, const struct cn_chunk_locate *m)
         lr.chunk = c.id;
         lr.version = c.committed_version;
         lr.nlocs = live_locs(r->M, c.id, c.committed_version, locs);
+        uint64_t from = lr.nlocs ? 0 : snapshot_cow_source(r->M, c.id);
+        if (from) { /* its copy is being made: the source has the same bytes */
+            lr.chunk = from;
+            lr.nlocs = live_locs(r->M, from, c.committed_version, locs);
+        }
     }
     rep(r, CN_MSG_CHUNK_LOCATE_R, &lr);
     return 0;
@@ -1017,6 +1022,16 @@ static int do_write_begin(struct req *r, const struct cn_write_begin *m)
     rc = meta_file_chunk_get(M->meta, m->ino, m->index, &c);
     if (rc && rc != -ENOENT)
         return rc;
+    if (rc == 0 && (rc = meta_chunk_shared(M->meta, c.id)) != 0) {
+        /* shared with a snapshot: this position gets its own copy, made by
+         * the chunkservers after the commit; the writer retries meanwhile */
+        if (rc < 0 || (rc = turn_begin(M)) ||
+            (rc = meta_chunk_unshare(M->meta, m->ino, m->index, &c)) < 0)
+            return rc;
+        struct cn_error e = {CN_ST_NO_CHUNK, CN_STR("copying a chunk shared with a snapshot")};
+        rep(r, CN_MSG_ERROR, &e);
+        return 0;
+    }
     if (rc == 0 && c.committed_version)
         n = live_locs(M, c.id, c.committed_version, locs);
     struct cs_server *chain[MAX_LOCS];
@@ -1175,9 +1190,10 @@ static int do_trash(struct req *r, const void *msg)
     int err = 0;
     if (r->cl->role != CN_ROLE_ADMIN)
         return -EPERM;
-    char *json = r->type == CN_MSG_ADM_TRASH   ? trash_json(r->M, msg, &err)
-                 : r->type == CN_MSG_ADM_QUOTA ? quota_json(r->M, msg, &err)
-                                               : trashtime_json(r->M, msg, &err);
+    char *json = r->type == CN_MSG_ADM_TRASH      ? trash_json(r->M, msg, &err)
+                 : r->type == CN_MSG_ADM_QUOTA    ? quota_json(r->M, msg, &err)
+                 : r->type == CN_MSG_ADM_SNAPSHOT ? snapshot_json(r->M, msg, &err)
+                                                  : trashtime_json(r->M, msg, &err);
     if (!json)
         return err;
     struct cn_json_r jr = {{(const uint8_t *)json, (uint32_t)strlen(json)}};
@@ -1215,6 +1231,7 @@ union any_req {
     struct cn_adm_trash trash;
     struct cn_adm_trashtime trashtime;
     struct cn_adm_quota quota;
+    struct cn_adm_snapshot snapshot;
     struct cn_reopen reopen;
     struct cn_creds creds;
     struct cn_lock lock;
@@ -1301,6 +1318,7 @@ static int dispatch(struct req *r, union any_req *u)
     case CN_MSG_ADM_TRASH:
     case CN_MSG_ADM_TRASHTIME:
     case CN_MSG_ADM_QUOTA:
+    case CN_MSG_ADM_SNAPSHOT:
         return do_trash(r, u);
     default:
         return -ENOTSUP;

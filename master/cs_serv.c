@@ -304,6 +304,8 @@ void cs_delete_part(struct master *M, struct cs_server *s, uint64_t chunk, uint6
 
 void cs_serv_chunk_freed(struct master *M, uint64_t chunk)
 {
+    if (snapshot_defer_delete(M, chunk))
+        return; /* a copy-on-write reads it: deleted when that is done */
     struct cs_chunk_locs *e = cs_locs_get(M, chunk);
     if (!e)
         return;

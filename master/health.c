@@ -315,8 +315,9 @@ static int scan_fn(void *ctx, const struct meta_chunk *c)
     x->last_id = c->id;
     if (x->left-- == 0)
         return 1;
-    if (!c->committed_version || lease_live(c, x->now_wall) || job_on_chunk(H, c->id))
-        return 0;
+    if (!c->committed_version || lease_live(c, x->now_wall) || job_on_chunk(H, c->id) ||
+        snapshot_cow_source(M, c->id))
+        return 0; /* ... or its parts are being made from a snapshot's (snapshot_serv.c) */
     struct eval ev;
     struct cs_chunk_locs *e = cs_locs_get(M, c->id);
     evaluate(e, c->committed_version, &ev);

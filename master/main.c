@@ -481,6 +481,7 @@ out:
     health_free(&M);
     cs_serv_free(&M);
     mlserv_free(&M);
+    snapshot_free(&M);
     if (uv_loop_close(M.loop))
         cn_log_warn(MOD, "loop closed with handles still open");
     cn_log_info(MOD, "stopped");

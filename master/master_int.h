@@ -153,6 +153,7 @@ struct master {
     struct ml_known *mls;     /* metaloggers seen (mlserv.c) */
     struct ml_peer *ml_peers; /* their connections */
     uint64_t ml_checkpoints;  /* checkpoints made, for unique directory names */
+    struct cow *cows;         /* snapshot_serv.c: copy-on-write copies running */
     uint64_t session_base, next_session;
     uint64_t place_rng; /* placement.c's random state */
     uv_timer_t tick;
@@ -258,6 +259,18 @@ int admin_resolve(struct master *M, struct cn_str path, struct meta_attr *out, u
 char *trash_json(struct master *M, const struct cn_adm_trash *r, int *err);
 char *trashtime_json(struct master *M, const struct cn_adm_trashtime *r, int *err);
 void trash_tick(struct master *M, uint64_t now_ms);
+
+/* snapshot_serv.c: ADM_SNAPSHOT's JSON (the copy is in the open turn);
+ * after each commit, the chunk copies its turn asked for (or, after a
+ * failed commit, forget them); the chunk a copy-on-write target is being
+ * filled from (0: none); 1 if the delete of chunk must wait for a copy. */
+struct cn_adm_snapshot;
+char *snapshot_json(struct master *M, const struct cn_adm_snapshot *r, int *err);
+void snapshot_after_commit(struct master *M);
+void snapshot_forget(struct master *M);
+uint64_t snapshot_cow_source(struct master *M, uint64_t to);
+int snapshot_defer_delete(struct master *M, uint64_t chunk);
+void snapshot_free(struct master *M);
 
 /* quota_serv.c: ADM_QUOTA's JSON (NULL and *err on failure; set/rm in the
  * open turn); statfs numbers of a directory under a quota (unchanged

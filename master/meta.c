@@ -376,6 +376,7 @@ int meta_op_begin(struct meta *m, struct meta_freed *freed)
     m->sb_op = m->sb;
     m->freed_op = freed;
     m->freed_op_n = freed ? freed->n : 0;
+    m->ncow_op = m->ncow;
     return 0;
 }
 
@@ -391,6 +392,7 @@ int meta_op_end(struct meta *m, int rc)
         m->sb = m->sb_op;
         if (m->freed_op)
             m->freed_op->n = m->freed_op_n;
+        m->ncow = m->ncow_op;
     } else if (memcmp(&m->sb, &m->sb_op, sizeof(m->sb)) != 0) {
         uint8_t buf[META_SB_LEN];
         struct meta_key k = {.b = {META_K_SUPER}, .len = 1};
@@ -454,6 +456,7 @@ int meta_txn_commit_sync(struct meta *m, int sync)
     if (rerr) { /* commit invariant 5 */
         m->broken = true;
         m->sb = m->sb_txn;
+        m->ncow = 0;
         return meta_db_error(m, rerr, "commit");
     }
     if (wrote)
@@ -467,6 +470,7 @@ void meta_txn_abort(struct meta *m)
         return;
     rocksdb_writebatch_wi_clear(m->batch);
     m->sb = m->sb_txn;
+    m->ncow = 0; /* pairs are taken after every commit: these were the turn's */
     m->txn = false;
 }
 
@@ -658,6 +662,7 @@ void meta_close(struct meta *m)
         rocksdb_block_based_options_destroy(m->topts);
     if (m->cache)
         rocksdb_cache_destroy(m->cache);
+    free(m->cow);
     free(m);
 }
 

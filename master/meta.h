@@ -326,6 +326,30 @@ int meta_trash_purge(struct meta *m, uint64_t ino, struct meta_freed *freed);
 /* Frees up to max items expired at now_s; returns how many. */
 int meta_trash_expire(struct meta *m, uint64_t now_s, size_t max, struct meta_freed *freed);
 
+struct meta_chunk; /* below: the chunk table */
+
+/* ---- snapshots (master/snapshot.c) -----------------------------------------------
+ * Copies of a file or tree that share its chunks until one side writes. */
+struct meta_snapshot_stats {
+    uint64_t inodes, files, dirs, bytes, chunks_shared;
+};
+/* Copies src (a file or a whole tree) to name in directory dst_parent:
+ * new inodes, entries and xattrs; the chunks are shared. -EEXIST, -EINVAL
+ * (a tree into itself), -EBUSY (a file in it is being written: retry). */
+int meta_snapshot(struct meta *m, uint64_t src, uint64_t dst_parent, const char *name,
+                  struct meta_snapshot_stats *st);
+/* 1 if chunk is shared by a snapshot, 0 if not, or an error. */
+int meta_chunk_shared(struct meta *m, uint64_t chunk);
+/* Gives file position (ino, index) a private copy of its shared chunk
+ * (metadata only; *out is the chunk it now has). A no-op when not shared. */
+int meta_chunk_unshare(struct meta *m, uint64_t ino, uint32_t index, struct meta_chunk *out);
+/* Chunk copies the last turns asked for: the parts of `from` at `version`
+ * are to be duplicated under `to` by the chunkservers holding them. */
+struct meta_cow {
+    uint64_t from, to, version;
+};
+size_t meta_cow_take(struct meta *m, struct meta_cow *out, size_t max);
+
 /* ---- quotas (master/quota.c) --------------------------------------------------
  * On directories: logical bytes of regular files and inodes below them,
  * each with an optional hard limit and a soft one with a grace period

@@ -31,6 +31,7 @@
 #define META_K_TRASHQ    'U' /* 'U' expires64 ino64: the trash by expiry time */
 #define META_K_TRASHTIME 'Y' /* 'Y' ino64: an explicit trashtime */
 #define META_K_QUOTA     'Q' /* 'Q' ino64: a directory quota and its usage (quota.c) */
+#define META_K_CHUNKREF  'P' /* 'P' chunk64 ino64 index32: a snapshot's share (snapshot.c) */
 #define META_K_CLASS     'K' /* reserved: storage classes */
 #define META_K_CHANGES   'L' /* "L": changelog head; 'L' seq64: entries (changelog.c) */
 #define META_K_MARK      'M' /* 'M' server NUL [disk uuid16]: removal marks (marks.c) */
@@ -81,6 +82,8 @@ struct meta {
     uint64_t cl_trim_below;    /* entries below may be deleted */
     uint64_t cl_epoch, cl_prev_epoch, cl_epoch_start; /* the history (changelog.c) */
     uint32_t trash_default_s;                         /* trashtime without a 'Y' (trash.c) */
+    struct meta_cow *cow; /* chunks unshared by this turn (snapshot.c) */
+    size_t ncow, capcow, ncow_op;
     char last_error[256];
 };
 
@@ -241,6 +244,15 @@ int meta_ns_inode_release(struct meta *m, struct meta_inode *in, struct meta_fre
 int meta_quota_charge(struct meta *m, uint64_t dir, int64_t bytes, int64_t inodes);
 int meta_quota_move(struct meta *m, uint64_t ino, uint64_t from, uint64_t to, uint64_t size,
                     int is_dir);
+
+/* snapshot.c: is (ino, index) a reference (not the owner) of chunk; one
+ * file position lets go of chunk c (the chunk is freed to `freed` when it
+ * was the last; the first reference becomes the owner); unshare inside an
+ * open operation (*c becomes the private copy; 1 if it was shared). */
+int meta_chunk_is_ref(struct meta *m, uint64_t chunk, uint64_t ino, uint32_t index);
+int meta_chunk_ref_drop(struct meta *m, const struct meta_chunk *c, uint64_t ino, uint32_t index,
+                        struct meta_freed *freed);
+int meta_chunk_unshare_in(struct meta *m, uint64_t ino, uint32_t index, struct meta_chunk *c);
 
 /* trash.c: an inode whose last name went away, into the trash for secs. */
 int meta_trash_put(struct meta *m, struct meta_inode *in, uint64_t parent, const char *name,

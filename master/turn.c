@@ -149,6 +149,9 @@ void turn_end(struct master *M)
         for (size_t i = 0; i < t->freed.n; i++)
             cs_serv_chunk_freed(M, t->freed.ids[i]);
         mlserv_pump(M); /* the new changelog entry */
+        snapshot_after_commit(M);
+    } else {
+        snapshot_forget(M);
     }
     t->freed.n = 0;
     if (rc)

@@ -31,3 +31,10 @@ if(TARGET cairn AND TARGET cairn-chunkserver AND TARGET cairn-mount)
            COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/test_44_quota.sh ${CMAKE_BINARY_DIR}/bin)
   set_tests_properties(test_44_quota PROPERTIES TIMEOUT 240 RUN_SERIAL TRUE)
 endif()
+
+# Snapshots (issue 9): metadata-only copy, copy-on-write, deletes.
+if(TARGET cairn AND TARGET cairn-chunkserver AND TARGET cairn-mount)
+  add_test(NAME test_45_snapshot
+           COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/test_45_snapshot.sh ${CMAKE_BINARY_DIR}/bin)
+  set_tests_properties(test_45_snapshot PROPERTIES TIMEOUT 300 RUN_SERIAL TRUE)
+endif()
