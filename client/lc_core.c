@@ -22,6 +22,11 @@
  *     an empty reply. Its session is gone, and the master drops a
  *     session's locks and waiters when its connection ends: a close() must
  *     not wait for a master that is down to unlock what it no longer holds.
+ *  6. A request sent with a caller (op->cred) is preceded on the same
+ *     connection by a CREDS with the caller's groups unless m->creds says
+ *     this session has them; m->creds is emptied at each new session, so a
+ *     request sent again after a reconnect brings its CREDS along
+ *     (test_43_mount_acl, step 8).
  */
 #include <errno.h>
 #include <stdarg.h>
