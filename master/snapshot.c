@@ -126,6 +126,8 @@ static int cow_add(struct meta *m, uint64_t from, uint64_t to, uint64_t version)
 size_t meta_cow_take(struct meta *m, struct meta_cow *out, size_t max)
 {
     size_t n = m->ncow < max ? m->ncow : max;
+    if (n == 0)
+        return 0; /* m->cow may still be NULL */
     memcpy(out, m->cow, n * sizeof(*out));
     memmove(m->cow, m->cow + n, (m->ncow - n) * sizeof(*out));
     m->ncow -= n;
