@@ -5,7 +5,7 @@ JOBS ?= $(shell nproc)
 BUILD ?= build
 ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
-FUZZ_SECONDS ?= 45
+FUZZ_SECONDS ?= 30
 SRC_DIRS := logstore ec common chunkserver master metalogger client tests bench
 FORMAT_FILES = $(shell find $(SRC_DIRS) -name '*.[ch]' 2>/dev/null | sort)
 
