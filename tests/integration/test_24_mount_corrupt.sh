@@ -74,6 +74,10 @@ logged=0 dropped=0
 for ((i = 0; i < 150; i++)); do
   grep -qi "crc" "$dir/$victim/log" && logged=1
   parts_of | grep -qx "$victim" || dropped=1
+  # the health loop may put a fresh copy back on $victim before a poll
+  # sees it gone: the master's log says it dropped the damaged one
+  grep -q "$victim: chunk [0-9a-f]* part [0-9]* version [0-9]* failed its CRC" \
+    "$dir/master/log" && dropped=1
   [ "$logged" = 1 ] && [ "$dropped" = 1 ] && break
   if [ $((i % 10)) = 0 ]; then
     drop_caches
