@@ -607,7 +607,9 @@ int meta_open(const char *dir, const struct meta_options *opt, struct meta **out
         rocksdb_free(rerr);
         goto fail;
     }
-    rc = meta_cl_load(m); /* before a format: its commit is the history's entry 1 */
+    rc = meta_quota_load(m);
+    if (rc == 0)
+        rc = meta_cl_load(m); /* before a format: its commit is the history's entry 1 */
     if (rc < 0) {
         if (err)
             snprintf(err, errlen, "metadata %s: changelog: %s (%s)", dir, meta_strerror(rc),

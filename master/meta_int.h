@@ -82,6 +82,7 @@ struct meta {
     uint64_t cl_trim_below;    /* entries below may be deleted */
     uint64_t cl_epoch, cl_prev_epoch, cl_epoch_start; /* the history (changelog.c) */
     uint32_t trash_default_s;                         /* trashtime without a 'Y' (trash.c) */
+    bool has_quotas;      /* a 'Q' key exists (or existed since open): quota.c walks */
     struct meta_cow *cow; /* chunks unshared by this turn (snapshot.c) */
     size_t ncow, capcow, ncow_op;
     char last_error[256];
@@ -261,6 +262,8 @@ int meta_trash_put(struct meta *m, struct meta_inode *in, uint64_t parent, const
 /* changelog.c: head and oldest entry at open; the entry of the batch being
  * committed (added to it); bookkeeping once that write succeeded. */
 int meta_cl_load(struct meta *m);
+/* quota.c: whether any quota exists, at open. */
+int meta_quota_load(struct meta *m);
 int meta_cl_append(struct meta *m);
 void meta_cl_committed(struct meta *m);
 

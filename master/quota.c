@@ -85,9 +85,26 @@ static void q_store(struct meta *m, const struct meta_quota *q)
 
 typedef int (*q_fn)(struct meta *m, struct meta_quota *q, void *ctx);
 
-/* Calls fn for every quota on dir and the directories above it. */
+int meta_quota_load(struct meta *m)
+{
+    uint8_t pfx = META_K_QUOTA;
+    rocksdb_iterator_t *it = meta_iter_open(m, &pfx, 1);
+    if (!it)
+        return -ENOMEM;
+    size_t klen = 0;
+    m->has_quotas =
+        rocksdb_iter_valid(it) && ((const uint8_t *)rocksdb_iter_key(it, &klen))[0] == META_K_QUOTA;
+    rocksdb_iter_destroy(it);
+    return 0;
+}
+
+/* Calls fn for every quota on dir and the directories above it. Without any
+ * quota in the database (the common case) it walks nothing: creates and
+ * size changes then cost no ancestor lookups. */
 static int q_walk(struct meta *m, uint64_t dir, q_fn fn, void *ctx)
 {
+    if (!m->has_quotas)
+        return 0;
     struct meta_inode *in = malloc(sizeof(*in));
     if (!in)
         return -ENOMEM;
@@ -302,6 +319,7 @@ int meta_quota_set(struct meta *m, uint64_t dir, const struct meta_quota *lim)
         }
     }
     if (rc == 0) {
+        m->has_quotas = true; /* stays set after a rollback or removal: only costs walks */
         q.hard_bytes = lim->hard_bytes;
         q.soft_bytes = lim->soft_bytes;
         q.hard_inodes = lim->hard_inodes;

@@ -121,4 +121,25 @@ static inline uint64_t mt_mkdir(struct meta *m, uint64_t parent, const char *nam
     return a.ino;
 }
 
+/* A file `name` in parent with one committed chunk of `len` bytes; its id in *chunk. */
+static inline uint64_t mt_with_chunk(struct meta *m, uint64_t parent, const char *name,
+                                     uint64_t len, uint64_t *chunk)
+{
+    uint64_t f = mt_create(m, parent, name);
+    struct meta_chunk c;
+    ASSERT_RC(TURN(m, meta_chunk_lease_begin(m, f, 0, 7, 0, 100, &c)), 0);
+    ASSERT_RC(TURN(m, meta_chunk_lease_commit(m, c.id, 7, c.version, len, &c)), 0);
+    *chunk = c.id;
+    return f;
+}
+
+/* 1 if chunk id is in the freed list. */
+static inline int mt_freed_has(const struct meta_freed *fr, uint64_t id)
+{
+    for (size_t i = 0; i < fr->n; i++)
+        if (fr->ids[i] == id)
+            return 1;
+    return 0;
+}
+
 #endif

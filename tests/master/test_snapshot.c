@@ -6,24 +6,6 @@
  */
 #include "meta_test_util.h"
 
-static uint64_t with_chunk(struct meta *m, uint64_t parent, const char *name, uint64_t *chunk)
-{
-    uint64_t f = mt_create(m, parent, name);
-    struct meta_chunk c;
-    ASSERT_RC(TURN(m, meta_chunk_lease_begin(m, f, 0, 7, 0, 100, &c)), 0);
-    ASSERT_RC(TURN(m, meta_chunk_lease_commit(m, c.id, 7, c.version, 3000, &c)), 0);
-    *chunk = c.id;
-    return f;
-}
-
-static int has(const struct meta_freed *fr, uint64_t id)
-{
-    for (size_t i = 0; i < fr->n; i++)
-        if (fr->ids[i] == id)
-            return 1;
-    return 0;
-}
-
 static uint64_t at(struct meta *m, uint64_t dir, const char *name)
 {
     struct meta_attr a;
@@ -38,8 +20,8 @@ Test(snapshot, share_then_copy_on_write)
     uint64_t d = mt_mkdir(t.m, META_ROOT_INO, "d");
     uint64_t s = mt_mkdir(t.m, d, "s");
     uint64_t c1, c2;
-    uint64_t f = with_chunk(t.m, d, "f", &c1);
-    uint64_t g = with_chunk(t.m, s, "g", &c2);
+    uint64_t f = mt_with_chunk(t.m, d, "f", 3000, &c1);
+    uint64_t g = mt_with_chunk(t.m, s, "g", 3000, &c2);
     ASSERT_RC(TURN(t.m, meta_xattr_set(t.m, f, "user.k", "v", 1, 0)), 0);
     struct meta_attr la;
     ASSERT_RC(TURN(t.m, meta_symlink(t.m, d, "l", "f", 0, 0, &la)), 0);
@@ -88,14 +70,14 @@ Test(snapshot, share_then_copy_on_write)
     /* unlink of one sharer frees nothing; of the last, the chunk */
     struct meta_freed fr = {0};
     ASSERT_RC(TURN(t.m, meta_unlink(t.m, s, "g", &fr)), 0); /* the owner goes first */
-    cr_assert_not(has(&fr, c2));
+    cr_assert_not(mt_freed_has(&fr, c2));
     ASSERT_RC(meta_file_chunk_get(t.m, sg, 0, &c), 0);
     cr_assert_eq(c.ino, sg, "ownership moved to the snapshot's file");
     mt_check(t.m);
     ASSERT_RC(TURN(t.m, meta_unlink(t.m, at(t.m, sn, "s"), "g", &fr)), 0);
-    cr_assert(has(&fr, c2));
+    cr_assert(mt_freed_has(&fr, c2));
     ASSERT_RC(TURN(t.m, meta_unlink(t.m, d, "f", &fr)), 0);
-    cr_assert(has(&fr, c1), "d/f held c1 alone after the unshare");
+    cr_assert(mt_freed_has(&fr, c1), "d/f held c1 alone after the unshare");
     (void)g;
     mt_check(t.m);
     meta_freed_release(&fr);
@@ -107,7 +89,7 @@ Test(snapshot, truncate_cuts_a_private_copy_and_refusals)
     struct mt t;
     mt_init(&t);
     uint64_t c1;
-    uint64_t f = with_chunk(t.m, META_ROOT_INO, "f", &c1);
+    uint64_t f = mt_with_chunk(t.m, META_ROOT_INO, "f", 3000, &c1);
     ASSERT_RC(TURN(t.m, meta_snapshot(t.m, f, META_ROOT_INO, "f2", NULL)), 0);
     struct meta_setattr sa = {0};
     struct meta_freed fr = {0};

@@ -19,24 +19,6 @@ static int collect_fn(void *ctx, const struct meta_trash_item *it)
     return 0;
 }
 
-static uint64_t with_chunk(struct meta *m, uint64_t parent, const char *name, uint64_t *chunk)
-{
-    uint64_t f = mt_create(m, parent, name);
-    struct meta_chunk c;
-    ASSERT_RC(TURN(m, meta_chunk_lease_begin(m, f, 0, 7, 0, 100, &c)), 0);
-    ASSERT_RC(TURN(m, meta_chunk_lease_commit(m, c.id, 7, c.version, 1000, &c)), 0);
-    *chunk = c.id;
-    return f;
-}
-
-static int freed_has(const struct meta_freed *fr, uint64_t id)
-{
-    for (size_t i = 0; i < fr->n; i++)
-        if (fr->ids[i] == id)
-            return 1;
-    return 0;
-}
-
 Test(trash, rm_rf_then_restore_the_tree)
 {
     struct mt t;
@@ -45,7 +27,7 @@ Test(trash, rm_rf_then_restore_the_tree)
     uint64_t d = mt_mkdir(t.m, META_ROOT_INO, "d");
     uint64_t e = mt_mkdir(t.m, d, "e");
     uint64_t chunk;
-    uint64_t f = with_chunk(t.m, e, "f", &chunk);
+    uint64_t f = mt_with_chunk(t.m, e, "f", 1000, &chunk);
     struct meta_freed fr = {0};
     ASSERT_RC(TURN(t.m, meta_unlink(t.m, e, "f", &fr)), 0);
     ASSERT_RC(TURN(t.m, meta_rmdir(t.m, d, "e")), 0);
@@ -93,11 +75,11 @@ Test(trash, conflicts_expiry_purge_and_trashtime_zero)
     meta_set_trash_default(t.m, 3600);
     uint64_t d = mt_mkdir(t.m, META_ROOT_INO, "d");
     uint64_t c1, c2, c3;
-    uint64_t f1 = with_chunk(t.m, d, "f", &c1);
+    uint64_t f1 = mt_with_chunk(t.m, d, "f", 1000, &c1);
     struct meta_freed fr = {0};
     ASSERT_RC(TURN(t.m, meta_unlink(t.m, d, "f", &fr)), 0);
     /* the name is taken again: restore refuses, --to elsewhere works */
-    with_chunk(t.m, d, "f", &c2);
+    mt_with_chunk(t.m, d, "f", 1000, &c2);
     ASSERT_RC(TURN(t.m, meta_trash_restore(t.m, f1, 0)), -EEXIST);
     uint64_t other = mt_mkdir(t.m, META_ROOT_INO, "other");
     ASSERT_RC(TURN(t.m, meta_trash_restore(t.m, f1, other)), 0);
@@ -105,7 +87,7 @@ Test(trash, conflicts_expiry_purge_and_trashtime_zero)
     ASSERT_RC(meta_lookup(t.m, other, "f", &a), 0);
 
     /* rename over a file puts the old one in the trash */
-    uint64_t g = with_chunk(t.m, d, "g", &c3);
+    uint64_t g = mt_with_chunk(t.m, d, "g", 1000, &c3);
     ASSERT_RC(TURN(t.m, meta_rename(t.m, other, "f", d, "g", 0, &fr)), 0);
     struct meta_trash_item it;
     ASSERT_RC(meta_trash_get(t.m, g, &it), 0);
@@ -114,33 +96,33 @@ Test(trash, conflicts_expiry_purge_and_trashtime_zero)
 
     /* expiry frees the chunk */
     ASSERT_RC(TURN(t.m, meta_trash_expire(t.m, it.expires_s - 1, 100, &fr)), 0);
-    cr_assert_not(freed_has(&fr, c3));
+    cr_assert_not(mt_freed_has(&fr, c3));
     ASSERT_RC(TURN(t.m, meta_trash_expire(t.m, it.expires_s, 100, &fr)), 1);
-    cr_assert(freed_has(&fr, c3), "the expired file's chunk is freed");
+    cr_assert(mt_freed_has(&fr, c3), "the expired file's chunk is freed");
     ASSERT_RC(meta_getattr(t.m, g, &a), -ENOENT);
 
     /* purge frees at once */
     ASSERT_RC(TURN(t.m, meta_unlink(t.m, d, "f", &fr)), 0);
-    cr_assert_not(freed_has(&fr, c2));
+    cr_assert_not(mt_freed_has(&fr, c2));
     uint64_t f2 = 0;
     struct collect c = {0};
     ASSERT_RC(meta_trash_list(t.m, collect_fn, &c), 0);
     cr_assert_eq(c.n, 1);
     f2 = c.items[0].ino;
     ASSERT_RC(TURN(t.m, meta_trash_purge(t.m, f2, &fr)), 0);
-    cr_assert(freed_has(&fr, c2));
+    cr_assert(mt_freed_has(&fr, c2));
 
     /* trashtime 0 on the directory: deleted files are freed at once */
     ASSERT_RC(TURN(t.m, meta_trashtime_set(t.m, d, 0)), 0);
     uint32_t secs = 99;
     int expl = 1;
     uint64_t c4;
-    uint64_t h = with_chunk(t.m, d, "h", &c4);
+    uint64_t h = mt_with_chunk(t.m, d, "h", 1000, &c4);
     ASSERT_RC(meta_trashtime_get(t.m, h, d, &secs, &expl), 0);
     cr_assert_eq(secs, 0);
     cr_assert_eq(expl, 0, "inherited, not its own");
     ASSERT_RC(TURN(t.m, meta_unlink(t.m, d, "h", &fr)), 0);
-    cr_assert(freed_has(&fr, c4));
+    cr_assert(mt_freed_has(&fr, c4));
     ASSERT_RC(meta_trash_get(t.m, h, &it), -ENOENT);
     mt_check(t.m);
     meta_freed_release(&fr);
