@@ -20,7 +20,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cls.h"
 #include "config.h"
+#include "ec.h"
 #include "net.h"
 #include "wire.h"
 
@@ -60,6 +62,7 @@ static void usage(FILE *f)
             "                [--soft-inodes N] [--grace DUR]  limits of a directory (0: none;\n"
             "                writes past a hard limit fail with EDQUOT; df inside shows it)\n"
             "  quota get|rm PATH, quota ls\n"
+            "  class ...                 storage classes (`cairn class --help`)\n"
             "  fsck [--repair]           check the metadata against itself and against the\n"
             "                chunkservers' reports; --repair fixes what it found (exit 3:\n"
             "                findings left unrepaired)\n");
@@ -129,6 +132,14 @@ static void print_status(const json_t *j)
         "goal %lld)\n",
         jint(c, "ok"), jint(c, "overgoal"), jint(c, "undergoal"), jint(c, "endangered"),
         jint(c, "lost"), jint(c, "empty"), jint(j, "goal"));
+    size_t ci;
+    json_t *cl;
+    json_array_foreach(json_object_get(j, "classes"), ci, cl)
+    {
+        printf("  class %-16s %lld chunks: ok %lld, undergoal %lld, misplaced %lld, lost %lld\n",
+               jstr(cl, "name"), jint(cl, "chunks"), jint(cl, "ok"), jint(cl, "undergoal"),
+               jint(cl, "misplaced"), jint(cl, "lost"));
+    }
     const json_t *h = json_object_get(j, "health");
     if (h) {
         char r[32], b[32];
@@ -311,6 +322,8 @@ static void print_info(const json_t *j)
                            : "other",
            (unsigned)(mode & 07777), jint(j, "size"), fmt_size(jint(j, "size"), s, sizeof(s)),
            jint(j, "nlink"));
+    if (*jstr(j, "class"))
+        printf("class: %s\n", jstr(j, "class"));
     const json_t *chunks = json_object_get(j, "chunks");
     if (!chunks)
         return;
@@ -319,16 +332,18 @@ static void print_info(const json_t *j)
     json_t *c;
     json_array_foreach(chunks, i, c)
     {
-        printf("  chunk %lld id %s version %lld length %lld live %lld/%lld%s\n", jint(c, "index"),
-               jstr(c, "id"), jint(c, "version"), jint(c, "length"), jint(c, "live"),
-               jint(c, "goal"), json_is_true(json_object_get(c, "leased")) ? " (write lease)" : "");
+        printf("  chunk %lld id %s version %lld length %lld %s%s%s live %lld/%lld%s\n",
+               jint(c, "index"), jstr(c, "id"), jint(c, "version"), jint(c, "length"),
+               jstr(c, "layout"), *jstr(c, "target") ? " -> " : "", jstr(c, "target"),
+               jint(c, "live"), jint(c, "goal"),
+               json_is_true(json_object_get(c, "leased")) ? " (write lease)" : "");
         size_t k;
         json_t *p;
         json_array_foreach(json_object_get(c, "parts"), k, p)
         {
-            printf("    part %lld  server %s (%s)  disk %s  version %lld%s\n", jint(p, "part"),
-                   jstr(p, "server"), jstr(p, "state"), jstr(p, "disk"), jint(p, "version"),
-                   json_is_true(json_object_get(p, "current")) ? "" : "  STALE");
+            printf("    part %lld  server %s (%s)  disk %s  version %lld  %s%s\n", jint(p, "part"),
+                   jstr(p, "server"), jstr(p, "server_state"), jstr(p, "disk"), jint(p, "version"),
+                   jstr(p, "state"), json_is_true(json_object_get(p, "current")) ? "" : "  STALE");
         }
         if (!json_array_size(json_object_get(c, "parts")))
             printf("    (no parts)\n");
@@ -376,6 +391,259 @@ static int mount_resolve(const char *path, char *fspath, size_t n, char *master,
     return 0;
 }
 
+/* ---- cairn class ... ------------------------------------------------------------- */
+
+/* One request to the master: HELLO as admin, then msg; the JSON reply in
+ * *out. 0, or 1 after printing why it failed (prefix: what was asked). */
+static int master_call(const char *master, uint16_t type, const void *msg, const char *what,
+                       json_t **out)
+{
+    if (!master || !*master) {
+        const char *env = getenv("CAIRN_MASTER");
+        master = env && *env ? env : CLI_DEFAULT_MASTER;
+    }
+    struct cn_addr addr;
+    if (cn_parse_addr(master, 9421, &addr) < 0 || addr.port == 0 || !addr.host[0])
+        return usage_error("bad master address (want HOST:PORT)", master);
+    char name[300], err[512] = "";
+    cn_addr_format(&addr, name, sizeof(name));
+    int fd = cn_sock_connect(&addr, CLI_CONNECT_MS);
+    if (fd < 0) {
+        fprintf(stderr, "cairn: cannot connect to the master at %s: %s\n", name, cn_strerror(fd));
+        return 1;
+    }
+    struct cn_buf reply = {0};
+    struct cn_frame_hdr rh;
+    struct cn_hello hello = {CN_ROLE_ADMIN, 1, 1, CN_STR("cairn-cli"), {NULL, 0}, {NULL, 0}};
+    int ret = 1;
+    int rc = cn_sock_call(fd, CN_MSG_HELLO, 1, &hello, &rh, &reply, CLI_CALL_MS, err, sizeof(err));
+    if (rc == 0 && rh.type != CN_MSG_HELLO_R)
+        rc = CN_EMALFORMED;
+    if (rc) {
+        fprintf(stderr, "cairn: HELLO to the master at %s failed: %s%s%s\n", name, cn_strerror(rc),
+                err[0] ? ": " : "", err);
+        goto out;
+    }
+    err[0] = 0;
+    rc = cn_sock_call(fd, type, 2, msg, &rh, &reply, CLI_CALL_MS, err, sizeof(err));
+    if (rc == 0 && rh.type != (type | CN_MSG_REPLY))
+        rc = CN_EMALFORMED;
+    if (rc) {
+        fprintf(stderr, "cairn: %s (master %s): %s\n", what, name, err[0] ? err : cn_strerror(rc));
+        goto out;
+    }
+    struct cn_json_r jr;
+    rc = cn_msg_decode(rh.type, reply.data, reply.len, &jr);
+    json_error_t je;
+    json_t *j = rc ? NULL : json_loadb((const char *)jr.json.ptr, jr.json.len, 0, &je);
+    if (!j || !json_is_object(j)) {
+        fprintf(stderr, "cairn: bad reply from the master at %s\n", name);
+        json_decref(j);
+        goto out;
+    }
+    *out = j;
+    ret = 0;
+out:
+    cn_buf_release(&reply);
+    close(fd);
+    return ret;
+}
+
+/* *path on a local Cairn mount becomes its path inside the file system
+ * (and *master the mount's, unless given); else it must be absolute.
+ * 0, or -1 after a usage error. */
+static int fs_path(const char **path, const char **master, char *buf, size_t n, char *mm, size_t mn)
+{
+    if (mount_resolve(*path, buf, n, mm, mn) == 0) {
+        *path = buf;
+        if (!*master)
+            *master = mm;
+    } else if ((*path)[0] != '/') {
+        usage_error("not on a Cairn mount here and not an absolute path inside the file system",
+                    *path);
+        return -1;
+    }
+    return 0;
+}
+
+static void class_usage(FILE *f)
+{
+    fprintf(
+        f, "usage: cairn [-m HOST:PORT] [--json] class COMMAND\n"
+           "  class add NAME --create SPEC [--keep SPEC] [--archive SPEC after=DUR]\n"
+           "            [--trash SPEC]     a new storage class\n"
+           "  class edit NAME [--create SPEC] [--keep SPEC|-] [--archive SPEC|-] [--trash SPEC|-]\n"
+           "                              change states ('-' unsets one)\n"
+           "  class ls | class show NAME | class rm NAME (refused while in use)\n"
+           "  class set PATH NAME [-r]    put a file or directory (-r: the tree) in a class\n"
+           "  class get PATH              a file's or directory's class\n"
+           "SPEC: copies=N | ec=K+M, then optional labels=EXPR mode=strict|loose\n"
+           "      compress=zstd after=DUR (archive). EXPR: ssd, hdd|ssd, ssd&fast, !usb, *,\n"
+           "      or one per part: ssd,ssd,backup. New files take their directory's class.\n");
+}
+
+static void print_class(const json_t *c)
+{
+    printf("%s%s%s\n", jstr(c, "name"),
+           json_is_true(json_object_get(c, "builtin")) ? " (built in)" : "",
+           json_is_true(json_object_get(c, "default")) ? " (default)" : "");
+    static const char *st[] = {"create", "keep", "archive", "trash"};
+    for (int i = 0; i < 4; i++) {
+        const char *s = jstr(c, st[i]);
+        printf("  %-8s %s\n", st[i], *s ? s : "(unset)");
+    }
+}
+
+static int class_main(int argc, char **argv, int first, const char *master, int as_json)
+{
+    const char *pos[3] = {NULL, NULL, NULL};
+    const char *spec[4] = {NULL, NULL, NULL, NULL};
+    char archive[1024];
+    int npos = 0, recursive = 0;
+    static const char *opt[4] = {"--create", "--keep", "--archive", "--trash"};
+    for (int i = first; i < argc; i++) {
+        const char *a = argv[i];
+        int s = -1;
+        for (int k = 0; k < 4; k++)
+            if (strcmp(a, opt[k]) == 0)
+                s = k;
+        if (s >= 0) {
+            if (++i >= argc)
+                return usage_error("option needs a SPEC", a);
+            if (spec[s])
+                return usage_error("option given twice", a);
+            spec[s] = argv[i];
+            /* `--archive SPEC after=DUR`: the duration may follow as its own word */
+            if (s == 2 && i + 1 < argc && strncmp(argv[i + 1], "after=", 6) == 0) {
+                snprintf(archive, sizeof(archive), "%s %s", argv[i], argv[i + 1]);
+                spec[s] = archive;
+                i++;
+            }
+        } else if (strcmp(a, "-r") == 0 || strcmp(a, "--recursive") == 0) {
+            recursive = 1;
+        } else if (strcmp(a, "--json") == 0) {
+            as_json = 1;
+        } else if (strcmp(a, "-m") == 0 || strcmp(a, "--master") == 0) {
+            if (++i >= argc)
+                return usage_error("option needs an argument", a);
+            master = argv[i];
+        } else if (strncmp(a, "--master=", 9) == 0) {
+            master = a + 9;
+        } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            class_usage(stdout);
+            return 0;
+        } else if (a[0] == '-' && a[1]) {
+            fprintf(stderr, "cairn: class: unknown option: %s\n", a);
+            class_usage(stderr);
+            return 2;
+        } else if (npos < 3) {
+            pos[npos++] = a;
+        } else {
+            fprintf(stderr, "cairn: class: too many arguments: %s\n", a);
+            return 2;
+        }
+    }
+    static const char *ops[] = {"", "add", "ls", "show", "edit", "rm", "set", "get"};
+    static const int nargs[] = {0, 1, 0, 1, 1, 1, 2, 1};
+    int op = 0;
+    for (int k = 1; k < 8 && pos[0]; k++)
+        if (strcmp(pos[0], ops[k]) == 0)
+            op = k;
+    if (!op) {
+        fprintf(stderr, "cairn: class: %s%s\n", pos[0] ? "unknown command: " : "no command given",
+                pos[0] ? pos[0] : "");
+        class_usage(stderr);
+        return 2;
+    }
+    if (npos - 1 != nargs[op]) {
+        fprintf(stderr, "cairn: class %s: wants %d argument(s), got %d\n", ops[op], nargs[op],
+                npos - 1);
+        class_usage(stderr);
+        return 2;
+    }
+    int any_spec = spec[0] || spec[1] || spec[2] || spec[3];
+    if (any_spec && op != 1 && op != 4)
+        return usage_error("--create/--keep/--archive/--trash go with class add and edit", NULL);
+    if (op == 1 && !spec[0])
+        return usage_error("class add needs --create SPEC", NULL);
+    if (op == 4 && !any_spec)
+        return usage_error("class edit needs a state to change", NULL);
+    if (recursive && op != 6)
+        return usage_error("-r goes with class set", NULL);
+    /* check the SPECs here too: the error points at the token */
+    for (int s = 0; s < 4; s++) {
+        struct cn_cls_state st;
+        char err[256];
+        if (!spec[s] || (op == 4 && strcmp(spec[s], "-") == 0))
+            continue;
+        struct ec_layout el = {EC_LAYOUT_RS, 0, 0, 0};
+        int bad = cn_cls_spec_parse(spec[s], s, &st, err, sizeof(err)) < 0;
+        if (!bad && st.layout.kind == CN_LAYOUT_EC) {
+            el.k = st.layout.k;
+            el.m = st.layout.m;
+            bad = ec_layout_check(&el, err, sizeof(err)) < 0;
+        }
+        if (bad) {
+            fprintf(stderr, "cairn: class %s: %s SPEC \"%s\": %s\n", ops[op], opt[s] + 2, spec[s],
+                    err);
+            return 2;
+        }
+    }
+    struct cn_adm_class req;
+    memset(&req, 0, sizeof(req));
+    req.op = (uint8_t)op;
+    req.name = cn_str_of(op == 6 ? pos[2] : op == 7 || op == 2 ? "" : pos[1]);
+    req.path = cn_str_of("");
+    req.recursive = (uint8_t)recursive;
+    for (int s = 0; s < 4; s++)
+        req.spec[s] = cn_str_of(spec[s] ? spec[s] : "");
+    if (req.name.len && !cn_cls_name_ok(op == 6 ? pos[2] : pos[1]))
+        return usage_error("bad class name (1-63 of A-Z a-z 0-9 _ . + -, not starting with -)",
+                           op == 6 ? pos[2] : pos[1]);
+    char fsbuf[PATH_MAX], mm[300];
+    const char *path = pos[1];
+    if (op == 6 || op == 7) {
+        if (fs_path(&path, &master, fsbuf, sizeof(fsbuf), mm, sizeof(mm)) < 0)
+            return 2;
+        req.path = cn_str_of(path);
+    }
+    char what[512];
+    snprintf(what, sizeof(what), "class %s%s%s%s%s", ops[op], pos[1] ? " " : "",
+             pos[1] ? pos[1] : "", pos[2] ? " " : "", pos[2] ? pos[2] : "");
+    json_t *j = NULL;
+    int rc = master_call(master, CN_MSG_ADM_CLASS, &req, what, &j);
+    if (rc)
+        return rc;
+    if (as_json) {
+        if (json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER) == 0)
+            fputc('\n', stdout);
+    } else if (op == 2) {
+        size_t i;
+        json_t *c;
+        printf("%-16s %-3s %-28s %-28s %s\n", "NAME", "ID", "CREATE", "KEEP", "ARCHIVE");
+        json_array_foreach(json_object_get(j, "classes"), i, c)
+        {
+            const char *ar = jstr(c, "archive");
+            printf("%-16s %-3lld %-28s %-28s %s%s\n", jstr(c, "name"), jint(c, "id"),
+                   jstr(c, "create"), *jstr(c, "keep") ? jstr(c, "keep") : "(as create)",
+                   *ar ? ar : "-",
+                   json_is_true(json_object_get(c, "default")) ? "  [default]" : "");
+        }
+    } else if (op == 5) {
+        printf("class %s removed\n", jstr(j, "name"));
+    } else if (op == 6) {
+        printf("%s: class %s (%lld inodes, %lld chunks changed class)\n", jstr(j, "path"),
+               jstr(j, "class"), jint(j, "inodes"), jint(j, "chunks"));
+    } else if (op == 7) {
+        printf("%s: %s\n", jstr(j, "path"), jstr(j, "class"));
+        print_class(json_object_get(j, "spec"));
+    } else {
+        print_class(j);
+    }
+    json_decref(j);
+    return fflush(stdout) == 0 ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
     const char *master = NULL, *cmd = NULL, *path = NULL, *target = NULL, *extra = NULL;
@@ -419,6 +687,8 @@ int main(int argc, char **argv)
             return 0;
         } else if (a[0] == '-' && a[1]) {
             return usage_error("unknown option", a);
+        } else if (!cmd && strcmp(a, "class") == 0) {
+            return class_main(argc, argv, i + 1, master, as_json);
         } else if (!cmd) {
             cmd = a;
         } else if (!path) {

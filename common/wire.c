@@ -705,6 +705,16 @@ static const struct field d_adm_quota_f[] = {
     F(FK_U64, cn_adm_quota, hard_inodes), F(FK_U64, cn_adm_quota, soft_inodes),
     F(FK_U32, cn_adm_quota, grace_s),     FEND};
 DESC(d_adm_quota, cn_adm_quota);
+static const struct field d_adm_class_f[] = {F(FK_U8, cn_adm_class, op),
+                                             F(FK_STR, cn_adm_class, name),
+                                             F(FK_STR, cn_adm_class, path),
+                                             F(FK_U8, cn_adm_class, recursive),
+                                             F(FK_STR, cn_adm_class, spec[0]),
+                                             F(FK_STR, cn_adm_class, spec[1]),
+                                             F(FK_STR, cn_adm_class, spec[2]),
+                                             F(FK_STR, cn_adm_class, spec[3]),
+                                             FEND};
+DESC(d_adm_class, cn_adm_class);
 static const struct field d_adm_fsck_f[] = {F(FK_U8, cn_adm_fsck, repair), FEND};
 DESC(d_adm_fsck, cn_adm_fsck);
 static const struct field d_ml_follow_f[] = {
@@ -846,6 +856,8 @@ static const struct {
     {CN_MSG_CS_CMD_DUP_PART, "CS_CMD_DUP_PART", &d_cs_dup_part},
     {CN_MSG_CS_CMD_DUP_PART_R, "CS_CMD_DUP_PART_R", &d_empty},
     {CN_MSG_ADM_QUOTA_R, "ADM_QUOTA_R", &d_json_r},
+    {CN_MSG_ADM_CLASS, "ADM_CLASS", &d_adm_class},
+    {CN_MSG_ADM_CLASS_R, "ADM_CLASS_R", &d_json_r},
     {CN_MSG_STATFS_DIR, "STATFS_DIR", &d_ino_req},
     {CN_MSG_STATFS_DIR_R, "STATFS_DIR_R", &d_statfs_r},
     {CN_MSG_ML_FOLLOW, "ML_FOLLOW", &d_ml_follow},

@@ -405,6 +405,10 @@ enum cn_msg_type {
     CN_MSG_ADM_QUOTA_R = 0x8408,     /* json */
     CN_MSG_ADM_SNAPSHOT = 0x0409,    /* src str, dst str (paths inside the file system) */
     CN_MSG_ADM_SNAPSHOT_R = 0x8409,  /* json */
+    CN_MSG_ADM_CLASS = 0x040A,       /* op u8 (1 add, 2 ls, 3 show, 4 edit, 5 rm, 6 set, 7 get),
+                                        name str, path str, recursive u8, create/keep/archive/trash
+                                        SPEC str ("" not given, "-" unset on edit) */
+    CN_MSG_ADM_CLASS_R = 0x840A,     /* json */
 
     /* -- metalogger <-> master (the chunkserver port; docs/protocol.md) -- */
     CN_MSG_ML_FOLLOW = 0x0500,     /* ml -> master: name str, fsid bytes (0 or 16), seq u64 (last
@@ -792,6 +796,12 @@ struct cn_adm_quota { /* ADM_QUOTA */
     uint64_t hard_bytes, soft_bytes, hard_inodes, soft_inodes;
     uint32_t grace_s;
 };
+struct cn_adm_class { /* ADM_CLASS */
+    uint8_t op;
+    struct cn_str name, path;
+    uint8_t recursive;
+    struct cn_str spec[4]; /* create, keep, archive, trash */
+};
 struct cn_adm_fsck { /* ADM_FSCK */
     uint8_t repair;
 };
@@ -896,6 +906,8 @@ struct cn_json_r { /* every ADM_*_R */
     X(CN_MSG_ADM_TRASHTIME, cn_adm_trashtime)                                                      \
     X(CN_MSG_ADM_TRASHTIME_R, cn_json_r)                                                           \
     X(CN_MSG_ADM_QUOTA, cn_adm_quota)                                                              \
+    X(CN_MSG_ADM_CLASS, cn_adm_class)                                                              \
+    X(CN_MSG_ADM_CLASS_R, cn_json_r)                                                               \
     X(CN_MSG_ADM_SNAPSHOT, cn_adm_snapshot)                                                        \
     X(CN_MSG_ADM_SNAPSHOT_R, cn_json_r)                                                            \
     X(CN_MSG_CS_CMD_DUP_PART, cn_cs_dup_part)                                                      \

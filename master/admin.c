@@ -4,7 +4,8 @@
  *
  * Chunk health is computed on demand by walking the whole chunk table and
  * counting each chunk's live copies (online servers) of its committed
- * version against GOAL: ok (goal met), overgoal (more), undergoal (fewer,
+ * version against its class's copies (class_serv.c; the default class
+ * follows GOAL): ok (goal met), overgoal (more), undergoal (fewer,
  * but at least 2), endangered (exactly 1: one failure from loss), lost
  * (none). That walk is O(chunks) on the loop thread, acceptable for an
  * operator's command up to a few million chunks. Chunks never committed (a
@@ -21,10 +22,29 @@
 
 #include "master_int.h"
 
+struct hclass {
+    const struct cls_rt *cls;
+    json_int_t chunks, ok, under, misplaced, lost;
+};
+
 struct hcount {
     struct master *M;
-    json_int_t ok, over, under, endangered, lost, empty;
+    json_int_t ok, over, under, endangered, lost, empty, misplaced;
+    struct hclass by[64]; /* per class; more classes than that share the last slot */
+    size_t nby;
 };
+
+static struct hclass *by_class(struct hcount *h, const struct cls_rt *r)
+{
+    for (size_t i = 0; i < h->nby; i++)
+        if (h->by[i].cls == r)
+            return &h->by[i];
+    if (h->nby == 64)
+        return &h->by[63];
+    memset(&h->by[h->nby], 0, sizeof(h->by[0]));
+    h->by[h->nby].cls = r;
+    return &h->by[h->nby++];
+}
 
 static int health_fn(void *ctx, const struct meta_chunk *c)
 {
@@ -33,10 +53,32 @@ static int health_fn(void *ctx, const struct meta_chunk *c)
         h->empty++;
         return 0;
     }
-    unsigned live = cs_live_copies(h->M, c->id, c->committed_version);
-    if (live > (unsigned)h->M->cfg.goal)
+    struct chunk_goal g;
+    class_goal(h->M, c, 0, &g);
+    unsigned live = 0, home = 0;
+    struct cs_chunk_locs *e = cs_locs_get(h->M, c->id);
+    for (uint32_t i = 0; e && i < e->n; i++) {
+        const struct cs_loc *l = &e->v[i];
+        if (l->version != c->committed_version || l->srv->state != CS_ONLINE)
+            continue;
+        live++;
+        home += class_loc_home(&g, l->srv, l->disk);
+    }
+    struct hclass *b = by_class(h, g.cls);
+    b->chunks++;
+    if (home < live && home < g.copies) {
+        h->misplaced++;
+        b->misplaced++;
+    }
+    if (live == 0)
+        b->lost++;
+    else if (live < g.copies)
+        b->under++;
+    else
+        b->ok++;
+    if (live > g.copies)
         h->over++;
-    else if (live == (unsigned)h->M->cfg.goal)
+    else if (live == g.copies)
         h->ok++;
     else if (live >= 2)
         h->under++;
@@ -74,6 +116,13 @@ static void count_disks(struct master *M, struct disk_counts *dc)
         dc->v[i] = calloc(g->servers[i]->ndisks ? g->servers[i]->ndisks : 1, sizeof(**dc->v));
     for (size_t b = 0; b < g->nbuckets; b++) {
         for (struct cs_chunk_locs *e = g->buckets[b]; e; e = e->next) {
+            struct meta_chunk mc;
+            struct chunk_goal cg;
+            unsigned goal = (unsigned)M->cfg.goal;
+            if (meta_chunk_get(M->meta, e->chunk, &mc) == 0) {
+                class_goal(M, &mc, 0, &cg);
+                goal = cg.copies;
+            }
             for (uint32_t i = 0; i < e->n; i++) {
                 const struct cs_loc *l = &e->v[i];
                 size_t si = server_index(g, l->srv);
@@ -87,7 +136,7 @@ static void count_disks(struct master *M, struct disk_counts *dc)
                     if (k != i && e->v[k].version == l->version && e->v[k].srv->state != CS_LOST &&
                         !cs_loc_leaving(&e->v[k]))
                         keep++;
-                if (keep < (unsigned)M->cfg.goal)
+                if (keep < goal)
                     d->needed++;
             }
         }
@@ -194,6 +243,14 @@ static json_t *status_json(struct master *M, int *err)
         "free", (json_int_t)free_b, "commits", (json_int_t)M->turn.commits, "health",
         health_json(M), "lost_chunks", health_lost_json(M), "servers", servers_json(M));
     if (o) {
+        json_object_set_new(json_object_get(o, "chunks"), "misplaced", json_integer(h.misplaced));
+        json_t *cl = json_array();
+        for (size_t i = 0; i < h.nby; i++)
+            json_array_append_new(cl, json_pack("{s:s, s:I, s:I, s:I, s:I, s:I}", "name",
+                                                h.by[i].cls->c.name, "chunks", h.by[i].chunks, "ok",
+                                                h.by[i].ok, "undergoal", h.by[i].under, "misplaced",
+                                                h.by[i].misplaced, "lost", h.by[i].lost));
+        json_object_set_new(o, "classes", cl);
         json_object_set_new(o, "seq", json_integer((json_int_t)meta_changelog_seq(M->meta)));
         json_object_set_new(o, "changelog_first",
                             json_integer((json_int_t)meta_changelog_first(M->meta)));
@@ -225,29 +282,53 @@ struct info_ctx {
     json_t *chunks;
 };
 
+/* A part's state for `cairn info`: ok, missing (its server is not
+ * online), leaving (marked for removal, or outside the class's labels:
+ * it is replaced, then deleted), stale (another version than the
+ * committed one, deleted by the health loop). */
+static const char *part_state(const struct chunk_goal *g, const struct meta_chunk *c,
+                              const struct cs_loc *l)
+{
+    if (l->srv->state != CS_ONLINE)
+        return "missing";
+    if (l->version != c->committed_version)
+        return "stale";
+    if (cs_loc_leaving(l) || !class_loc_home(g, l->srv, l->disk))
+        return "leaving";
+    return "ok";
+}
+
 static int info_fn(void *ctx, const struct meta_chunk *c)
 {
     struct info_ctx *x = ctx;
     json_t *parts = json_array();
+    struct chunk_goal g;
+    class_goal(x->M, c, c->lease == META_LEASE_WRITE, &g);
     struct cs_chunk_locs *e = cs_locs_get(x->M, c->id);
     for (uint32_t i = 0; e && i < e->n; i++) {
         const struct cs_loc *l = &e->v[i];
         const char *disk = l->disk < l->srv->ndisks ? l->srv->disks[l->disk].path : "?";
-        json_array_append_new(parts, json_pack("{s:I, s:s, s:s, s:s, s:I, s:b}", "part",
-                                               (json_int_t)l->part, "server", l->srv->name, "state",
-                                               cs_state_name(l->srv->state), "disk", disk,
-                                               "version", (json_int_t)l->version, "current",
+        json_array_append_new(parts, json_pack("{s:I, s:s, s:s, s:s, s:s, s:I, s:b}", "part",
+                                               (json_int_t)l->part, "server", l->srv->name, "disk",
+                                               disk, "state", part_state(&g, c, l), "server_state",
+                                               cs_state_name(l->srv->state), "version",
+                                               (json_int_t)l->version, "current",
                                                l->version == c->committed_version));
     }
-    char id[17];
+    char id[17], layout[16], target[16];
     snprintf(id, sizeof(id), "%016llx", (unsigned long long)c->id);
+    cn_layout_str(&g.layout, layout, sizeof(layout));
+    cn_layout_str(&g.target, target, sizeof(target));
+    int same =
+        g.layout.kind == g.target.kind && g.layout.k == g.target.k && g.layout.m == g.target.m;
     json_array_append_new(
         x->chunks,
-        json_pack("{s:I, s:s, s:I, s:I, s:I, s:b, s:I, s:o}", "index", (json_int_t)c->index, "id",
-                  id, "version", (json_int_t)c->committed_version, "length", (json_int_t)c->length,
-                  "live", (json_int_t)cs_live_copies(x->M, c->id, c->committed_version), "leased",
-                  c->lease == META_LEASE_WRITE, "goal", (json_int_t)x->M->cfg.goal, "parts",
-                  parts));
+        json_pack("{s:I, s:s, s:I, s:s, s:o, s:s, s:I, s:I, s:b, s:I, s:o}", "index",
+                  (json_int_t)c->index, "id", id, "version", (json_int_t)c->committed_version,
+                  "layout", layout, "target", same ? json_null() : json_string(target), "state",
+                  cn_cls_state_name(g.state), "length", (json_int_t)c->length, "live",
+                  (json_int_t)cs_live_copies(x->M, c->id, c->committed_version), "leased",
+                  c->lease == META_LEASE_WRITE, "goal", (json_int_t)g.copies, "parts", parts));
     return 0;
 }
 
@@ -298,6 +379,9 @@ static json_t *info_json(struct master *M, struct cn_str path, int *err)
     json_t *o = json_pack("{s:s#, s:I, s:I, s:I, s:I, s:I}", "path", path.ptr, (int)path.len, "ino",
                           (json_int_t)a.ino, "mode", (json_int_t)a.mode, "size", (json_int_t)a.size,
                           "nlink", (json_int_t)a.nlink, "uid", (json_int_t)a.uid);
+    uint32_t cls = 0;
+    if (meta_class_of(M->meta, a.ino, &cls) == 0)
+        json_object_set_new(o, "class", json_string(class_rt(M, cls)->c.name));
     if (S_ISREG(a.mode)) {
         struct info_ctx x = {M, json_array()};
         rc = meta_file_chunks(M->meta, a.ino, info_fn, &x);

@@ -132,6 +132,7 @@ int meta_chunk_lease_begin(struct meta *m, uint64_t ino, uint32_t index, uint64_
         m->sb.chunks++;
         c.ino = ino;
         c.index = index;
+        c.class_id = in->class_id;
         c.issued_version = c.version = 1;
         c.lease = META_LEASE_WRITE;
         c.lease_holder = holder;

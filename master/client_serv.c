@@ -1048,8 +1048,15 @@ static int do_write_begin(struct req *r, const struct cn_write_begin *m)
         chain[i] = cs_server_by_id(M, locs[i].cs_id);
     if (n == 0) { /* a new chunk: place it */
         struct cs_server *pick[MAX_LOCS];
-        unsigned want = M->cfg.goal > (int64_t)MAX_LOCS ? MAX_LOCS : (unsigned)M->cfg.goal;
-        n = placement_pick(M, want, pick);
+        struct meta_chunk nc = {.ino = m->ino, .index = m->index};
+        struct chunk_goal g;
+        if (rc == 0) /* leased before, never committed: the chunk knows its class */
+            nc.class_id = c.class_id;
+        else if ((rc = meta_class_of(M->meta, m->ino, &nc.class_id)) != 0)
+            return rc;
+        class_goal(M, &nc, 1, &g);
+        unsigned want = g.copies > MAX_LOCS ? MAX_LOCS : g.copies;
+        n = placement_pick_goal(M, &g, want, pick);
         for (uint32_t i = 0; i < n; i++) {
             locs[i].cs_id = pick[i]->id;
             locs[i].addr = cn_str_of(pick[i]->addr);
@@ -1202,6 +1209,27 @@ static int do_trash(struct req *r, const void *msg)
     return 0;
 }
 
+/* ADM_CLASS: `cairn class ...` (admin role); errors carry their reason. */
+static int do_class(struct req *r, const struct cn_adm_class *m)
+{
+    int err = 0;
+    char msg[512];
+    if (r->cl->role != CN_ROLE_ADMIN)
+        return -EPERM;
+    char *json = class_json(r->M, m, &err, msg, sizeof(msg));
+    if (!json) {
+        if (!msg[0])
+            return err;
+        struct cn_error e = {master_status(err), cn_str_of(msg)};
+        rep(r, CN_MSG_ERROR, &e);
+        return 0;
+    }
+    struct cn_json_r jr = {{(const uint8_t *)json, (uint32_t)strlen(json)}};
+    rep(r, CN_MSG_ADM_CLASS_R, &jr);
+    free(json);
+    return 0;
+}
+
 /* ---- connection ------------------------------------------------------------------ */
 
 union any_req {
@@ -1232,6 +1260,7 @@ union any_req {
     struct cn_adm_trashtime trashtime;
     struct cn_adm_quota quota;
     struct cn_adm_snapshot snapshot;
+    struct cn_adm_class cls;
     struct cn_reopen reopen;
     struct cn_creds creds;
     struct cn_lock lock;
@@ -1320,6 +1349,8 @@ static int dispatch(struct req *r, union any_req *u)
     case CN_MSG_ADM_QUOTA:
     case CN_MSG_ADM_SNAPSHOT:
         return do_trash(r, u);
+    case CN_MSG_ADM_CLASS:
+        return do_class(r, &u->cls);
     default:
         return -ENOTSUP;
     }

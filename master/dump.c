@@ -503,6 +503,9 @@ static int w_record(struct dump_w *w, struct dump_stats *st, const uint8_t *k, s
         lb_u64(b, "length", c.length);
         lb_u64(b, "holder", c.lease_holder);
         lb_i64(b, "expiry_ms", c.lease_expiry_ms);
+        if (c.layout[0]) /* kind | k << 8 | m << 16; absent: not recorded */
+            lb_u64(b, "layout",
+                   c.layout[0] | (uint32_t)c.layout[1] << 8 | (uint32_t)c.layout[2] << 16);
         st->chunks++;
         break;
     }
@@ -1148,6 +1151,13 @@ static int rd_chunk(struct dump_rd *rd, struct jrec *r, size_t *klen, size_t *vl
     TRY(rd_u64(rd, r, "length", META_CHUNK_SIZE, &c.length));
     TRY(rd_u64(rd, r, "holder", UINT64_MAX, &c.lease_holder));
     TRY(rd_i64(rd, r, "expiry_ms", &c.lease_expiry_ms));
+    if (j_get(r, "layout")) {
+        uint64_t lay;
+        TRY(rd_u64(rd, r, "layout", 0xffffff, &lay));
+        c.layout[0] = (uint8_t)lay;
+        c.layout[1] = (uint8_t)(lay >> 8);
+        c.layout[2] = (uint8_t)(lay >> 16);
+    }
     rd->key[0] = META_K_CHUNK;
     meta_put_be64(rd->key + 1, c.id);
     *klen = 9;

@@ -183,10 +183,19 @@ static int job_on_chunk(const struct health *H, uint64_t chunk)
 /* ---- classification ---------------------------------------------------------------- */
 
 struct eval {
-    unsigned valid, keep, online_keep, online_leaving, online;
+    unsigned valid, keep, online_keep, online_leaving, online, misplaced;
 };
 
-static void evaluate(const struct cs_chunk_locs *e, uint64_t version, struct eval *ev)
+/* A part that must go: on a disk or server marked for removal, or outside
+ * the labels of the chunk's class (misplaced: it counts as readable, and
+ * is replaced by a part in the right place before it is deleted). */
+static int loc_away(const struct chunk_goal *g, const struct cs_loc *l)
+{
+    return cs_loc_leaving(l) || !class_loc_home(g, l->srv, l->disk);
+}
+
+static void evaluate(const struct chunk_goal *g, const struct cs_chunk_locs *e, uint64_t version,
+                     struct eval *ev)
 {
     memset(ev, 0, sizeof(*ev));
     for (uint32_t i = 0; e && i < e->n; i++) {
@@ -194,7 +203,8 @@ static void evaluate(const struct cs_chunk_locs *e, uint64_t version, struct eva
         if (l->version != version || l->srv->state == CS_LOST)
             continue;
         int online = l->srv->state == CS_ONLINE;
-        int leaving = cs_loc_leaving(l);
+        int leaving = loc_away(g, l);
+        ev->misplaced += leaving && !cs_loc_leaving(l);
         ev->valid++;
         ev->online += online;
         if (!leaving) {
@@ -311,7 +321,6 @@ static int scan_fn(void *ctx, const struct meta_chunk *c)
     struct scan_ctx *x = ctx;
     struct health *H = x->H;
     struct master *M = H->M;
-    unsigned goal = (unsigned)M->cfg.goal;
     x->last_id = c->id;
     if (x->left-- == 0)
         return 1;
@@ -319,8 +328,11 @@ static int scan_fn(void *ctx, const struct meta_chunk *c)
         snapshot_cow_source(M, c->id))
         return 0; /* ... or its parts are being made from a snapshot's (snapshot_serv.c) */
     struct eval ev;
+    struct chunk_goal g;
+    class_goal(M, c, 0, &g);
+    unsigned goal = g.copies;
     struct cs_chunk_locs *e = cs_locs_get(M, c->id);
-    evaluate(e, c->committed_version, &ev);
+    evaluate(&g, e, c->committed_version, &ev);
     if (ev.valid == 0) {
         if (x->active) {
             H->next_lost++;
@@ -445,20 +457,23 @@ static int holds_chunk(const struct cs_chunk_locs *e, const struct cs_server *s)
 struct target_ctx {
     const struct cs_chunk_locs *e;
     uint64_t bytes;
+    const struct chunk_goal *g; /* NULL: any labels */
+    unsigned part;
 };
 
 static int target_ok(struct master *M, const struct cs_server *s, void *ctx)
 {
     const struct target_ctx *t = ctx;
     return server_writable(s) && server_can(M, s, 0) && !holds_chunk(t->e, s) &&
-           writable_free(s) > t->bytes;
+           writable_free(s) > t->bytes && (!t->g || class_server_ok(t->g, t->part, s));
 }
 
-/* A target for a new copy, weighted by writable free space (placement.c). */
+/* A target for a new copy, weighted by writable free space (placement.c),
+ * where goal g's labels allow part `part` (g NULL: anywhere). */
 static struct cs_server *pick_target(struct master *M, const struct cs_chunk_locs *e,
-                                     uint64_t bytes)
+                                     uint64_t bytes, const struct chunk_goal *g, unsigned part)
 {
-    struct target_ctx t = {e, bytes};
+    struct target_ctx t = {e, bytes, g, part};
     return placement_draw(M, target_ok, &t, writable_free);
 }
 
@@ -527,8 +542,10 @@ static void finish_move(struct health *H, const struct job *j)
         return;
     struct cs_chunk_locs *e = cs_locs_get(M, j->chunk);
     struct eval ev;
-    evaluate(e, c.committed_version, &ev);
-    if (ev.online_keep <= (unsigned)M->cfg.goal)
+    struct chunk_goal g;
+    class_goal(M, &c, 0, &g);
+    evaluate(&g, e, c.committed_version, &ev);
+    if (ev.online_keep <= g.copies)
         return;
     for (uint32_t i = 0; e && i < e->n; i++)
         if (e->v[i].srv == from && e->v[i].version == c.committed_version &&
@@ -636,11 +653,13 @@ enum outcome { DONE, NOT_NOW };
 static void delete_surplus(struct health *H, const struct meta_chunk *c)
 {
     struct master *M = H->M;
-    unsigned goal = (unsigned)M->cfg.goal;
+    struct chunk_goal g;
+    class_goal(M, c, 0, &g);
+    unsigned goal = g.copies;
     for (;;) {
         struct cs_chunk_locs *e = cs_locs_get(M, c->id);
         struct eval ev;
-        evaluate(e, c->committed_version, &ev);
+        evaluate(&g, e, c->committed_version, &ev);
         if (!has_surplus(&ev, goal))
             return;
         const struct cs_loc *victim = NULL;
@@ -650,7 +669,7 @@ static void delete_surplus(struct health *H, const struct meta_chunk *c)
             if (l->version != c->committed_version || l->srv->state != CS_ONLINE)
                 continue;
             double score;
-            if (cs_loc_leaving(l))
+            if (loc_away(&g, l))
                 score = 1000;
             else if (ev.online_keep > goal && l->disk < l->srv->ndisks &&
                      l->srv->disks[l->disk].total)
@@ -667,7 +686,10 @@ static void delete_surplus(struct health *H, const struct meta_chunk *c)
         if (!victim)
             return;
         cn_log_info(MOD, "chunk %016llx: deleting the %s copy on %s", (unsigned long long)c->id,
-                    cs_loc_leaving(victim) ? "leaving" : "surplus", victim->srv->name);
+                    cs_loc_leaving(victim) ? "leaving"
+                    : loc_away(&g, victim) ? "misplaced"
+                                           : "surplus",
+                    victim->srv->name);
         cs_delete_part(M, victim->srv, c->id, c->committed_version, victim->part);
         H->deletes_done++;
     }
@@ -677,13 +699,15 @@ static void delete_surplus(struct health *H, const struct meta_chunk *c)
 static enum outcome work_chunk(struct health *H, uint64_t id, enum job_kind kind, int urgent)
 {
     struct master *M = H->M;
-    unsigned goal = (unsigned)M->cfg.goal;
     struct meta_chunk c;
     if (!chunk_ready(H, id, 0, &c))
         return DONE;
+    struct chunk_goal g;
+    class_goal(M, &c, 0, &g);
+    unsigned goal = g.copies;
     struct cs_chunk_locs *e = cs_locs_get(M, id);
     struct eval ev;
-    evaluate(e, c.committed_version, &ev);
+    evaluate(&g, e, c.committed_version, &ev);
     if (ev.keep >= goal) {
         delete_surplus(H, &c);
         return DONE;
@@ -693,7 +717,12 @@ static enum outcome work_chunk(struct health *H, uint64_t id, enum job_kind kind
     const struct cs_loc *src = pick_source(M, e, c.committed_version);
     if (!src)
         return ev.online ? NOT_NOW : DONE; /* no readable copy: waits for one */
-    struct cs_server *dst = pick_target(M, e, c.length);
+    /* a part where the labels want it; in loose mode, when the chunk is
+     * short of readable parts and no such server is there, anywhere */
+    struct cs_server *dst =
+        pick_target(M, e, c.length, &g, class_missing_part(&g, e, c.committed_version));
+    if (!dst && g.mode == CN_MODE_LOOSE && ev.valid < goal)
+        dst = pick_target(M, e, c.length, NULL, 0);
     if (!dst)
         return NOT_NOW;
     if (start_copy(H, kind, &c, src, dst))
@@ -868,8 +897,12 @@ static void work_moves(struct health *H)
         for (uint32_t i = 0; e && i < e->n; i++)
             if (e->v[i].srv == mv.from)
                 src = &e->v[i];
-        if (!src || !chunk_ready(H, mv.chunk, src->version, &c) || holds_chunk(e, mv.to) ||
-            !server_writable(mv.to)) {
+        struct chunk_goal g;
+        int ok = src && chunk_ready(H, mv.chunk, src->version, &c);
+        if (ok)
+            class_goal(M, &c, 0, &g);
+        if (!ok || holds_chunk(e, mv.to) || !server_writable(mv.to) ||
+            (class_loc_home(&g, src->srv, src->disk) && !class_server_ok(&g, 0, mv.to))) {
             H->movehead++; /* no longer valid: skip */
             continue;
         }

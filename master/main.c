@@ -287,6 +287,8 @@ static void on_signal(uv_signal_t *h, int signum)
     cn_log_reopen();
     if (M->meta)
         meta_set_trash_default(M->meta, (uint32_t)(M->cfg.trash_time_ms / 1000));
+    if (M->meta && M->classes && classes_load(M) < 0) /* the default class follows GOAL */
+        cn_log_error(MOD, "reload: the storage classes could not be read again");
     cn_log_info(MOD, "configuration reloaded");
 }
 
@@ -352,6 +354,7 @@ struct start_step {
 static const struct start_step start_tab[] = {
     {"metadata", meta_start, meta_stop},
     {"group commit", turn_start, turn_stop},
+    {"storage classes", classes_init, classes_free},
     {"open files", opens_init, opens_release},
     {"locks", locks_init, locks_release},
     {"signals", signals_start, signals_stop},

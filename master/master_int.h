@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "cls.h"
 #include "config.h"
 #include "meta.h"
 #include "net.h"
@@ -163,9 +164,10 @@ struct master {
      * the previous run), and the wall time of the last expiry scan. Once a
      * scan ran after leases_until_ms no lease can be live: scans stop. */
     int64_t leases_until_ms, last_scan_wall_ms;
-    struct health *health; /* health.c */
-    struct opens *opens;   /* opens.c */
-    struct locks *locks;   /* locks.c */
+    struct cls_table *classes; /* class_serv.c */
+    struct health *health;     /* health.c */
+    struct opens *opens;       /* opens.c */
+    struct locks *locks;       /* locks.c */
     uint64_t started_ms;
     uv_signal_t sig_term, sig_int, sig_hup;
     int stopping;
@@ -330,12 +332,54 @@ int locks_cancel(struct master *M, struct client *cl, struct lock_sess *s, uint6
 /* placement.c: pick up to n distinct online servers weighted by free
  * space. Returns how many were picked (0 when none is online). */
 unsigned placement_pick(struct master *M, unsigned n, struct cs_server **out);
+/* The same for part i = 0.. of a chunk with goal g (labels, mode). */
+struct chunk_goal;
+unsigned placement_pick_goal(struct master *M, const struct chunk_goal *g, unsigned n,
+                             struct cs_server **out);
 /* One server `ok` accepts, drawn with weight free_of(s) in MiB + 1; NULL
  * when it accepts none. placement_rand: the draws' random numbers. */
 typedef int (*placement_ok_fn)(struct master *M, const struct cs_server *s, void *ctx);
 struct cs_server *placement_draw(struct master *M, placement_ok_fn ok, void *ctx,
                                  uint64_t (*free_of)(const struct cs_server *));
 uint64_t placement_rand(struct master *M);
+
+/* class_serv.c: storage classes as the loop uses them. */
+struct cls_rt {
+    struct cn_cls c;
+    struct cn_lexpr lx[CN_ST_N]; /* each state's labels, compiled */
+};
+/* What a chunk should look like now. */
+struct chunk_goal {
+    const struct cls_rt *cls;
+    int state;               /* CN_ST_CREATE / KEEP / ARCHIVE */
+    struct cn_layout target; /* the state's layout */
+    struct cn_layout layout; /* the layout written and kept now (EC: copies=M+1 for now) */
+    unsigned copies;         /* layout.k */
+    const struct cn_lexpr *lx;
+    uint8_t mode; /* CN_MODE_STRICT or CN_MODE_LOOSE */
+};
+int classes_init(struct master *M, char *err, size_t errlen);
+int classes_load(struct master *M);
+void classes_free(struct master *M);
+/* Class `id` (0: the default, through GOAL); never NULL. */
+const struct cls_rt *class_rt(struct master *M, uint32_t id);
+/* The goal of chunk c; writing: a write is starting or running. */
+void class_goal(struct master *M, const struct meta_chunk *c, int writing, struct chunk_goal *g);
+/* 1 if part `part` of a chunk with goal g may live on server s. */
+int class_server_ok(const struct chunk_goal *g, unsigned part, const struct cs_server *s);
+/* 1 if a part on server s, disk index `disk`, lies where the goal's labels
+ * allow (any element of a per-part list). */
+int class_loc_home(const struct chunk_goal *g, const struct cs_server *s, uint16_t disk);
+/* The per-part list element no home part fills yet (0 without a list). */
+unsigned class_missing_part(const struct chunk_goal *g, const struct cs_chunk_locs *e,
+                            uint64_t version);
+/* 0 if the ec library codes layout l (K 2..32, M 1..8), else -EINVAL
+ * with the reason in err. Copies layouts: 0. */
+int class_layout_codable(const struct cn_layout *l, char *err, size_t errlen);
+struct cn_adm_class;
+/* ADM_CLASS's JSON (NULL, *err and a reason in msg on failure). */
+char *class_json(struct master *M, const struct cn_adm_class *r, int *err, char *msg,
+                 size_t msglen);
 
 /* admin.c: the JSON answer to an ADM_* request; caller frees with free().
  * NULL with *err set (a -errno) when the request cannot be answered. */

@@ -274,6 +274,7 @@ size_t meta_chunk_encode(const struct meta_chunk *c, uint8_t *b)
     meta_put64(b + 48, c->length);
     meta_put64(b + 56, c->lease_holder);
     meta_put64(b + 64, (uint64_t)c->lease_expiry_ms);
+    memcpy(b + 72, c->layout, 3);
     return META_CHUNK_LEN;
 }
 
@@ -294,7 +295,8 @@ int meta_chunk_decode(struct meta *m, const uint8_t *v, size_t len, uint64_t id,
     c->length = meta_get64(v + 48);
     c->lease_holder = meta_get64(v + 56);
     c->lease_expiry_ms = (int64_t)meta_get64(v + 64);
-    if (c->lease > META_LEASE_WRITE || c->length > META_CHUNK_SIZE ||
+    memcpy(c->layout, v + 72, 3);
+    if (c->layout[0] > 2 || c->lease > META_LEASE_WRITE || c->length > META_CHUNK_SIZE ||
         c->committed_version > c->issued_version || c->version > c->issued_version || c->ino == 0)
         return META_CORRUPT(m, "chunk record: field out of range");
     return 0;
@@ -516,6 +518,11 @@ static int meta_format(struct meta *m)
     if (rc < 0)
         return rc;
     meta_inode_store(m, &root);
+    rc = meta_class_builtins(m);
+    if (rc < 0) {
+        meta_txn_abort(m);
+        return rc;
+    }
     {
         uint8_t buf[META_SB_LEN];
         struct meta_key k = {.b = {META_K_SUPER}, .len = 1};

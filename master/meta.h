@@ -383,7 +383,9 @@ struct meta_chunk {
     uint64_t id;
     uint64_t ino;               /* owning file */
     uint32_t index;             /* chunk index within the file */
-    uint32_t class_id;          /* storage class placeholder (0 = default) */
+    uint32_t class_id;          /* storage class (0 = the default class): the file's */
+    uint8_t layout[3];          /* layout the parts are in: kind, k, m (common/cls.h
+                                   struct cn_layout); kind 0 = not recorded yet */
     uint64_t version;           /* current: the lease's version while leased */
     uint64_t committed_version; /* readable version; 0 = never committed */
     uint64_t issued_version;    /* highest version ever issued (never reused) */
@@ -480,6 +482,35 @@ struct meta_fsck_stats {
 };
 int meta_fsck(struct meta *m, int repair, const struct meta_fsck_ops *ops, struct meta_freed *freed,
               struct meta_fsck_stats *st);
+
+/* ---- storage classes (master/class.c) -----------------------------------------
+ * Class records ('K' id32; common/cls.h has the record and the SPEC). Id 0
+ * is the default class, never stored. Mutations need a turn. */
+struct cn_cls;
+int meta_class_get(struct meta *m, uint32_t id, struct cn_cls *out);       /* -ENOENT */
+int meta_class_find(struct meta *m, const char *name, struct cn_cls *out); /* -ENOENT */
+/* Every class in id order; fn's non-zero return stops the walk (returns 1). */
+int meta_class_list(struct meta *m, int (*fn)(void *ctx, const struct cn_cls *c), void *ctx);
+/* Stores c: a new class when c->id is 0 (the id is set), else replaces
+ * class c->id. -EEXIST (another class has the name), -EINVAL, -ENOSPC,
+ * -ENOENT (no class c->id). */
+int meta_class_put(struct meta *m, struct cn_cls *c);
+/* Removes class id: -EBUSY when an inode is in it (*user names one). */
+int meta_class_del(struct meta *m, uint32_t id, uint64_t *user);
+/* Adds the built-in classes that are missing (new file systems, and those
+ * from before classes). Returns how many were added. Needs a turn. */
+int meta_class_builtins(struct meta *m);
+struct meta_class_set_stats {
+    uint64_t inodes, chunks;
+};
+/* Puts inode ino (and with recursive, the tree below a directory) in class
+ * id (0: the default), with the chunks of the files. -ENOENT (no such class
+ * or inode). One turn: for trees of up to millions of entries. */
+int meta_class_set(struct meta *m, uint64_t ino, uint32_t id, int recursive,
+                   struct meta_class_set_stats *st);
+int meta_class_of(struct meta *m, uint64_t ino, uint32_t *id);
+/* Records the layout chunk_id's parts are in now (kind, k, m). */
+int meta_chunk_layout_set(struct meta *m, uint64_t chunk_id, const uint8_t layout[3]);
 
 /* ---- removal marks and reverse paths (master/marks.c) ------------------- */
 

@@ -384,6 +384,7 @@ static int node_create(struct meta *m, uint64_t parent, const char *name, struct
     if (rc < 0)
         goto out;
     meta_now(&now);
+    in->class_id = dir.class_id; /* inherited (class.c) */
     in->a.ino = m->sb.next_ino++;
     m->sb.inodes++;
     in->a.atime = in->a.mtime = in->a.ctime = now;

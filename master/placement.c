@@ -7,8 +7,11 @@
  * so emptier servers fill faster and a new, empty server is not flooded the
  * way a strict "most free first" rule would flood it. Fewer servers than N
  * give fewer parts (the chunk starts under goal and the health loop fixes
- * it later); none gives NO_SERVERS to the writer. Labels and storage classes
- * come with the class work and are not looked at yet.
+ * it later); none gives NO_SERVERS to the writer. With a storage class
+ * (placement_pick_goal), part i goes only to servers its labels allow; in
+ * loose mode a part no such server can take goes anywhere (the health loop
+ * moves it home when the labelled space appears), in strict mode it is
+ * not placed at all (the chunk starts under goal).
  */
 #include <stdlib.h>
 
@@ -52,6 +55,7 @@ struct cs_server *placement_draw(struct master *M, placement_ok_fn ok, void *ctx
 struct pick_ctx {
     struct cs_server **taken;
     unsigned n;
+    const struct chunk_goal *g; /* NULL: labels not looked at */
 };
 
 static int online_not_taken(struct master *M, const struct cs_server *s, void *ctx)
@@ -61,14 +65,25 @@ static int online_not_taken(struct master *M, const struct cs_server *s, void *c
     for (unsigned k = 0; k < p->n; k++)
         if (p->taken[k] == s)
             return 0;
-    return s->state == CS_ONLINE;
+    return s->state == CS_ONLINE && (!p->g || class_server_ok(p->g, p->n, s));
 }
 
 unsigned placement_pick(struct master *M, unsigned n, struct cs_server **out)
 {
-    struct pick_ctx p = {out, 0};
+    return placement_pick_goal(M, NULL, n, out);
+}
+
+unsigned placement_pick_goal(struct master *M, const struct chunk_goal *g, unsigned n,
+                             struct cs_server **out)
+{
+    struct pick_ctx p = {out, 0, g};
     while (p.n < n) {
         struct cs_server *s = placement_draw(M, online_not_taken, &p, cs_server_free);
+        if (!s && g && g->mode == CN_MODE_LOOSE) {
+            p.g = NULL; /* loose: this part anywhere; the health loop moves it home later */
+            s = placement_draw(M, online_not_taken, &p, cs_server_free);
+            p.g = g;
+        }
         if (!s)
             break;
         out[p.n++] = s;

@@ -38,3 +38,11 @@ if(TARGET cairn AND TARGET cairn-chunkserver AND TARGET cairn-mount)
            COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/test_45_snapshot.sh ${CMAKE_BINARY_DIR}/bin)
   set_tests_properties(test_45_snapshot PROPERTIES TIMEOUT 300 RUN_SERIAL TRUE)
 endif()
+
+# Storage classes (issue 7): built-ins, SPEC errors, inheritance, labels
+# strict/loose, moving parts home, class rm/edit, persistence.
+if(TARGET cairn AND TARGET cairn-chunkserver AND TARGET cairn-mount)
+  add_test(NAME test_46_class
+           COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/test_46_class.sh ${CMAKE_BINARY_DIR}/bin)
+  set_tests_properties(test_46_class PROPERTIES TIMEOUT 300 RUN_SERIAL TRUE)
+endif()

@@ -175,7 +175,7 @@ chunk_copies() {
   local j
   j=$(cj info "$1") || { echo "cairn info $1 --json failed" >&2; return 1; }
   jq -e -r '.chunks | if type == "array" then .[] else error("no chunks") end |
-            "\(.index) \([.parts[] | select(.current == true and .state == "online")] | length)"' \
+            "\(.index) \([.parts[] | select(.current == true and .server_state == "online")] | length)"' \
     <<<"$j"
 }
 

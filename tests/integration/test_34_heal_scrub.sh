@@ -34,7 +34,7 @@ T 60 dd if="$orig" of="$mnt/f" bs=1M conv=fsync status=none || fail "write f"
 
 # parts: "SERVER DISK" of each current part of /f on an online server.
 parts() {
-  cj info "$mnt/f" | jq -e -r '.chunks[0].parts[] | select(.current == true and .state == "online")
+  cj info "$mnt/f" | jq -e -r '.chunks[0].parts[] | select(.current == true and .server_state == "online")
     | "\(.server) \(.disk)"'
 }
 for ((i = 0; i < 100; i++)); do
