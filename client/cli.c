@@ -414,7 +414,8 @@ static int master_call(const char *master, uint16_t type, const void *msg, const
     }
     struct cn_buf reply = {0};
     struct cn_frame_hdr rh;
-    struct cn_hello hello = {CN_ROLE_ADMIN, 1, 1, CN_STR("cairn-cli"), {NULL, 0}, {NULL, 0}};
+    struct cn_hello hello = {CN_ROLE_ADMIN,       CN_WIRE_VERSION_MIN, CN_WIRE_VERSION,
+                             CN_STR("cairn-cli"), {NULL, 0},           {NULL, 0}};
     int ret = 1;
     int rc = cn_sock_call(fd, CN_MSG_HELLO, 1, &hello, &rh, &reply, CLI_CALL_MS, err, sizeof(err));
     if (rc == 0 && rh.type != CN_MSG_HELLO_R)
@@ -973,7 +974,8 @@ int main(int argc, char **argv)
     struct cn_buf reply = {0};
     struct cn_frame_hdr rh;
     char err[256] = "";
-    struct cn_hello hello = {CN_ROLE_ADMIN, 1, 1, CN_STR("cairn-cli"), {NULL, 0}, {NULL, 0}};
+    struct cn_hello hello = {CN_ROLE_ADMIN,       CN_WIRE_VERSION_MIN, CN_WIRE_VERSION,
+                             CN_STR("cairn-cli"), {NULL, 0},           {NULL, 0}};
     int rc = cn_sock_call(fd, CN_MSG_HELLO, 1, &hello, &rh, &reply, CLI_CALL_MS, err, sizeof(err));
     if (rc == 0 && rh.type != CN_MSG_HELLO_R)
         rc = CN_EMALFORMED;

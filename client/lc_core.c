@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "cn_time.h"
+#include "ec.h"
 #include "lc_int.h"
 #include "log.h"
 #include "xmalloc.h"
@@ -863,6 +864,7 @@ int lc_open(const char *master, const struct lc_options *o, struct lc **out, cha
     pthread_mutex_init(&c->qmu, NULL);
     pthread_mutex_init(&c->imu, NULL);
     pthread_mutex_init(&c->fmu, NULL);
+    pthread_mutex_init(&c->ecmu, NULL);
     pthread_cond_init(&c->fcv, NULL);
     uv_loop_init(&c->loop);
     uv_async_init(&c->loop, &c->wake, on_wake);
@@ -925,6 +927,8 @@ void lc_close(struct lc *c)
             lc_inode_free(in);
         }
     free(c->m);
+    ec_ctx_destroy(c->ec);
+    pthread_mutex_destroy(&c->ecmu);
     pthread_mutex_destroy(&c->qmu);
     pthread_mutex_destroy(&c->imu);
     pthread_mutex_destroy(&c->fmu);

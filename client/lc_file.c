@@ -35,8 +35,9 @@
 #include "log.h"
 #include "xmalloc.h"
 
-#define MAX_CHAIN     16
-#define MAX_INFLIGHT  64 /* blocks in flight per inode */
+#define MAX_CHAIN     40  /* copies' chain, or an EC chunk's K+M parts */
+#define ADDR_MAX      128 /* host:port of a chunkserver (longer ones are skipped) */
+#define MAX_INFLIGHT  64  /* blocks in flight per inode */
 #define LOC_TTL_MS    5000
 #define LOC_SLOTS     16
 #define RA_MAX_BLOCKS 256
@@ -58,9 +59,11 @@ struct lc_wsess {
     uint32_t lease_ms;
     uint64_t started;
     struct lc_cred cred;
-    char chain[MAX_CHAIN][280];
+    char chain[MAX_CHAIN][ADDR_MAX]; /* EC: chain[p] holds part p */
     uint32_t nchain;
     uint16_t part;
+    uint8_t ec_k, ec_m; /* ec=K+M (ec_commit), or 0: copies down the chain */
+    int shrunk;         /* cut_tail: the chunk ends earlier than before */
     struct lc_wblk *blk[LC_BLOCKS_PER_CHUNK];
     /* under in->cmu */
     int failed;
@@ -74,8 +77,9 @@ struct lc_loc {
     uint64_t fetched;
     uint64_t chunk, version, file_size;
     uint32_t nlocs;
+    uint8_t ec_k, ec_m; /* ec=K+M: part[i] is the part addr[i] holds; 0: copies */
     uint16_t part[MAX_CHAIN];
-    char addr[MAX_CHAIN][280];
+    char addr[MAX_CHAIN][ADDR_MAX];
 };
 
 struct lc_loc_cache {
@@ -229,6 +233,8 @@ static int loc_get(struct lc_inode *in, uint32_t index, int fresh, struct lc_loc
         out->chunk = r.chunk;
         out->version = r.version;
         out->file_size = r.file_size;
+        out->ec_k = r.ec_k;
+        out->ec_m = r.ec_m;
         for (uint32_t i = 0; i < r.nlocs && out->nlocs < MAX_CHAIN; i++) {
             if (r.locs[i].addr.len >= sizeof(out->addr[0]))
                 continue;
@@ -275,6 +281,113 @@ static int read_result(struct lc_op *op, const uint8_t **data, uint32_t *len)
     return 0;
 }
 
+/* ---- erasure-coded chunks: reads ---------------------------------------------
+ * Block b of an ec=K+M chunk is block b div K (its row) of data part b mod K
+ * (DESIGN.md "Data model"); each row's M parity blocks code the row's K
+ * data blocks, zero-padded logically to the longest. A read asks the data
+ * part's server; a failed or damaged answer rebuilds the block from any K
+ * other parts of its row (a degraded read). */
+
+static int ec_codec_of(struct lc *c, unsigned k, unsigned m, struct ec_codec **out)
+{
+    char err[200];
+    pthread_mutex_lock(&c->ecmu);
+    int rc = c->ec ? 0 : ec_ctx_create(&c->ec, EC_BACKEND_AUTO, err, sizeof(err));
+    pthread_mutex_unlock(&c->ecmu);
+    if (rc) {
+        cn_log_error("ec", "no erasure coding context: %s", err);
+        return -EIO;
+    }
+    return ec_codec_get(c->ec, k, m, out) ? -EIO : 0;
+}
+
+/* The location holding part p of an EC chunk, or -1. */
+static int ec_loc_of(const struct lc_loc *l, unsigned p)
+{
+    for (uint32_t i = 0; i < l->nlocs; i++)
+        if (l->part[i] == p)
+            return (int)i;
+    return -1;
+}
+
+/* Block `row` of the part at location li, whole, into buf (LC_BLOCK_SIZE,
+ * zero-filled past what is stored). A hole reads as zeros. */
+static int ec_part_block(struct lc *c, const struct lc_loc *l, uint32_t li, uint32_t row,
+                         uint8_t *buf)
+{
+    struct lc_op op;
+    lc_op_init(&op);
+    encode_read(&op, l, li, row, 0, 0);
+    op.timeout_ms = c->o.cs_timeout_ms;
+    lc_wait_call(c, &op);
+    const uint8_t *d;
+    uint32_t n = 0;
+    int rc = read_result(&op, &d, &n);
+    if (rc == 0) {
+        if (n > LC_BLOCK_SIZE)
+            n = LC_BLOCK_SIZE;
+        memcpy(buf, d, n);
+    }
+    memset(buf + (rc ? 0 : n), 0, LC_BLOCK_SIZE - (rc ? 0 : n));
+    lc_op_release(&op);
+    return rc;
+}
+
+/* Chunk block `block` of EC chunk l into buf (LC_BLOCK_SIZE, zero-padded). */
+static int ec_read_block(struct lc *c, const struct lc_loc *l, uint32_t block, uint8_t *buf)
+{
+    unsigned k = l->ec_k, m = l->ec_m, want = block % k;
+    uint32_t row = block / k;
+    int li = ec_loc_of(l, want);
+    if (li >= 0 && ec_part_block(c, l, (uint32_t)li, row, buf) == 0) {
+        LC_STAT_ADD(c, blocks_read, 1);
+        return 0;
+    }
+    LC_STAT_ADD(c, read_failovers, 1);
+    struct ec_codec *codec;
+    int rc = ec_codec_of(c, k, m, &codec);
+    if (rc)
+        return rc;
+    void *parts[EC_PARTS_MAX] = {0};
+    unsigned have = 0;
+    for (unsigned p = 0; p < k + m && have < k && rc == 0; p++) {
+        int pl = p == want ? -1 : ec_loc_of(l, p);
+        if (pl < 0)
+            continue;
+        uint8_t *pb = aligned_alloc(64, LC_BLOCK_SIZE);
+        if (!pb) {
+            rc = -ENOMEM;
+            break;
+        }
+        if (ec_part_block(c, l, (uint32_t)pl, row, pb) == 0) {
+            parts[p] = pb;
+            have++;
+        } else {
+            free(pb);
+        }
+    }
+    if (rc == 0 && have < k) {
+        cn_log_warn("read", "chunk %016llx v%llu row %u: only %u of %u parts readable",
+                    (unsigned long long)l->chunk, (unsigned long long)l->version, row, have, k);
+        rc = -EIO;
+    }
+    uint8_t *out = rc ? NULL : aligned_alloc(64, LC_BLOCK_SIZE);
+    if (rc == 0 && !out)
+        rc = -ENOMEM;
+    if (rc == 0) {
+        parts[want] = out;
+        rc = ec_codec_decode(codec, parts, NULL, 1ull << want, LC_BLOCK_SIZE) ? -EIO : 0;
+        if (rc == 0)
+            memcpy(buf, out, LC_BLOCK_SIZE);
+        parts[want] = NULL;
+        LC_STAT_ADD(c, degraded_reads, 1);
+    }
+    free(out);
+    for (unsigned p = 0; p < k + m; p++)
+        free(parts[p]);
+    return rc;
+}
+
 /* Read [off, off+len) of file block `fblock` into buf, zero-filling what
  * the part does not store; tries every copy, then asks the master again. */
 static int read_block_sync(struct lc_fh *fh, uint64_t fblock, uint32_t off, uint32_t len,
@@ -291,6 +404,16 @@ static int read_block_sync(struct lc_fh *fh, uint64_t fblock, uint32_t off, uint
         if (!l.chunk) { /* a hole */
             memset(buf, 0, len);
             return 0;
+        }
+        if (l.ec_k) {
+            uint8_t *tmp = cn_xmalloc(LC_BLOCK_SIZE);
+            rc = ec_read_block(fh->c, &l, block, tmp);
+            if (rc == 0)
+                memcpy(buf, tmp + off, len);
+            free(tmp);
+            if (rc == 0)
+                return 0;
+            l.nlocs = 0; /* ask the master again below */
         }
         for (uint32_t k = 0; k < l.nlocs; k++) {
             uint32_t li = (uint32_t)((fblock / STRETCH_BLOCKS + k) % l.nlocs);
@@ -368,8 +491,19 @@ static void ra_issue(struct lc_fh *fh, uint64_t fblock)
     rb->fblock = fblock;
     rb->gen = ra_gen(fh);
     rb->fh = fh;
-    rb->tried = (uint32_t)(fblock / STRETCH_BLOCKS % l.nlocs);
-    encode_read(&rb->op, &l, rb->tried, (uint32_t)(fblock % LC_BLOCKS_PER_CHUNK), 0, 0);
+    uint32_t block = (uint32_t)(fblock % LC_BLOCKS_PER_CHUNK);
+    if (l.ec_k) { /* the data part's block; a failure goes to the degraded read */
+        int li = ec_loc_of(&l, block % l.ec_k);
+        if (li < 0) {
+            free(rb);
+            return;
+        }
+        rb->tried = (uint32_t)li;
+        encode_read(&rb->op, &l, rb->tried, block / l.ec_k, 0, 0);
+    } else {
+        rb->tried = (uint32_t)(fblock / STRETCH_BLOCKS % l.nlocs);
+        encode_read(&rb->op, &l, rb->tried, block, 0, 0);
+    }
     rb->op.timeout_ms = fh->c->o.cs_timeout_ms;
     rb->op.done = rblk_done;
     rb->op.ud = rb;
@@ -634,6 +768,30 @@ static int sess_lease(struct lc_inode *in, struct lc_wsess *ws, char *err, size_
     ws->started = lc_now_ms();
     ws->nchain = 0;
     ws->part = 0;
+    ws->ec_k = r.ec_k;
+    ws->ec_m = r.ec_m;
+    if (ws->ec_k) { /* chain[p]: the server of part p, each part exactly once */
+        unsigned n = (unsigned)ws->ec_k + ws->ec_m, got = 0;
+        uint8_t seen[MAX_CHAIN] = {0};
+        for (uint32_t i = 0; n <= MAX_CHAIN && i < r.nlocs; i++) {
+            unsigned p = r.locs[i].part;
+            if (p >= n || seen[p] || r.locs[i].addr.len >= sizeof(ws->chain[0]))
+                continue;
+            memcpy(ws->chain[p], r.locs[i].addr.ptr, r.locs[i].addr.len);
+            ws->chain[p][r.locs[i].addr.len] = 0;
+            seen[p] = 1;
+            got++;
+        }
+        cn_msg_free(CN_MSG_WRITE_BEGIN_R, &r);
+        lc_op_release(&op);
+        if (got != n) {
+            snprintf(err, errlen, "master gave %u of the %u parts of an ec=%u+%u chunk", got, n,
+                     ws->ec_k, ws->ec_m);
+            return -EIO;
+        }
+        ws->nchain = n;
+        return 0;
+    }
     for (uint32_t i = 0; i < r.nlocs && ws->nchain < MAX_CHAIN; i++) {
         if (r.locs[i].addr.len >= sizeof(ws->chain[0]))
             continue;
@@ -708,7 +866,13 @@ static int block_fill(struct lc_inode *in, struct lc_wsess *ws, uint32_t bno)
         return rc;
     uint8_t *tmp = cn_xcalloc(1, LC_BLOCK_SIZE);
     uint32_t stored = 0;
-    if (l.chunk && l.version) {
+    if (l.chunk && l.version && l.ec_k) {
+        if (ec_read_block(in->c, &l, bno, tmp)) {
+            free(tmp);
+            return -EIO;
+        }
+        stored = LC_BLOCK_SIZE; /* zero-padded; cut at the file's end below */
+    } else if (l.chunk && l.version) {
         rc = -EIO;
         for (uint32_t k = 0; k < l.nlocs && rc; k++) {
             struct lc_op op;
@@ -795,9 +959,215 @@ static int sess_failed(struct lc_inode *in, struct lc_wsess *ws, char *err, size
     return failed;
 }
 
+static int sess_commit(struct lc_inode *in, struct lc_wsess *ws);
+
+/* ---- erasure-coded chunks: writes --------------------------------------------
+ * An EC session keeps its blocks as a copies session does (invariant 1) but
+ * sends nothing before it commits: then each row it touched is completed
+ * from the committed content, its parity encoded, and the row's blocks of
+ * this session and all its parity blocks go to the parts' servers (one
+ * server per part, no chain). The version commits on every part, each cut
+ * at its own length, only when every block was acknowledged (invariant 3);
+ * a part that was not written to moves to the new version unchanged. */
+
+/* Bytes of chunk block b in a chunk of psize bytes. */
+static uint32_t blk_len(uint64_t psize, uint32_t b)
+{
+    uint64_t s = (uint64_t)b * LC_BLOCK_SIZE;
+    if (s >= psize)
+        return 0;
+    return psize - s >= LC_BLOCK_SIZE ? LC_BLOCK_SIZE : (uint32_t)(psize - s);
+}
+
+static void ec_send(struct lc_inode *in, struct lc_wsess *ws, unsigned part, uint32_t row,
+                    const uint8_t *data, uint32_t len)
+{
+    wait_inflight(in, MAX_INFLIGHT - 1);
+    struct wop *w = cn_xcalloc(1, sizeof(*w));
+    lc_op_init(&w->op);
+    w->in = in;
+    w->ws = ws;
+    struct cn_write_block m = {ws->chunk, ws->version, (uint16_t)part,
+                               row,       0,           ec_crc32c(0, data, len),
+                               NULL,      0,           {data, len}};
+    lc_encode_framed(&w->op, CN_MSG_WRITE_BLOCK, &m, len + 64);
+    snprintf(w->op.addr, sizeof(w->op.addr), "%s", ws->chain[part]);
+    w->op.timeout_ms = in->c->o.cs_timeout_ms;
+    w->op.done = wop_done;
+    w->op.ud = w;
+    pthread_mutex_lock(&in->cmu);
+    in->inflight++;
+    pthread_mutex_unlock(&in->cmu);
+    LC_STAT_ADD(in->c, blocks_written, 1);
+    lc_submit(in->c, &w->op);
+}
+
+static void ec_fail(struct lc_inode *in, struct lc_wsess *ws, int rc, const char *what)
+{
+    pthread_mutex_lock(&in->cmu);
+    if (!ws->failed) {
+        ws->failed = 1;
+        ws->fail_rc = rc;
+        snprintf(ws->errtext, sizeof(ws->errtext), "%.190s", what);
+    }
+    pthread_mutex_unlock(&in->cmu);
+}
+
+/* One attempt: every touched row encoded and sent, then every part committed. */
+static int ec_commit_once(struct lc_inode *in, struct lc_wsess *ws, uint64_t psize)
+{
+    unsigned k = ws->ec_k, m = ws->ec_m;
+    struct ec_codec *codec;
+    int rc = ec_codec_of(in->c, k, m, &codec);
+    if (rc)
+        return rc;
+    uint8_t *buf[EC_PARTS_MAX] = {0};
+    for (unsigned p = 0; p < k + m; p++)
+        if (!(buf[p] = aligned_alloc(64, LC_BLOCK_SIZE)))
+            rc = -ENOMEM;
+    struct lc_loc l;
+    int have_loc = 0;
+    uint32_t nrows = (uint32_t)((psize + (uint64_t)LC_BLOCK_SIZE * k - 1) / LC_BLOCK_SIZE / k);
+    for (uint32_t r = 0; r < nrows && rc == 0; r++) {
+        /* after a shrink, the new last row's parity still codes the cut
+         * bytes: that row is encoded again */
+        int touched = ws->shrunk && r == nrows - 1;
+        for (unsigned j = 0; j < k; j++) {
+            uint32_t b = r * k + j;
+            touched |= b < LC_BLOCKS_PER_CHUNK && ws->blk[b];
+        }
+        if (!touched)
+            continue;
+        size_t dlen[EC_PARTS_MAX];
+        for (unsigned j = 0; j < k && rc == 0; j++) {
+            uint32_t b = r * k + j, bl = blk_len(psize, b);
+            struct lc_wblk *wb = b < LC_BLOCKS_PER_CHUNK ? ws->blk[b] : NULL;
+            dlen[j] = bl;
+            memset(buf[j], 0, LC_BLOCK_SIZE);
+            if (!bl)
+                continue;
+            if (!wb || wb->lo > 0 || wb->hi < bl) { /* the rest of the block as committed */
+                if (!have_loc && (rc = loc_get(in, ws->index, 1, &l)) == 0)
+                    have_loc = 1;
+                if (rc == 0 && l.chunk == ws->chunk && l.version && l.ec_k == k)
+                    rc = ec_read_block(in->c, &l, b, buf[j]);
+            }
+            if (rc == 0 && wb && wb->hi > wb->lo)
+                memcpy(buf[j] + wb->lo, wb->data + wb->lo, wb->hi - wb->lo);
+            if (bl < LC_BLOCK_SIZE)
+                memset(buf[j] + bl, 0, LC_BLOCK_SIZE - bl);
+        }
+        if (rc)
+            break;
+        size_t plen = dlen[0]; /* block 0 of a row is its longest */
+        if (ec_codec_encode(codec, (const void *const *)buf, dlen, (void *const *)(buf + k),
+                            plen)) {
+            rc = -EIO;
+            break;
+        }
+        /* A chunkserver merges a block over the committed one and never
+         * shortens it: after a shrink, bytes past the new end are sent as
+         * zeros and the last row's parity as a whole zero-padded block, so
+         * stale bytes never feed a later degraded read. */
+        for (unsigned j = 0; j < k; j++) {
+            uint32_t b = r * k + j;
+            struct lc_wblk *wb = b < LC_BLOCKS_PER_CHUNK ? ws->blk[b] : NULL;
+            uint32_t send = wb && wb->hi > dlen[j] ? wb->hi : (uint32_t)dlen[j];
+            if (send && wb)
+                ec_send(in, ws, j, r, buf[j], send);
+        }
+        uint32_t psend = (uint32_t)plen;
+        if (ws->shrunk && plen < LC_BLOCK_SIZE) {
+            for (unsigned i = 0; i < m; i++)
+                memset(buf[k + i] + plen, 0, LC_BLOCK_SIZE - plen);
+            psend = LC_BLOCK_SIZE;
+        }
+        for (unsigned i = 0; i < m; i++)
+            ec_send(in, ws, k + i, r, buf[k + i], psend);
+    }
+    wait_inflight(in, 0);
+    for (unsigned p = 0; p < k + m; p++)
+        free(buf[p]);
+    char err[200];
+    if (rc == 0 && sess_failed(in, ws, err, sizeof(err)))
+        rc = -EIO;
+    struct ec_layout el = {EC_LAYOUT_RS, 0, k, m};
+    for (unsigned p = 0; p < k + m && rc == 0; p++) {
+        uint64_t size = 0;
+        ec_geom_part_size(&el, psize, p, &size);
+        struct cn_commit_part cm = {ws->chunk, ws->version, (uint16_t)p, size, NULL, 0};
+        struct lc_op op;
+        lc_op_init(&op);
+        rc = lc_cscall(in->c, ws->chain[p], CN_MSG_COMMIT_PART, &cm, NULL, &op, 0);
+        if (rc) {
+            char what[256];
+            snprintf(what, sizeof(what), "commit of part %u on %.100s: %.80s", p, ws->chain[p],
+                     op.err[0] ? op.err : cn_strerror(rc));
+            ec_fail(in, ws, rc, what);
+        }
+        lc_op_release(&op);
+    }
+    return rc;
+}
+
+/* sess_commit for an EC session. */
+static int ec_commit(struct lc_inode *in, struct lc_wsess *ws)
+{
+    uint64_t start = (uint64_t)ws->index * LC_CHUNK_SIZE;
+    uint64_t psize = in->size > start ? in->size - start : 0;
+    if (psize > LC_CHUNK_SIZE)
+        psize = LC_CHUNK_SIZE;
+    char err[200] = "";
+    int rc = -EIO;
+    for (int attempt = 0; attempt < RETRIES; attempt++) {
+        if (attempt) {
+            /* a part's server failed: a new lease, and after a fresh placement
+             * (a chunk never committed) the whole session again */
+            usleep(100000u * (unsigned)attempt);
+            if ((rc = sess_lease(in, ws, err, sizeof(err))))
+                break;
+            if (!ws->ec_k) /* placed as copies this time (too few servers) */
+                return sess_commit(in, ws);
+            pthread_mutex_lock(&in->cmu);
+            ws->failed = 0;
+            pthread_mutex_unlock(&in->cmu);
+            LC_STAT_ADD(in->c, chain_rebuilds, 1);
+        }
+        rc = ec_commit_once(in, ws, psize);
+        if (rc == 0)
+            break;
+        sess_failed(in, ws, err, sizeof(err));
+        cn_log_warn("write", "inode %llu chunk %u (%016llx v%llu, ec=%u+%u): %s; retrying",
+                    (unsigned long long)in->ino, ws->index, (unsigned long long)ws->chunk,
+                    (unsigned long long)ws->version, ws->ec_k, ws->ec_m,
+                    err[0] ? err : cn_strerror(rc));
+    }
+    if (rc == 0) {
+        rc = write_end(in, ws, CN_ST_OK);
+        if (rc)
+            cn_log_error("write", "inode %llu chunk %u: WRITE_END: %s", (unsigned long long)in->ino,
+                         ws->index, cn_strerror(rc));
+        if (rc == -ESTALE)
+            rc = -EIO;
+        LC_STAT_ADD(in->c, commits, 1);
+    } else {
+        cn_log_error("write", "inode %llu chunk %u (%016llx v%llu): not committed: %s",
+                     (unsigned long long)in->ino, ws->index, (unsigned long long)ws->chunk,
+                     (unsigned long long)ws->version, err[0] ? err : cn_strerror(rc));
+        write_end(in, ws, CN_ST_EIO);
+        int why = rc ? rc : ws->fail_rc;
+        rc = why == -ENOSPC || why == -EDQUOT ? why : -EIO;
+    }
+    loc_drop(in, ws->index);
+    sess_free(in, ws);
+    return rc;
+}
+
 /* Invariant 3: commit one session; frees it whatever happens. */
 static int sess_commit(struct lc_inode *in, struct lc_wsess *ws)
 {
+    if (ws->ec_k)
+        return ec_commit(in, ws);
     char err[200] = "";
     int rc = 0;
     for (uint32_t i = 0; i < LC_BLOCKS_PER_CHUNK; i++)
@@ -909,8 +1279,8 @@ ssize_t lc_write(struct lc_fh *fh, const void *buf, size_t size, uint64_t off)
         if (boff + n > b->hi)
             b->hi = boff + n;
         b->dirty = 1;
-        if (b->lo == 0 && b->hi == LC_BLOCK_SIZE)
-            send_block(in, ws, bno);
+        if (b->lo == 0 && b->hi == LC_BLOCK_SIZE && !ws->ec_k)
+            send_block(in, ws, bno); /* EC sessions send whole rows at commit */
         pos += n;
         p += n;
         if (pos > in->size)
@@ -1099,6 +1469,8 @@ static int cut_tail(struct lc *c, const struct lc_cred *u, uint64_t ino, uint64_
         in->size = size;
         struct lc_wsess *ws;
         rc = sess_open(in, u, index, &ws);
+        if (!rc)
+            ws->shrunk = 1;
         if (!rc && cut % LC_BLOCK_SIZE) {
             uint32_t bno = (uint32_t)(cut / LC_BLOCK_SIZE);
             struct lc_wblk *b = cn_xcalloc(1, sizeof(*b));

@@ -108,6 +108,9 @@ struct lc {
     /* counters (atomics) */
     struct lc_stats st;
     uint64_t lk_wait_ids; /* atomic: the last wait_id of a blocking lock */
+    /* erasure coding (lc_file.c): created at the first EC chunk */
+    pthread_mutex_t ecmu;
+    struct ec_ctx *ec;
 };
 
 /* ---- lc_core.c ---- */

@@ -175,6 +175,7 @@ int lc_lk_release(struct lc_fh *fh, uint64_t owner, uint8_t kind);
 struct lc_stats {
     uint64_t master_calls, master_retries, master_reconnects;
     uint64_t blocks_written, blocks_read, read_failovers, chain_rebuilds, commits;
+    uint64_t degraded_reads; /* EC blocks rebuilt from other parts of their row */
 };
 void lc_get_stats(struct lc *c, struct lc_stats *out);
 

@@ -627,9 +627,13 @@ DESC(d_chunk_locate, cn_chunk_locate);
 static const struct field d_loc_f[] = {F(FK_U64, cn_loc, cs_id), F(FK_STR, cn_loc, addr),
                                        F(FK_U16, cn_loc, part), F(FK_STR, cn_loc, labels), FEND};
 DESC(d_loc, cn_loc);
-static const struct field d_chunk_locate_r_f[] = {
-    F(FK_U64, cn_chunk_locate_r, chunk), F(FK_U64, cn_chunk_locate_r, version),
-    F(FK_U64, cn_chunk_locate_r, file_size), FA(cn_chunk_locate_r, locs, nlocs, d_loc), FEND};
+static const struct field d_chunk_locate_r_f[] = {F(FK_U64, cn_chunk_locate_r, chunk),
+                                                  F(FK_U64, cn_chunk_locate_r, version),
+                                                  F(FK_U64, cn_chunk_locate_r, file_size),
+                                                  FA(cn_chunk_locate_r, locs, nlocs, d_loc),
+                                                  F(FK_U8, cn_chunk_locate_r, ec_k),
+                                                  F(FK_U8, cn_chunk_locate_r, ec_m),
+                                                  FEND};
 DESC(d_chunk_locate_r, cn_chunk_locate_r);
 static const struct field d_write_begin_f[] = {
     F(FK_U64, cn_write_begin, ino), F(FK_U32, cn_write_begin, index),
@@ -638,7 +642,8 @@ DESC(d_write_begin, cn_write_begin);
 static const struct field d_write_begin_r_f[] = {
     F(FK_U64, cn_write_begin_r, chunk),       F(FK_U64, cn_write_begin_r, version),
     F(FK_U64, cn_write_begin_r, lease),       F(FK_U32, cn_write_begin_r, lease_ms),
-    FA(cn_write_begin_r, locs, nlocs, d_loc), FEND};
+    FA(cn_write_begin_r, locs, nlocs, d_loc), F(FK_U8, cn_write_begin_r, ec_k),
+    F(FK_U8, cn_write_begin_r, ec_m),         FEND};
 DESC(d_write_begin_r, cn_write_begin_r);
 static const struct field d_write_end_f[] = {
     F(FK_U64, cn_write_end, ino),    F(FK_U32, cn_write_end, index),

@@ -37,8 +37,8 @@
 /* ---- frame header ---------------------------------------------------- */
 
 #define CN_WIRE_MAGIC       0x4E524143u /* "CARN" in little-endian byte order */
-#define CN_WIRE_VERSION     1u          /* the protocol version this code speaks */
-#define CN_WIRE_VERSION_MIN 1u          /* the oldest version it still accepts */
+#define CN_WIRE_VERSION     2u          /* the protocol version this code speaks */
+#define CN_WIRE_VERSION_MIN 2u          /* the oldest version it still accepts */
 #define CN_WIRE_HDR_SIZE    24u
 /* Largest payload: a 1 MiB data payload plus fields fits with room to spare. */
 #define CN_WIRE_MAX_PAYLOAD (4u << 20)
@@ -662,6 +662,7 @@ struct cn_chunk_locate_r {
     uint64_t chunk, version, file_size;
     struct cn_loc *locs;
     uint32_t nlocs;
+    uint8_t ec_k, ec_m; /* the chunk's layout: ec=K+M, or 0, 0 for copies */
 };
 struct cn_write_begin {
     uint64_t ino;
@@ -672,6 +673,7 @@ struct cn_write_begin_r {
     uint32_t lease_ms;
     struct cn_loc *locs;
     uint32_t nlocs;
+    uint8_t ec_k, ec_m; /* ec=K+M: locs hold part 0..K+M-1, one each; 0, 0: copies (a chain) */
 };
 struct cn_write_end {
     uint64_t ino;

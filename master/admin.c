@@ -56,6 +56,7 @@ static int health_fn(void *ctx, const struct meta_chunk *c)
     struct chunk_goal g;
     class_goal(h->M, c, 0, &g);
     unsigned live = 0, home = 0;
+    uint64_t parts = 0;
     struct cs_chunk_locs *e = cs_locs_get(h->M, c->id);
     for (uint32_t i = 0; e && i < e->n; i++) {
         const struct cs_loc *l = &e->v[i];
@@ -63,6 +64,31 @@ static int health_fn(void *ctx, const struct meta_chunk *c)
             continue;
         live++;
         home += class_loc_home(&g, l->srv, l->disk);
+        if (l->part < 64)
+            parts |= 1ull << l->part;
+    }
+    if (g.ec) { /* distinct parts: K + M ok, more than K under goal, K endangered */
+        unsigned k = g.layout.k, p = (unsigned)__builtin_popcountll(parts);
+        struct hclass *b = by_class(h, g.cls);
+        b->chunks++;
+        if (home < live) {
+            h->misplaced++;
+            b->misplaced++;
+        }
+        if (p >= g.copies) {
+            h->ok++;
+            b->ok++;
+        } else if (p > k) {
+            h->under++;
+            b->under++;
+        } else if (p == k) {
+            h->endangered++;
+            b->under++;
+        } else {
+            h->lost++;
+            b->lost++;
+        }
+        return 0;
     }
     struct hclass *b = by_class(h, g.cls);
     b->chunks++;

@@ -144,8 +144,17 @@ void class_goal(struct master *M, const struct meta_chunk *c, int writing, struc
     g->cls = r;
     g->state = st;
     g->target = r->c.st[eff].layout;
-    g->layout = as_copies(g->target);
-    g->copies = g->layout.k ? g->layout.k : 1;
+    if (c->layout[0] == CN_LAYOUT_EC) {
+        /* its parts are coded: they stay so (conversion comes later) */
+        g->layout = (struct cn_layout){CN_LAYOUT_EC, c->layout[1], c->layout[2]};
+    } else if (!c->committed_version && !c->layout[0] && g->target.kind == CN_LAYOUT_EC &&
+               class_layout_codable(&g->target, NULL, 0) == 0) {
+        g->layout = g->target; /* a new chunk is written coded */
+    } else {
+        g->layout = as_copies(g->target);
+    }
+    g->ec = g->layout.kind == CN_LAYOUT_EC;
+    g->copies = g->ec ? (unsigned)g->layout.k + g->layout.m : g->layout.k ? g->layout.k : 1;
     g->lx = &r->lx[eff];
     g->mode = r->c.st[eff].mode;
     if (g->mode == CN_MODE_DEFAULT)

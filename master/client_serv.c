@@ -953,7 +953,7 @@ static int do_truncate(struct req *r, const struct cn_truncate *m)
 
 /* ---- chunks ---------------------------------------------------------------------- */
 
-#define MAX_LOCS 16u
+#define MAX_LOCS 48u /* copies, or the K + M <= 40 parts of an EC chunk and spares */
 
 /* Live parts of `version`: servers online, holding exactly that version. */
 static uint32_t live_locs(struct master *M, uint64_t chunk, uint64_t version, struct cn_loc *out)
@@ -991,6 +991,10 @@ static int do_chunk_locate(struct req *r, const struct cn_chunk_locate *m)
         lr.chunk = c.id;
         lr.version = c.committed_version;
         lr.nlocs = live_locs(r->M, c.id, c.committed_version, locs);
+        if (c.layout[0] == CN_LAYOUT_EC) {
+            lr.ec_k = c.layout[1];
+            lr.ec_m = c.layout[2];
+        }
         uint64_t from = lr.nlocs ? 0 : snapshot_cow_source(r->M, c.id);
         if (from) { /* its copy is being made: the source has the same bytes */
             lr.chunk = from;
@@ -1035,6 +1039,29 @@ static int do_write_begin(struct req *r, const struct cn_write_begin *m)
     if (rc == 0 && c.committed_version)
         n = live_locs(M, c.id, c.committed_version, locs);
     struct cs_server *chain[MAX_LOCS];
+    uint16_t parts[MAX_LOCS] = {0};
+    uint8_t ec_k = 0, ec_m = 0;
+    if (n && c.layout[0] == CN_LAYOUT_EC) {
+        /* a coded chunk is rewritten on all its parts: one server each */
+        unsigned np = (unsigned)c.layout[1] + c.layout[2], got = 0;
+        struct cn_loc by[MAX_LOCS];
+        uint8_t seen[MAX_LOCS] = {0};
+        for (uint32_t i = 0; i < n; i++)
+            if (locs[i].part < np && !seen[locs[i].part]) {
+                seen[locs[i].part] = 1;
+                by[got++] = locs[i];
+            }
+        if (got < np) {
+            struct cn_error e = {CN_ST_NO_CHUNK,
+                                 CN_STR("a part of the coded chunk is not online; writing waits")};
+            rep(r, CN_MSG_ERROR, &e);
+            return 0;
+        }
+        memcpy(locs, by, got * sizeof(*by));
+        n = got;
+        ec_k = c.layout[1];
+        ec_m = c.layout[2];
+    }
     if (n == 0 && rc == 0 && c.committed_version) {
         /* Written before, but no copy of the committed version is online:
          * a fresh placement would hold only the new blocks and read zeros
@@ -1044,8 +1071,11 @@ static int do_write_begin(struct req *r, const struct cn_write_begin *m)
         rep(r, CN_MSG_ERROR, &e);
         return 0;
     }
-    for (uint32_t i = 0; i < n; i++)
+    for (uint32_t i = 0; i < n; i++) {
         chain[i] = cs_server_by_id(M, locs[i].cs_id);
+        parts[i] = locs[i].part;
+    }
+    uint8_t layout[3] = {0};
     if (n == 0) { /* a new chunk: place it */
         struct cs_server *pick[MAX_LOCS];
         struct meta_chunk nc = {.ino = m->ino, .index = m->index};
@@ -1057,12 +1087,29 @@ static int do_write_begin(struct req *r, const struct cn_write_begin *m)
         class_goal(M, &nc, 1, &g);
         unsigned want = g.copies > MAX_LOCS ? MAX_LOCS : g.copies;
         n = placement_pick_goal(M, &g, want, pick);
+        if (g.ec && n < want) {
+            /* fewer servers than parts: written as copies=M+1 (the same
+             * failures survived), converted when the class says so */
+            g.ec = 0;
+            g.layout = (struct cn_layout){CN_LAYOUT_COPIES, (uint8_t)(g.layout.m + 1), 0};
+            g.copies = g.layout.k;
+            n = placement_pick_goal(M, &g, g.copies, pick);
+        }
         for (uint32_t i = 0; i < n; i++) {
             locs[i].cs_id = pick[i]->id;
             locs[i].addr = cn_str_of(pick[i]->addr);
-            locs[i].part = 0; /* copies=N: every copy is part 0, interchangeable */
+            /* copies=N: every copy is part 0, interchangeable; EC: part i */
+            locs[i].part = g.ec ? (uint16_t)i : 0;
             locs[i].labels = cn_str_of(pick[i]->labels);
             chain[i] = pick[i];
+            parts[i] = locs[i].part;
+        }
+        layout[0] = g.layout.kind;
+        layout[1] = g.layout.k;
+        layout[2] = g.layout.m;
+        if (g.ec) {
+            ec_k = g.layout.k;
+            ec_m = g.layout.m;
         }
     }
     if (n == 0) {
@@ -1077,11 +1124,13 @@ static int do_write_begin(struct req *r, const struct cn_write_begin *m)
                                 now + M->cfg.lease_ms, &c);
     if (rc)
         return rc;
+    if (layout[0] && (rc = meta_chunk_layout_set(M->meta, c.id, layout)) != 0)
+        return rc;
     if (now + M->cfg.lease_ms > M->leases_until_ms)
         M->leases_until_ms = now + M->cfg.lease_ms;
-    cs_chain_set(M, c.id, chain, n);
+    cs_chain_set(M, c.id, chain, parts, n);
     struct cn_write_begin_r wr = {c.id, c.version, r->cl->session, (uint32_t)M->cfg.lease_ms,
-                                  locs, n};
+                                  locs, n,         ec_k,           ec_m};
     rep(r, CN_MSG_WRITE_BEGIN_R, &wr);
     return 0;
 }

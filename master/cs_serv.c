@@ -134,12 +134,25 @@ static struct cs_chunk_locs *locs_ensure(struct master *M, uint64_t chunk)
     return e;
 }
 
-void cs_chain_set(struct master *M, uint64_t chunk, struct cs_server **srv, unsigned n)
+static void chain_free(struct cs_chunk_locs *e)
+{
+    free(e->chain);
+    free(e->chain_part);
+    e->chain = NULL;
+    e->chain_part = NULL;
+    e->nchain = 0;
+}
+
+void cs_chain_set(struct master *M, uint64_t chunk, struct cs_server **srv, const uint16_t *part,
+                  unsigned n)
 {
     struct cs_chunk_locs *e = locs_ensure(M, chunk);
-    if (n > sizeof(e->chain) / sizeof(e->chain[0]))
-        n = sizeof(e->chain) / sizeof(e->chain[0]);
+    chain_free(e);
+    e->chain = cn_xmalloc((n ? n : 1) * sizeof(*e->chain));
+    e->chain_part = cn_xcalloc(n ? n : 1, sizeof(*e->chain_part));
     memcpy(e->chain, srv, n * sizeof(*srv));
+    if (part)
+        memcpy(e->chain_part, part, n * sizeof(*part));
     e->nchain = n;
 }
 
@@ -151,13 +164,14 @@ void cs_chain_committed(struct master *M, uint64_t chunk, uint64_t version)
     for (uint32_t k = 0; k < e->nchain; k++) {
         if (!e->chain[k])
             continue;
-        uint16_t disk = 0;
+        uint16_t disk = 0, part = e->chain_part[k];
         for (uint32_t i = 0; i < e->n; i++)
-            if (e->v[i].srv == e->chain[k] && e->v[i].part == 0)
+            if (e->v[i].srv == e->chain[k] && e->v[i].part == part)
                 disk = e->v[i].disk;
-        loc_set(M, chunk, e->chain[k], 0, disk, version);
+        loc_set(M, chunk, e->chain[k], part, disk, version);
+        e = cs_locs_get(M, chunk); /* loc_set may move the entry's arrays, never the entry */
     }
-    e->nchain = 0;
+    chain_free(e);
 }
 
 struct cs_server *cs_server_by_id(struct master *M, uint64_t id)
@@ -176,6 +190,7 @@ static void chunk_drop_if_empty(struct master *M, struct cs_chunk_locs *e)
     for (struct cs_chunk_locs **pp = &g->buckets[bucket_of(g, e->chunk)]; *pp; pp = &(*pp)->next) {
         if (*pp == e) {
             *pp = e->next;
+            chain_free(e);
             free(e->v);
             free(e);
             g->nchunks--;
@@ -748,6 +763,7 @@ void cs_serv_free(struct master *M)
     for (size_t b = 0; b < g->nbuckets; b++) {
         for (struct cs_chunk_locs *e = g->buckets[b], *n; e; e = n) {
             n = e->next;
+            chain_free(e);
             free(e->v);
             free(e);
         }

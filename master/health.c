@@ -216,6 +216,30 @@ static void evaluate(const struct chunk_goal *g, const struct cs_chunk_locs *e, 
     }
 }
 
+/* An EC chunk's parts are not interchangeable: count the distinct part
+ * indices that are readable (valid) and online, and the online parts that
+ * repeat an index already held (left behind by a move). */
+static void ec_count(const struct chunk_goal *g, const struct cs_chunk_locs *e, uint64_t version,
+                     unsigned *valid, unsigned *online, unsigned *dups)
+{
+    uint64_t v = 0, o = 0;
+    unsigned np = (unsigned)g->layout.k + g->layout.m;
+    *dups = 0;
+    for (uint32_t i = 0; e && i < e->n; i++) {
+        const struct cs_loc *l = &e->v[i];
+        if (l->version != version || l->srv->state == CS_LOST || l->part >= np)
+            continue;
+        uint64_t bit = 1ull << l->part;
+        if (l->srv->state == CS_ONLINE) {
+            *dups += (o & bit) != 0;
+            o |= bit;
+        }
+        v |= bit;
+    }
+    *valid = (unsigned)__builtin_popcountll(v);
+    *online = (unsigned)__builtin_popcountll(o);
+}
+
 static int lease_live(const struct meta_chunk *c, int64_t now_wall)
 {
     return c->lease == META_LEASE_WRITE && c->lease_expiry_ms > now_wall;
@@ -333,7 +357,11 @@ static int scan_fn(void *ctx, const struct meta_chunk *c)
     unsigned goal = g.copies;
     struct cs_chunk_locs *e = cs_locs_get(M, c->id);
     evaluate(&g, e, c->committed_version, &ev);
-    if (ev.valid == 0) {
+    /* EC: P distinct readable parts of K + M, P - K failures to spare */
+    unsigned ec_valid = 0, ec_online = 0, ec_dups = 0;
+    if (g.ec)
+        ec_count(&g, e, c->committed_version, &ec_valid, &ec_online, &ec_dups);
+    if (g.ec ? ec_valid < g.layout.k : ev.valid == 0) {
         if (x->active) {
             H->next_lost++;
             lost_note(H, c);
@@ -344,6 +372,15 @@ static int scan_fn(void *ctx, const struct meta_chunk *c)
         lost_forget(H, c->id);
     if (x->active)
         drop_stale(M, c, &ev);
+    if (g.ec) {
+        /* Rebuilding a missing part (a chunkserver decoding it from K
+         * others) is not written yet: such chunks are counted, not queued. */
+        if (ec_valid < goal)
+            H->next_bytes_to_repair += (c->length / g.layout.k + 1) * (goal - ec_valid);
+        else if (ec_dups)
+            q_push(&H->next_delete, c->id);
+        return 0;
+    }
     if (ev.keep < goal) {
         H->next_bytes_to_repair += (uint64_t)c->length * (goal - ev.keep);
         if (ev.valid < goal) {
@@ -656,6 +693,45 @@ static void delete_surplus(struct health *H, const struct meta_chunk *c)
     struct chunk_goal g;
     class_goal(M, c, 0, &g);
     unsigned goal = g.copies;
+    if (g.ec) {
+        /* one online part per index: the others of an index go, leaving or
+         * misplaced ones first */
+        struct cs_chunk_locs *e = cs_locs_get(M, c->id);
+        unsigned np = (unsigned)g.layout.k + g.layout.m;
+        for (unsigned p = 0; e && p < np; p++) {
+            const struct cs_loc *keep = NULL;
+            for (uint32_t i = 0; i < e->n; i++) {
+                const struct cs_loc *l = &e->v[i];
+                if (l->part != p || l->version != c->committed_version ||
+                    l->srv->state != CS_ONLINE)
+                    continue;
+                if (!keep || (loc_away(&g, keep) && !loc_away(&g, l)))
+                    keep = l;
+            }
+            for (uint32_t i = 0; keep && i < e->n;) {
+                const struct cs_loc *l = &e->v[i];
+                if (l != keep && l->part == p && l->version == c->committed_version &&
+                    l->srv->state == CS_ONLINE) {
+                    struct cs_server *ks = keep->srv;
+                    cn_log_info(MOD, "chunk %016llx: deleting the second part %u on %s",
+                                (unsigned long long)c->id, p, l->srv->name);
+                    cs_delete_part(M, l->srv, c->id, c->committed_version, l->part);
+                    H->deletes_done++;
+                    e = cs_locs_get(M, c->id); /* the entry may have changed */
+                    keep = NULL;
+                    for (uint32_t j = 0; e && j < e->n; j++)
+                        if (e->v[j].srv == ks && e->v[j].part == p)
+                            keep = &e->v[j];
+                    i = 0;
+                    if (!e)
+                        break;
+                    continue;
+                }
+                i++;
+            }
+        }
+        return;
+    }
     for (;;) {
         struct cs_chunk_locs *e = cs_locs_get(M, c->id);
         struct eval ev;
@@ -705,6 +781,8 @@ static enum outcome work_chunk(struct health *H, uint64_t id, enum job_kind kind
     struct chunk_goal g;
     class_goal(M, &c, 0, &g);
     unsigned goal = g.copies;
+    if (g.ec) /* copies do not repair a coded chunk (see scan_fn) */
+        return DONE;
     struct cs_chunk_locs *e = cs_locs_get(M, id);
     struct eval ev;
     evaluate(&g, e, c.committed_version, &ev);

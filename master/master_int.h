@@ -103,8 +103,10 @@ struct cs_chunk_locs {
     uint64_t chunk;
     uint32_t n, cap;
     struct cs_loc *v;
-    /* the write chain handed out with the chunk's current lease (WRITE_BEGIN) */
-    struct cs_server *chain[16];
+    /* the servers handed out with the chunk's current lease (WRITE_BEGIN), and
+     * the part each writes (0 for copies); NULL when no write runs */
+    struct cs_server **chain;
+    uint16_t *chain_part;
     uint32_t nchain;
 };
 
@@ -210,7 +212,8 @@ struct cs_chunk_locs *cs_locs_get(struct master *M, uint64_t chunk);
  * (cs_chain_committed), its servers hold it at once, before their next
  * heartbeat says so: a writer that begins again right away must get the
  * copies that have the data, never a fresh placement. */
-void cs_chain_set(struct master *M, uint64_t chunk, struct cs_server **srv, unsigned n);
+void cs_chain_set(struct master *M, uint64_t chunk, struct cs_server **srv, const uint16_t *part,
+                  unsigned n);
 void cs_chain_committed(struct master *M, uint64_t chunk, uint64_t version);
 /* The server with this id, or NULL. */
 struct cs_server *cs_server_by_id(struct master *M, uint64_t id);
@@ -354,7 +357,8 @@ struct chunk_goal {
     int state;               /* CN_ST_CREATE / KEEP / ARCHIVE */
     struct cn_layout target; /* the state's layout */
     struct cn_layout layout; /* the layout written and kept now (EC: copies=M+1 for now) */
-    unsigned copies;         /* layout.k */
+    unsigned copies;         /* copies: layout.k; EC: K + M parts */
+    int ec;                  /* layout is ec=K+M: parts are distinct (part index) */
     const struct cn_lexpr *lx;
     uint8_t mode; /* CN_MODE_STRICT or CN_MODE_LOOSE */
 };

@@ -339,7 +339,8 @@ Test(net, timeouts, .description = "an unanswered call and a refused connect fai
 {
     struct srv *s = srv_start(0);
     int fd = client(s);
-    struct cn_hello hello = {.role = CN_ROLE_ADMIN, .ver_min = 1, .ver_max = 1};
+    struct cn_hello hello = {
+        .role = CN_ROLE_ADMIN, .ver_min = CN_WIRE_VERSION_MIN, .ver_max = CN_WIRE_VERSION};
     struct cn_frame_hdr h;
     struct cn_buf r = {0};
     uint64_t t0 = cn_now_ms();
@@ -480,7 +481,8 @@ static void calls_next(struct calls *k)
 {
     struct cn_ping p = {0x5151};
     struct cn_empty e = {0};
-    struct cn_hello hello = {.role = CN_ROLE_CLIENT, .ver_min = 1, .ver_max = 1};
+    struct cn_hello hello = {
+        .role = CN_ROLE_CLIENT, .ver_min = CN_WIRE_VERSION_MIN, .ver_max = CN_WIRE_VERSION};
     switch (k->step) {
     case 0:
         cr_assert_eq(cn_conn_call(k->client, CN_MSG_PING, &p, 2000, calls_reply, k), 0);

@@ -41,7 +41,7 @@ Test(wire, header_layout_is_pinned, .description = "header bytes match docs/prot
     struct cn_frame_hdr h = {0, 0, CN_MSG_LOOKUP, 0x1122334455667788ull, 0x00010203};
     uint8_t b[CN_WIRE_HDR_SIZE];
     cn_wire_hdr_pack(&h, b);
-    const uint8_t want[20] = {'C',  'A',  'R',  'N',  1,    0,    0x00, 0x03, 0x88, 0x77,
+    const uint8_t want[20] = {'C',  'A',  'R',  'N',  2,    0,    0x00, 0x03, 0x88, 0x77,
                               0x66, 0x55, 0x44, 0x33, 0x22, 0x11, 0x03, 0x02, 0x01, 0x00};
     cr_assert_arr_eq(b, want, 20);
     uint32_t crc = ec_crc32c(0, b, 20);
@@ -72,7 +72,10 @@ Test(wire, header_errors_are_distinct, .description = "not-ours, version, CRC, s
     cr_assert_eq(cn_wire_hdr_unpack(b, &g), CN_ENOTOURS);
 
     cn_wire_hdr_pack(&h, b);
-    b[CN_HDR_OFF_VERSION] = 2;
+    b[CN_HDR_OFF_VERSION] = CN_WIRE_VERSION + 1;
+    reseal(b);
+    cr_assert_eq(cn_wire_hdr_unpack(b, &g), CN_EVERSION);
+    b[CN_HDR_OFF_VERSION] = CN_WIRE_VERSION_MIN - 1;
     reseal(b);
     cr_assert_eq(cn_wire_hdr_unpack(b, &g), CN_EVERSION);
     b[CN_HDR_OFF_VERSION] = 0;
@@ -440,11 +443,13 @@ Test(wire, buffers_and_readers, .description = "sticky errors, bounds, growth")
 Test(wire, version_negotiation, .description = "highest common version, or a clear refusal")
 {
     uint16_t v = 0;
-    cr_assert_eq(cn_wire_negotiate(1, 1, &v), 0);
-    cr_assert_eq(v, 1);
-    cr_assert_eq(cn_wire_negotiate(1, 9, &v), 0);
+    cr_assert_eq(cn_wire_negotiate(CN_WIRE_VERSION, CN_WIRE_VERSION, &v), 0);
+    cr_assert_eq(v, CN_WIRE_VERSION);
+    cr_assert_eq(cn_wire_negotiate(CN_WIRE_VERSION_MIN, 9, &v), 0);
     cr_assert_eq(v, CN_WIRE_VERSION, "a newer peer falls back to ours");
-    cr_assert_eq(cn_wire_negotiate(2, 9, &v), CN_EVERSION, "a peer too new for us");
-    cr_assert_eq(cn_wire_negotiate(0, 0, &v), CN_EVERSION, "a peer too old for us");
+    cr_assert_eq(cn_wire_negotiate(CN_WIRE_VERSION + 1, 9, &v), CN_EVERSION,
+                 "a peer too new for us");
+    cr_assert_eq(cn_wire_negotiate(0, CN_WIRE_VERSION_MIN - 1, &v), CN_EVERSION,
+                 "a peer too old for us (version 1 before the EC data path)");
     cr_assert_eq(cn_wire_negotiate(3, 1, &v), CN_EVERSION, "an empty range");
 }

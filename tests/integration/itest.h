@@ -237,11 +237,12 @@ static inline int it_call(int fd, uint16_t type, const void *msg, void *reply)
 static inline int it_connect(uint16_t port, uint8_t role)
 {
     int fd = it_connect_raw(port);
-    struct cn_hello h = {role, 1, 1, CN_STR("itest"), {NULL, 0}, {NULL, 0}};
+    struct cn_hello h = {role,     CN_WIRE_VERSION_MIN, CN_WIRE_VERSION, CN_STR("itest"), {NULL, 0},
+                         {NULL, 0}};
     struct cn_hello_r hr;
     int rc = it_call(fd, CN_MSG_HELLO, &h, &hr);
     cr_assert_eq(rc, 0, "HELLO: %s", cn_strerror(rc));
-    cr_assert_eq(hr.version, 1);
+    cr_assert_eq(hr.version, CN_WIRE_VERSION);
     return fd;
 }
 

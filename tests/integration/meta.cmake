@@ -46,3 +46,11 @@ if(TARGET cairn AND TARGET cairn-chunkserver AND TARGET cairn-mount)
            COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/test_46_class.sh ${CMAKE_BINARY_DIR}/bin)
   set_tests_properties(test_46_class PROPERTIES TIMEOUT 300 RUN_SERIAL TRUE)
 endif()
+
+# Erasure coding (issue 7): ec=4+2 writes, overwrites, truncates, degraded
+# reads under every 1- and 2-server failure, EIO and the lost report at 3.
+if(TARGET cairn AND TARGET cairn-chunkserver AND TARGET cairn-mount)
+  add_test(NAME test_47_ec
+           COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/test_47_ec.sh ${CMAKE_BINARY_DIR}/bin)
+  set_tests_properties(test_47_ec PROPERTIES TIMEOUT 480 RUN_SERIAL TRUE)
+endif()

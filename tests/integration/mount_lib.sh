@@ -93,8 +93,11 @@ drop_caches() {
   fi
 }
 
-# ml_up [OPTIONS]: `cairn-local up` on a random base port in 20000..39990;
-# retries another range when a port is taken. Sets base, cport, maddr.
+# ml_up [OPTIONS]: `cairn-local up` on a random base port in 20000..31999,
+# below Linux's ephemeral range (32768..60999 by default): a port in that
+# range can be held by any outgoing connection's local end, and a server
+# started later (add-server, a restart) would fail to bind it. Retries
+# another range when a port is taken. Sets base, cport, maddr.
 ml_up() {
   local attempt out
   # Deletes free their chunks at once (as the suites expect) unless the
@@ -104,7 +107,7 @@ ml_up() {
     *) export CAIRN_LOCAL_MASTER_OPTS="${CAIRN_LOCAL_MASTER_OPTS:+$CAIRN_LOCAL_MASTER_OPTS;}TRASH_TIME=0" ;;
   esac
   for attempt in 1 2 3 4 5; do
-    base=$((20000 + (RANDOM * 32768 + RANDOM + $$ + attempt * 997) % 19990))
+    base=$((20000 + (RANDOM * 32768 + RANDOM + $$ + attempt * 997) % 12000))
     step "up --base-port $base $* (attempt $attempt)"
     if out=$("$local_sh" up --dir "$dir" --base-port "$base" "$@" 2>&1); then
       break

@@ -284,7 +284,8 @@ static int call(int fd, uint16_t type, const void *msg, void *reply)
 static int conn(int i)
 {
     int fd = connect_raw(cs[i].port);
-    struct cn_hello h = {CN_ROLE_CLIENT, 1, 1, CN_STR("test"), {NULL, 0}, {NULL, 0}};
+    struct cn_hello h = {CN_ROLE_CLIENT, CN_WIRE_VERSION_MIN, CN_WIRE_VERSION,
+                         CN_STR("test"), {NULL, 0},           {NULL, 0}};
     struct cn_hello_r hr;
     int rc = call(fd, CN_MSG_HELLO, &h, &hr);
     cr_assert_eq(rc, 0, "HELLO: %s", cn_strerror(rc));

@@ -35,7 +35,7 @@ step() { echo "--- $*"; }
 
 # Base port in 20000..39990; on a clash `up` refuses (port in use): retry.
 for attempt in 1 2 3 4 5; do
-  base=$((20000 + (RANDOM * 32768 + RANDOM + $$ + attempt * 997) % 19990))
+  base=$((20000 + (RANDOM * 32768 + RANDOM + $$ + attempt * 997) % 12000)) # below the ephemeral ports
   step "up --no-mount --base-port $base (attempt $attempt)"
   if out=$("$local_sh" up --dir "$dir" --no-mount --chunkservers 3 --copies 2 \
     --disk-size 256M --base-port "$base" 2>&1); then
