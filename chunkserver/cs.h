@@ -97,13 +97,15 @@ struct cs_ctx {
     struct cs_balance *balance;                      /* balance.c */
     volatile int64_t compact_period_ms;
 
-    uint16_t data_port;       /* bound port of LISTEN (which may say 0) */
-    int stopping;             /* shutdown started: no new connections */
-    int work_inflight;        /* queued logstore calls (loop thread) */
-    struct cs_client *client; /* client_serv.c */
-    struct cs_peers *peers;   /* peers.c */
-    struct cs_master *master; /* master_conn.c */
-    struct cs_copy *copies;   /* replicate.c: CS_CMD_COPY_PART in flight */
+    uint16_t data_port;          /* bound port of LISTEN (which may say 0) */
+    int stopping;                /* shutdown started: no new connections */
+    int work_inflight;           /* queued logstore calls (loop thread) */
+    struct cs_client *client;    /* client_serv.c */
+    struct cs_peers *peers;      /* peers.c */
+    struct cs_master *master;    /* master_conn.c */
+    struct cs_copy *copies;      /* replicate.c: CS_CMD_COPY_PART in flight */
+    struct cs_rebuild *rebuilds; /* rebuild.c: CS_CMD_REBUILD_PART in flight */
+    struct ec_ctx *ec;           /* rebuild.c: created at the first rebuild */
 };
 
 /* ---- disks.c ---- */
@@ -160,6 +162,13 @@ void cs_peer_call(struct cs_ctx *ctx, struct cn_str addr, uint16_t type, const v
 /* ---- replicate.c ---- */
 /* A CS_CMD_COPY_PART of (chunk, part) is running. */
 int cs_copy_running(struct cs_ctx *ctx, uint64_t chunk, uint16_t part);
+/* rebuild.c: CS_CMD_REBUILD_PART (an EC part decoded from K others). */
+struct cn_cs_rebuild_part;
+void cs_rebuild_start(struct cs_ctx *ctx, struct cn_conn *c, uint64_t session, uint64_t req_id,
+                      const struct cn_cs_rebuild_part *m);
+int cs_rebuild_running(struct cs_ctx *ctx, uint64_t chunk, uint16_t part);
+/* At exit: what a forced stop left (their callbacks never ran), and the codec context. */
+void cs_rebuild_free(struct cs_ctx *ctx);
 
 /* ---- balance.c: moves parts from the fullest to the emptiest disk ---- */
 int cs_balance_init(struct cs_ctx *ctx);

@@ -283,6 +283,16 @@ static void on_frame(struct cn_conn *c, const struct cn_frame_hdr *h, const uint
         cs_copy_start(ctx, c, m->session, h->req_id, &cp);
         return;
     }
+    if (h->type == CN_MSG_CS_CMD_REBUILD_PART) {
+        struct cn_cs_rebuild_part rp;
+        if (cn_msg_decode(h->type, payload, h->len, &rp)) {
+            cn_conn_close(c, CN_EMALFORMED);
+            return;
+        }
+        cs_rebuild_start(ctx, c, m->session, h->req_id, &rp);
+        cn_msg_free(h->type, &rp);
+        return;
+    }
     if (h->type == CN_MSG_CS_CMD_DUP_PART) {
         struct cn_cs_dup_part dp;
         if (cn_msg_decode(h->type, payload, h->len, &dp)) {
@@ -427,6 +437,7 @@ void cs_master_release(struct cs_ctx *ctx)
 void cs_master_free(struct cs_ctx *ctx)
 {
     cs_copy_free(ctx);
+    cs_rebuild_free(ctx);
     free(ctx->master);
     ctx->master = NULL;
 }

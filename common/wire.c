@@ -710,6 +710,18 @@ static const struct field d_adm_quota_f[] = {
     F(FK_U64, cn_adm_quota, hard_inodes), F(FK_U64, cn_adm_quota, soft_inodes),
     F(FK_U32, cn_adm_quota, grace_s),     FEND};
 DESC(d_adm_quota, cn_adm_quota);
+static const struct field d_cs_src_f[] = {F(FK_STR, cn_cs_src, addr), F(FK_U16, cn_cs_src, part),
+                                          FEND};
+DESC(d_cs_src, cn_cs_src);
+static const struct field d_cs_rebuild_part_f[] = {F(FK_U64, cn_cs_rebuild_part, chunk),
+                                                   F(FK_U64, cn_cs_rebuild_part, version),
+                                                   F(FK_U16, cn_cs_rebuild_part, part),
+                                                   F(FK_U8, cn_cs_rebuild_part, k),
+                                                   F(FK_U8, cn_cs_rebuild_part, m),
+                                                   F(FK_U64, cn_cs_rebuild_part, length),
+                                                   FA(cn_cs_rebuild_part, srcs, nsrcs, d_cs_src),
+                                                   FEND};
+DESC(d_cs_rebuild_part, cn_cs_rebuild_part);
 static const struct field d_adm_class_f[] = {F(FK_U8, cn_adm_class, op),
                                              F(FK_STR, cn_adm_class, name),
                                              F(FK_STR, cn_adm_class, path),
@@ -862,6 +874,8 @@ static const struct {
     {CN_MSG_CS_CMD_DUP_PART_R, "CS_CMD_DUP_PART_R", &d_empty},
     {CN_MSG_ADM_QUOTA_R, "ADM_QUOTA_R", &d_json_r},
     {CN_MSG_ADM_CLASS, "ADM_CLASS", &d_adm_class},
+    {CN_MSG_CS_CMD_REBUILD_PART, "CS_CMD_REBUILD_PART", &d_cs_rebuild_part},
+    {CN_MSG_CS_CMD_REBUILD_PART_R, "CS_CMD_REBUILD_PART_R", &d_empty},
     {CN_MSG_ADM_CLASS_R, "ADM_CLASS_R", &d_json_r},
     {CN_MSG_STATFS_DIR, "STATFS_DIR", &d_ino_req},
     {CN_MSG_STATFS_DIR_R, "STATFS_DIR_R", &d_statfs_r},

@@ -272,8 +272,11 @@ enum cn_msg_type {
                                           u64: duplicate the committed part locally under
                                           new_chunk (a snapshot's copy-on-write) */
     CN_MSG_CS_CMD_DUP_PART_R = 0x8105, /* empty (ERROR NO_CHUNK/ESTALE if not held so) */
-    CN_MSG_CS_CMD_DISK_MARK = 0x0104,  /* master -> cs: uuid (16 bytes), leaving u8
-                                          (1: no new parts on this disk); reply: empty _R */
+    CN_MSG_CS_CMD_REBUILD_PART = 0x0106,   /* master -> cs: chunk u64, version u64, part u16,
+                                              k u8, m u8, length u64, srcs {addr str, part u16}[] */
+    CN_MSG_CS_CMD_REBUILD_PART_R = 0x8106, /* empty */
+    CN_MSG_CS_CMD_DISK_MARK = 0x0104,      /* master -> cs: uuid (16 bytes), leaving u8
+                                              (1: no new parts on this disk); reply: empty _R */
     CN_MSG_CS_CMD_DISK_MARK_R = 0x8104,
 
     /* -- data path: client or chunkserver -> chunkserver -- */
@@ -798,6 +801,18 @@ struct cn_adm_quota { /* ADM_QUOTA */
     uint64_t hard_bytes, soft_bytes, hard_inodes, soft_inodes;
     uint32_t grace_s;
 };
+struct cn_cs_src {
+    struct cn_str addr;
+    uint16_t part;
+};
+struct cn_cs_rebuild_part { /* CS_CMD_REBUILD_PART */
+    uint64_t chunk, version;
+    uint16_t part; /* rebuilt here */
+    uint8_t k, m;
+    uint64_t length; /* the chunk's committed length */
+    struct cn_cs_src *srcs;
+    uint32_t nsrcs;
+};
 struct cn_adm_class { /* ADM_CLASS */
     uint8_t op;
     struct cn_str name, path;
@@ -909,6 +924,8 @@ struct cn_json_r { /* every ADM_*_R */
     X(CN_MSG_ADM_TRASHTIME_R, cn_json_r)                                                           \
     X(CN_MSG_ADM_QUOTA, cn_adm_quota)                                                              \
     X(CN_MSG_ADM_CLASS, cn_adm_class)                                                              \
+    X(CN_MSG_CS_CMD_REBUILD_PART, cn_cs_rebuild_part)                                              \
+    X(CN_MSG_CS_CMD_REBUILD_PART_R, cn_empty)                                                      \
     X(CN_MSG_ADM_CLASS_R, cn_json_r)                                                               \
     X(CN_MSG_ADM_SNAPSHOT, cn_adm_snapshot)                                                        \
     X(CN_MSG_ADM_SNAPSHOT_R, cn_json_r)                                                            \

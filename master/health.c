@@ -46,6 +46,7 @@
 #include <string.h>
 
 #include "cn_time.h"
+#include "ec.h"
 #include "log.h"
 #include "master_int.h"
 #include "xmalloc.h"
@@ -62,7 +63,7 @@
 #define ROUND_MOVES     512u
 #define MIB             (1024.0 * 1024.0)
 
-enum job_kind { JOB_REPAIR, JOB_DRAIN, JOB_MOVE };
+enum job_kind { JOB_REPAIR, JOB_DRAIN, JOB_MOVE, JOB_REBUILD };
 
 struct queue {
     uint64_t *v;
@@ -373,12 +374,15 @@ static int scan_fn(void *ctx, const struct meta_chunk *c)
     if (x->active)
         drop_stale(M, c, &ev);
     if (g.ec) {
-        /* Rebuilding a missing part (a chunkserver decoding it from K
-         * others) is not written yet: such chunks are counted, not queued. */
-        if (ec_valid < goal)
+        /* a missing part is rebuilt by a chunkserver from K others; the
+         * fewest parts to spare first, as for copies */
+        if (ec_valid < goal) {
             H->next_bytes_to_repair += (c->length / g.layout.k + 1) * (goal - ec_valid);
-        else if (ec_dups)
+            unsigned spare = ec_valid - g.layout.k;
+            q_push(&H->next_repair[spare < NSPARE ? spare : NSPARE - 1], c->id);
+        } else if (ec_dups) {
             q_push(&H->next_delete, c->id);
+        }
         return 0;
     }
     if (ev.keep < goal) {
@@ -565,7 +569,10 @@ static void job_unlink(struct health *H, struct job *j)
 
 static const char *kind_name(enum job_kind k)
 {
-    return k == JOB_REPAIR ? "repair" : k == JOB_DRAIN ? "drain" : "move";
+    return k == JOB_REPAIR  ? "repair"
+           : k == JOB_DRAIN ? "drain"
+           : k == JOB_MOVE  ? "move"
+                            : "rebuild";
 }
 
 /* After a successful move: delete the copy the move was for, if the chunk
@@ -771,6 +778,87 @@ static void delete_surplus(struct health *H, const struct meta_chunk *c)
     }
 }
 
+/* A coded chunk missing a part: the first missing index is rebuilt on a
+ * server holding no part of the chunk (and allowed by the labels for that
+ * part), which decodes it from the online parts (CS_CMD_REBUILD_PART). */
+static enum outcome ec_rebuild(struct health *H, const struct meta_chunk *c,
+                               const struct chunk_goal *g, int urgent)
+{
+    struct master *M = H->M;
+    unsigned k = g->layout.k, np = (unsigned)g->layout.k + g->layout.m;
+    struct cs_chunk_locs *e = cs_locs_get(M, c->id);
+    uint64_t valid = 0;
+    struct cn_cs_src srcs[EC_PARTS_MAX];
+    struct cs_server *first = NULL;
+    uint32_t nsrc = 0;
+    for (uint32_t i = 0; e && i < e->n; i++) {
+        const struct cs_loc *l = &e->v[i];
+        if (l->version != c->committed_version || l->srv->state == CS_LOST || l->part >= np)
+            continue;
+        if (l->srv->state == CS_ONLINE && !(valid >> l->part & 1) && nsrc < EC_PARTS_MAX) {
+            srcs[nsrc].addr = cn_str_of(l->srv->addr);
+            srcs[nsrc].part = l->part;
+            if (!first || l->srv->src_jobs < first->src_jobs)
+                first = l->srv;
+            nsrc++;
+        }
+        valid |= 1ull << l->part;
+    }
+    unsigned missing = np;
+    for (unsigned p = 0; p < np && missing == np; p++)
+        if (!(valid >> p & 1))
+            missing = p;
+    if (missing == np) {
+        delete_surplus(H, c);
+        return DONE;
+    }
+    if (nsrc < k)
+        return nsrc ? NOT_NOW : DONE; /* lost for now: waits for parts to come back */
+    if (!urgent && M->cfg.repair_rate_mbps > 0 && H->repair_tokens < 0)
+        return NOT_NOW;
+    if (!server_can(M, first, 1))
+        return NOT_NOW;
+    uint64_t part_bytes = c->length / k + EC_BLOCK_SIZE;
+    struct cs_server *dst = pick_target(M, e, part_bytes, g, missing);
+    if (!dst && g->mode == CN_MODE_LOOSE)
+        dst = pick_target(M, e, part_bytes, NULL, 0);
+    if (!dst)
+        return NOT_NOW;
+    struct cn_cs_rebuild_part m = {
+        c->id, c->committed_version, (uint16_t)missing, (uint8_t)k, g->layout.m, c->length, srcs,
+        nsrc};
+    struct job *j = cn_xcalloc(1, sizeof(*j));
+    j->M = M;
+    j->kind = JOB_REBUILD;
+    j->chunk = c->id;
+    j->version = c->committed_version;
+    j->bytes = part_bytes;
+    j->part = (uint16_t)missing;
+    j->src = first;
+    j->dst = dst;
+    j->start_ms = cn_now_ms();
+    if (cn_conn_call(dst->conn, CN_MSG_CS_CMD_REBUILD_PART, &m, COPY_TIMEOUT_MS, on_copy_reply,
+                     j)) {
+        free(j);
+        return NOT_NOW;
+    }
+    j->next = H->jobs;
+    if (H->jobs)
+        H->jobs->prev = j;
+    H->jobs = j;
+    H->njobs++;
+    first->src_jobs++;
+    dst->dst_jobs++;
+    first->src_tokens -= (double)part_bytes;
+    dst->dst_tokens -= (double)part_bytes;
+    if (!urgent)
+        H->repair_tokens -= (double)part_bytes;
+    cn_log_info(MOD, "rebuild chunk %016llx v%llu part %u (ec=%u+%u) on %s from %u parts",
+                (unsigned long long)c->id, (unsigned long long)c->committed_version, missing, k,
+                g->layout.m, dst->name, nsrc);
+    return DONE;
+}
+
 /* One queued chunk: re-evaluate and act. NOT_NOW when limits stop it. */
 static enum outcome work_chunk(struct health *H, uint64_t id, enum job_kind kind, int urgent)
 {
@@ -781,8 +869,8 @@ static enum outcome work_chunk(struct health *H, uint64_t id, enum job_kind kind
     struct chunk_goal g;
     class_goal(M, &c, 0, &g);
     unsigned goal = g.copies;
-    if (g.ec) /* copies do not repair a coded chunk (see scan_fn) */
-        return DONE;
+    if (g.ec)
+        return ec_rebuild(H, &c, &g, urgent);
     struct cs_chunk_locs *e = cs_locs_get(M, id);
     struct eval ev;
     evaluate(&g, e, c.committed_version, &ev);
@@ -1022,7 +1110,8 @@ static void rebalance(struct health *H, uint64_t now_ms)
         H->nmoves = H->movehead = 0;
         return;
     }
-    if (repair_backlog(H) || jobs_of(H, JOB_REPAIR) || jobs_of(H, JOB_DRAIN) || H->nlost_pass)
+    if (repair_backlog(H) || jobs_of(H, JOB_REPAIR) || jobs_of(H, JOB_DRAIN) ||
+        jobs_of(H, JOB_REBUILD) || H->nlost_pass)
         return; /* safety first */
     if (H->nmoves) {
         work_moves(H);

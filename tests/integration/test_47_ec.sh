@@ -8,7 +8,10 @@
 #     growing truncates, read back exactly.
 #  3. Every pattern of 1 or 2 SIGKILLed servers leaves every file
 #     byte-identical (degraded reads rebuild what is missing).
-#  4. With 3 servers of a chunk gone, its reads fail with EIO and `cairn
+#  4. Repair: after one server is SIGKILLed, every chunk gets its 6 parts
+#     back (the missing part rebuilt from 4 others on the 7th server), the
+#     data reads back, and when the server returns its extra parts go.
+#  5. With 3 servers of a chunk gone, its reads fail with EIO and `cairn
 #     status` names the lost chunk and its file.
 #   bash test_47_ec.sh BIN_DIR
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -118,6 +121,26 @@ got=$(msha "$mnt/e/two") || fail "degraded read of two"
 "$local_sh" start --dir "$dir" "$s0" >/dev/null
 "$local_sh" start --dir "$dir" "$s1" >/dev/null
 wait_online 7
+
+step "repair: one server killed, every chunk back to 6 parts"
+ec_ok() { # every coded chunk has its 6 parts online, none twice
+  cj status | jq -e '.classes[] | select(.name == "ec42") | .ok == .chunks and .chunks > 0' >/dev/null
+}
+victim=$(cj info "$mnt/e/f300001" | jq -r '.chunks[0].parts[2].server')
+"$local_sh" kill --dir "$dir" "$victim" >/dev/null || fail "kill $victim"
+for ((i = 0; i < 300; i++)); do ec_ok && break; sleep 0.2; done
+ec_ok || fail "not every chunk has 6 parts again: $(cj status | jq -c '.classes')"
+cj info "$mnt/e/f300001" | jq -e --arg v "$victim" '[.chunks[0].parts[] | select(.server == $v)] | length == 0' \
+  >/dev/null || fail "a part is still counted on $victim"
+check_all
+"$local_sh" start --dir "$dir" "$victim" >/dev/null || fail "start $victim"
+wait_online 7
+for ((i = 0; i < 150; i++)); do
+  n=$(cj info "$mnt/e/f300001" | jq '[.chunks[0].parts[] | select(.current)] | length')
+  [ "$n" = 6 ] && break
+  sleep 0.2
+done
+[ "$n" = 6 ] || fail "after $victim came back, f300001 has $n parts, want 6"
 
 step "three servers of a chunk gone: EIO, and cairn status names the file"
 read -r k1 k2 k3 < <(cj info "$mnt/e/f65537" | jq -r '[.chunks[0].parts[0:3][] | .server] | join(" ")')
