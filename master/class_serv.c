@@ -137,6 +137,13 @@ void class_goal(struct master *M, const struct meta_chunk *c, int writing, struc
             now_s >= (uint64_t)a.mtime.tv_sec + r->c.st[CN_ST_ARCHIVE].after_s)
             st = CN_ST_ARCHIVE;
     }
+    /* a deleted file's chunks, kept for its trashtime, follow the trash
+     * state when the class has one (a point lookup: only then) */
+    if (r->c.st[CN_ST_TRASH].layout.kind != CN_LAYOUT_NONE && c->committed_version && !writing) {
+        struct meta_trash_item it;
+        if (meta_trash_get(M->meta, c->ino, &it) == 0)
+            st = CN_ST_TRASH;
+    }
     int eff = cn_cls_effective(&r->c, st);
     if (eff < 0)
         eff = CN_ST_CREATE;

@@ -12,6 +12,8 @@
 #  5. loose labels: placed outside (reported misplaced), then moved home
 #     when a server with the label joins.
 #  6. class rm is refused while in use and for built-ins; class edit.
+#  6b. A deleted file's chunks in the trash follow the class's trash state
+#     (copies=1 on hdd), and go back to the keep state when restored.
 #  7. Classes and files' classes survive a master restart; data intact.
 #   bash test_46_class.sh BIN_DIR
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -132,11 +134,33 @@ cj class show unused >/dev/null 2>&1 && fail "a removed class is still shown"
 C class edit lhdd --keep "copies=2 labels=hdd|ssd" >/dev/null || fail "class edit"
 [ "$(cj class show lhdd | jq -r '.keep')" = "copies=2 labels=hdd|ssd" ] || fail "edit not kept"
 
+step "trash state: a deleted file's chunk goes to one copy on hdd, back when restored"
+parts_on() { cj servers | jq -r --arg s "$1" '.servers[] | select(.name == $s) | .parts'; }
+C class add tr --create "copies=2 labels=ssd mode=strict" --trash "copies=1 labels=hdd" >/dev/null ||
+  fail "class add tr"
+mkdir "$mnt/tr"
+C class set "$mnt/tr" tr >/dev/null || fail "class set tr"
+C trashtime set "$mnt/tr" 1h >/dev/null || fail "trashtime set"
+put_rand tr/doc 1
+wait_servers tr/doc cs1,cs2 20
+hdd_parts() { echo $(($(parts_on cs3) + $(parts_on "$new"))); } # both hdd servers
+ssd_parts() { echo $(($(parts_on cs1) + $(parts_on cs2))); }
+h=$(hdd_parts) s=$(ssd_parts)
+rm "$mnt/tr/doc"
+for ((i = 0; i < 150; i++)); do
+  [ "$(hdd_parts)" = $((h + 1)) ] && [ "$(ssd_parts)" = $((s - 2)) ] && break
+  sleep 0.2
+done
+[ "$(hdd_parts)" = $((h + 1)) ] || fail "the trashed chunk did not move to hdd (hdd parts $(hdd_parts), were $h)"
+[ "$(ssd_parts)" = $((s - 2)) ] || fail "the trashed chunk kept its ssd copies (ssd parts $(ssd_parts), were $s)"
+C trash restore /tr/doc >/dev/null || fail "trash restore"
+wait_servers tr/doc cs1,cs2 30
+
 step "restart the master: classes and files' classes are kept"
 "$local_sh" kill --dir "$dir" master >/dev/null || fail "kill master"
 "$local_sh" start --dir "$dir" master >/dev/null || fail "start master"
 for ((i = 0; i < 100; i++)); do cj class ls >/dev/null 2>&1 && break; sleep 0.2; done
-[ "$(cj class ls | jq '.classes | length')" = 7 ] || fail "classes after restart: $(cj class ls)"
+[ "$(cj class ls | jq '.classes | length')" = 8 ] || fail "classes after restart: $(cj class ls)"
 [ "$(cj class get "$mnt/hot/sub/a" | jq -r '.class')" = hot ] || fail "file's class lost"
 check_all
 echo "PASS"
