@@ -167,6 +167,10 @@ struct cn_cs_rebuild_part;
 void cs_rebuild_start(struct cs_ctx *ctx, struct cn_conn *c, uint64_t session, uint64_t req_id,
                       const struct cn_cs_rebuild_part *m);
 int cs_rebuild_running(struct cs_ctx *ctx, uint64_t chunk, uint16_t part);
+/* convert.c: CS_CMD_CONVERT (a replicated chunk written anew as ec=K+M). */
+struct cn_cs_convert;
+void cs_convert_start(struct cs_ctx *ctx, struct cn_conn *c, uint64_t session, uint64_t req_id,
+                      const struct cn_cs_convert *m);
 /* At exit: what a forced stop left (their callbacks never ran), and the codec context. */
 void cs_rebuild_free(struct cs_ctx *ctx);
 

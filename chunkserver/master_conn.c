@@ -293,6 +293,16 @@ static void on_frame(struct cn_conn *c, const struct cn_frame_hdr *h, const uint
         cn_msg_free(h->type, &rp);
         return;
     }
+    if (h->type == CN_MSG_CS_CMD_CONVERT) {
+        struct cn_cs_convert cv;
+        if (cn_msg_decode(h->type, payload, h->len, &cv)) {
+            cn_conn_close(c, CN_EMALFORMED);
+            return;
+        }
+        cs_convert_start(ctx, c, m->session, h->req_id, &cv);
+        cn_msg_free(h->type, &cv);
+        return;
+    }
     if (h->type == CN_MSG_CS_CMD_DUP_PART) {
         struct cn_cs_dup_part dp;
         if (cn_msg_decode(h->type, payload, h->len, &dp)) {

@@ -722,6 +722,16 @@ static const struct field d_cs_rebuild_part_f[] = {F(FK_U64, cn_cs_rebuild_part,
                                                    FA(cn_cs_rebuild_part, srcs, nsrcs, d_cs_src),
                                                    FEND};
 DESC(d_cs_rebuild_part, cn_cs_rebuild_part);
+static const struct field d_cs_convert_f[] = {F(FK_U64, cn_cs_convert, chunk),
+                                              F(FK_U64, cn_cs_convert, version),
+                                              F(FK_U64, cn_cs_convert, length),
+                                              F(FK_U64, cn_cs_convert, new_chunk),
+                                              F(FK_U8, cn_cs_convert, k),
+                                              F(FK_U8, cn_cs_convert, m),
+                                              FA(cn_cs_convert, srcs, nsrcs, d_cs_src),
+                                              FA(cn_cs_convert, targets, ntargets, d_cs_src),
+                                              FEND};
+DESC(d_cs_convert, cn_cs_convert);
 static const struct field d_adm_class_f[] = {F(FK_U8, cn_adm_class, op),
                                              F(FK_STR, cn_adm_class, name),
                                              F(FK_STR, cn_adm_class, path),
@@ -876,6 +886,8 @@ static const struct {
     {CN_MSG_ADM_CLASS, "ADM_CLASS", &d_adm_class},
     {CN_MSG_CS_CMD_REBUILD_PART, "CS_CMD_REBUILD_PART", &d_cs_rebuild_part},
     {CN_MSG_CS_CMD_REBUILD_PART_R, "CS_CMD_REBUILD_PART_R", &d_empty},
+    {CN_MSG_CS_CMD_CONVERT, "CS_CMD_CONVERT", &d_cs_convert},
+    {CN_MSG_CS_CMD_CONVERT_R, "CS_CMD_CONVERT_R", &d_empty},
     {CN_MSG_ADM_CLASS_R, "ADM_CLASS_R", &d_json_r},
     {CN_MSG_STATFS_DIR, "STATFS_DIR", &d_ino_req},
     {CN_MSG_STATFS_DIR_R, "STATFS_DIR_R", &d_statfs_r},

@@ -275,6 +275,9 @@ enum cn_msg_type {
     CN_MSG_CS_CMD_REBUILD_PART = 0x0106,   /* master -> cs: chunk u64, version u64, part u16,
                                               k u8, m u8, length u64, srcs {addr str, part u16}[] */
     CN_MSG_CS_CMD_REBUILD_PART_R = 0x8106, /* empty */
+    CN_MSG_CS_CMD_CONVERT = 0x0107,        /* master -> cs: chunk u64, version u64, length u64,
+                                              new_chunk u64, k u8, m u8, srcs[], targets[] */
+    CN_MSG_CS_CMD_CONVERT_R = 0x8107,      /* empty: every part of new_chunk committed */
     CN_MSG_CS_CMD_DISK_MARK = 0x0104,      /* master -> cs: uuid (16 bytes), leaving u8
                                               (1: no new parts on this disk); reply: empty _R */
     CN_MSG_CS_CMD_DISK_MARK_R = 0x8104,
@@ -813,6 +816,15 @@ struct cn_cs_rebuild_part { /* CS_CMD_REBUILD_PART */
     struct cn_cs_src *srcs;
     uint32_t nsrcs;
 };
+struct cn_cs_convert {               /* CS_CMD_CONVERT */
+    uint64_t chunk, version, length; /* the replicated chunk (read from srcs, part 0) */
+    uint64_t new_chunk;              /* written as ec=K+M, version 1: part i on targets[i] */
+    uint8_t k, m;
+    struct cn_cs_src *srcs;
+    uint32_t nsrcs;
+    struct cn_cs_src *targets;
+    uint32_t ntargets;
+};
 struct cn_adm_class { /* ADM_CLASS */
     uint8_t op;
     struct cn_str name, path;
@@ -926,6 +938,8 @@ struct cn_json_r { /* every ADM_*_R */
     X(CN_MSG_ADM_CLASS, cn_adm_class)                                                              \
     X(CN_MSG_CS_CMD_REBUILD_PART, cn_cs_rebuild_part)                                              \
     X(CN_MSG_CS_CMD_REBUILD_PART_R, cn_empty)                                                      \
+    X(CN_MSG_CS_CMD_CONVERT, cn_cs_convert)                                                        \
+    X(CN_MSG_CS_CMD_CONVERT_R, cn_empty)                                                           \
     X(CN_MSG_ADM_CLASS_R, cn_json_r)                                                               \
     X(CN_MSG_ADM_SNAPSHOT, cn_adm_snapshot)                                                        \
     X(CN_MSG_ADM_SNAPSHOT_R, cn_json_r)                                                            \

@@ -455,3 +455,55 @@ int meta_chunk_iter(struct meta *m, uint64_t from_id, meta_chunk_fn fn, void *ct
     rocksdb_iter_destroy(it);
     return rc;
 }
+
+int meta_chunk_ids_reserve(struct meta *m, uint32_t n, uint64_t *first)
+{
+    int rc = meta_op_begin(m, NULL);
+    if (rc < 0)
+        return rc;
+    *first = m->sb.next_chunk;
+    m->sb.next_chunk += n; /* written with the turn (commit invariant 2) */
+    return meta_op_end(m, 0);
+}
+
+int meta_chunk_convert(struct meta *m, uint64_t chunk_id, uint64_t version, uint64_t new_id,
+                       const uint8_t layout[3], struct meta_freed *freed)
+{
+    struct meta_chunk c, n;
+    uint64_t mapped;
+    int rc = meta_op_begin(m, freed);
+    if (rc < 0)
+        return rc;
+    rc = chunk_load(m, chunk_id, &c);
+    if (rc == 0 && (c.committed_version != version || c.lease != META_LEASE_NONE))
+        rc = -ESTALE; /* written meanwhile: the new parts hold old data */
+    if (rc == 0)
+        rc = fchunk_get(m, c.ino, c.index, &mapped);
+    if (rc == 0 && mapped != chunk_id)
+        rc = -ESTALE;
+    if (rc == 0 && (rc = meta_chunk_shared(m, chunk_id)) > 0)
+        rc = -EBUSY; /* shared with a snapshot: both names would need the switch */
+    if (rc == 0 && (new_id == 0 || new_id >= m->sb.next_chunk))
+        rc = -EINVAL; /* only ids reserved before */
+    if (rc == 0 && chunk_load(m, new_id, &n) != -ENOENT)
+        rc = -EEXIST;
+    if (rc == 0) {
+        struct meta_key k;
+        uint8_t v[META_FCHUNK_LEN];
+        n = c;
+        n.id = new_id;
+        n.version = n.committed_version = n.issued_version = 1;
+        n.lease_holder = 0;
+        n.lease_expiry_ms = 0;
+        memcpy(n.layout, layout, 3);
+        chunk_store(m, &n);
+        v[0] = META_REC_V1;
+        meta_put64(v + 1, new_id);
+        meta_key_fchunk(&k, c.ino, c.index);
+        meta_kv_put(m, &k, v, sizeof(v));
+        meta_key_ino(&k, META_K_CHUNK, chunk_id);
+        meta_kv_del(m, &k);
+        rc = meta_freed_add(freed, chunk_id);
+    }
+    return meta_op_end(m, rc);
+}

@@ -363,6 +363,8 @@ static void part_reported(struct master *M, struct cs_server *s, const struct cn
     }
     struct meta_chunk c;
     int rc = meta_chunk_get(M->meta, p->chunk, &c);
+    if (rc == -ENOENT && health_converting(M, p->chunk))
+        return; /* written by a conversion; counted when it switches */
     if (rc == -ENOENT || (rc == 0 && p->version < c.committed_version &&
                           (c.lease != META_LEASE_WRITE || p->version < c.version))) {
         send_delete(M, s, p->chunk, p->version, p->part);

@@ -63,7 +63,10 @@
 #define ROUND_MOVES     512u
 #define MIB             (1024.0 * 1024.0)
 
-enum job_kind { JOB_REPAIR, JOB_DRAIN, JOB_MOVE, JOB_REBUILD };
+enum job_kind { JOB_REPAIR, JOB_DRAIN, JOB_MOVE, JOB_REBUILD, JOB_CONVERT };
+
+#define CONVERT_MAX 4u  /* conversions in flight */
+#define CONVERT_IDS 64u /* chunk ids reserved at a time for conversions */
 
 struct queue {
     uint64_t *v;
@@ -85,6 +88,10 @@ struct job {
     uint16_t part;
     struct cs_server *src, *dst;
     int detached; /* the health loop went away: free on reply, touch nothing */
+    /* JOB_CONVERT: the coded chunk being written, and part i's server */
+    uint64_t new_chunk;
+    uint8_t k, m;
+    struct cs_server *targets[EC_PARTS_MAX];
 };
 
 struct move {
@@ -98,10 +105,12 @@ struct health {
     uint64_t last_scan_ms, last_tick_ms;
     /* the pass being scanned */
     uint64_t cursor;
-    struct queue next_repair[NSPARE], next_drain, next_delete;
+    struct queue next_repair[NSPARE], next_drain, next_delete, next_convert;
     uint64_t next_bytes_to_repair, next_lost;
     /* the queues being worked on (from the last complete pass) */
-    struct queue repair[NSPARE], drain, del;
+    struct queue repair[NSPARE], drain, del, convert;
+    uint64_t conv_id_next, conv_id_end; /* reserved chunk ids left for conversions */
+    uint64_t converts_done, converts_failed;
     uint64_t bytes_to_repair, nlost_pass;
     uint64_t passes;
     /* rebalance */
@@ -385,6 +394,10 @@ static int scan_fn(void *ctx, const struct meta_chunk *c)
         }
         return 0;
     }
+    /* a replicated chunk whose state wants ec=K+M is written anew coded */
+    if (x->active && g.target.kind == CN_LAYOUT_EC && ev.online &&
+        class_layout_codable(&g.target, NULL, 0) == 0 && meta_chunk_shared(M->meta, c->id) == 0)
+        q_push(&H->next_convert, c->id);
     if (ev.keep < goal) {
         H->next_bytes_to_repair += (uint64_t)c->length * (goal - ev.keep);
         if (ev.valid < goal) {
@@ -427,6 +440,7 @@ static void scan_step(struct health *H, uint64_t now_ms)
         q_swap(&H->repair[s], &H->next_repair[s]);
     q_swap(&H->drain, &H->next_drain);
     q_swap(&H->del, &H->next_delete);
+    q_swap(&H->convert, &H->next_convert);
     H->bytes_to_repair = H->next_bytes_to_repair;
     H->nlost_pass = H->next_lost;
     H->next_bytes_to_repair = H->next_lost = 0;
@@ -569,10 +583,11 @@ static void job_unlink(struct health *H, struct job *j)
 
 static const char *kind_name(enum job_kind k)
 {
-    return k == JOB_REPAIR  ? "repair"
-           : k == JOB_DRAIN ? "drain"
-           : k == JOB_MOVE  ? "move"
-                            : "rebuild";
+    return k == JOB_REPAIR    ? "repair"
+           : k == JOB_DRAIN   ? "drain"
+           : k == JOB_MOVE    ? "move"
+           : k == JOB_REBUILD ? "rebuild"
+                              : "conversion";
 }
 
 /* After a successful move: delete the copy the move was for, if the chunk
@@ -859,6 +874,178 @@ static enum outcome ec_rebuild(struct health *H, const struct meta_chunk *c,
     return DONE;
 }
 
+/* ---- conversion copies -> ec=K+M ------------------------------------------------------
+ * A replicated chunk whose class state wants ec=K+M is written anew as a
+ * coded chunk with its own id by a chunkserver (CS_CMD_CONVERT: it reads a
+ * copy, encodes, writes the K + M parts to their servers and commits them);
+ * then, in one turn, the file's map switches to the new chunk and the old
+ * one is freed (its copies deleted after the commit). Ids are reserved in a
+ * committed turn before any part is written under them. A write to the
+ * chunk meanwhile, a failure or a master restart discards the new parts
+ * (the copies stay as they were); the next pass tries again. */
+
+int health_converting(struct master *M, uint64_t chunk)
+{
+    struct health *H = M->health;
+    for (const struct job *j = H ? H->jobs : NULL; j; j = j->next)
+        if (j->kind == JOB_CONVERT && j->new_chunk == chunk)
+            return 1;
+    return 0;
+}
+
+static void convert_discard(struct master *M, const struct job *j)
+{
+    for (unsigned p = 0; p < (unsigned)j->k + j->m; p++)
+        if (j->targets[p]->state == CS_ONLINE)
+            cs_delete_part(M, j->targets[p], j->new_chunk, 1, (uint16_t)p);
+}
+
+static void on_convert_reply(struct cn_conn *c, int status, const struct cn_frame_hdr *h,
+                             const uint8_t *payload, void *ud)
+{
+    struct job *j = ud;
+    (void)c;
+    if (j->detached) {
+        free(j);
+        return;
+    }
+    struct master *M = j->M;
+    struct health *H = M->health;
+    job_unlink(H, j);
+    uint64_t ms = cn_now_ms() - j->start_ms;
+    int rc = status;
+    char text[256] = "";
+    if (rc && h && payload) {
+        struct cn_error er;
+        if (cn_msg_decode(CN_MSG_ERROR, payload, h->len, &er) == 0)
+            snprintf(text, sizeof(text), ": %.*s", (int)er.text.len, er.text.ptr);
+    }
+    if (rc == 0 && (rc = turn_begin(M)) == 0) {
+        uint8_t layout[3] = {CN_LAYOUT_EC, j->k, j->m};
+        rc =
+            meta_chunk_convert(M->meta, j->chunk, j->version, j->new_chunk, layout, &M->turn.freed);
+    }
+    if (rc == 0) {
+        for (unsigned p = 0; p < (unsigned)j->k + j->m; p++)
+            cs_loc_set(M, j->new_chunk, j->targets[p], (uint16_t)p, 0xFFFF, 1);
+        H->converts_done++;
+        rate_account(H, j->bytes);
+        cn_log_info(MOD, "converted chunk %016llx v%llu to %016llx (ec=%u+%u) on %s..., %llu ms",
+                    (unsigned long long)j->chunk, (unsigned long long)j->version,
+                    (unsigned long long)j->new_chunk, j->k, j->m, j->dst->name,
+                    (unsigned long long)ms);
+    } else {
+        H->converts_failed++;
+        convert_discard(M, j);
+        cn_log_warn(MOD, "conversion of chunk %016llx v%llu to %016llx failed after %llu ms: %s%s",
+                    (unsigned long long)j->chunk, (unsigned long long)j->version,
+                    (unsigned long long)j->new_chunk, (unsigned long long)ms, cn_strerror(rc),
+                    text);
+    }
+    free(j);
+    work(H, cn_now_ms());
+}
+
+static enum outcome start_convert(struct health *H, uint64_t id)
+{
+    struct master *M = H->M;
+    struct meta_chunk c;
+    struct chunk_goal g;
+    if (!chunk_ready(H, id, 0, &c))
+        return DONE;
+    class_goal(M, &c, 0, &g);
+    if (g.ec || g.target.kind != CN_LAYOUT_EC || class_layout_codable(&g.target, NULL, 0) ||
+        meta_chunk_shared(M->meta, c.id) != 0)
+        return DONE;
+    unsigned k = g.target.k, np = (unsigned)g.target.k + g.target.m;
+    struct cn_cs_src srcs[16], tgts[EC_PARTS_MAX];
+    struct cs_server *src = NULL;
+    uint32_t nsrc = 0;
+    struct cs_chunk_locs *e = cs_locs_get(M, c.id);
+    for (uint32_t i = 0; e && i < e->n && nsrc < 16; i++) {
+        const struct cs_loc *l = &e->v[i];
+        if (l->version != c.committed_version || l->srv->state != CS_ONLINE)
+            continue;
+        srcs[nsrc].addr = cn_str_of(l->srv->addr);
+        srcs[nsrc++].part = l->part;
+        if (!src || l->srv->src_jobs < src->src_jobs)
+            src = l->srv;
+    }
+    if (!nsrc)
+        return DONE;
+    /* the K + M servers where the target state's labels put its parts */
+    struct chunk_goal tg = g;
+    tg.layout = g.target;
+    tg.ec = 1;
+    tg.copies = np;
+    struct cs_server *pick[EC_PARTS_MAX];
+    if (placement_pick_goal(M, &tg, np, pick) < np || !server_can(M, pick[0], 0) ||
+        !server_can(M, src, 1))
+        return NOT_NOW;
+    if (H->conv_id_next == H->conv_id_end) {
+        uint64_t first, fails = M->turn.commit_failures;
+        if (turn_begin(M) || meta_chunk_ids_reserve(M->meta, CONVERT_IDS, &first))
+            return NOT_NOW;
+        turn_end(M); /* durable before any part is written under these ids */
+        if (M->turn.commit_failures != fails)
+            return NOT_NOW;
+        H->conv_id_next = first;
+        H->conv_id_end = first + CONVERT_IDS;
+    }
+    struct job *j = cn_xcalloc(1, sizeof(*j));
+    j->M = M;
+    j->kind = JOB_CONVERT;
+    j->chunk = c.id;
+    j->version = c.committed_version;
+    j->bytes = c.length;
+    j->src = src;
+    j->dst = pick[0];
+    j->start_ms = cn_now_ms();
+    j->new_chunk = H->conv_id_next++;
+    j->k = (uint8_t)k;
+    j->m = g.target.m;
+    for (unsigned p = 0; p < np; p++) {
+        j->targets[p] = pick[p];
+        tgts[p].addr = cn_str_of(pick[p]->addr);
+        tgts[p].part = (uint16_t)p;
+    }
+    struct cn_cs_convert m = {
+        c.id, c.committed_version, c.length, j->new_chunk, j->k, j->m, srcs, nsrc, tgts, np};
+    if (cn_conn_call(pick[0]->conn, CN_MSG_CS_CMD_CONVERT, &m, COPY_TIMEOUT_MS, on_convert_reply,
+                     j)) {
+        free(j);
+        return NOT_NOW;
+    }
+    j->next = H->jobs;
+    if (H->jobs)
+        H->jobs->prev = j;
+    H->jobs = j;
+    H->njobs++;
+    src->src_jobs++;
+    pick[0]->dst_jobs++;
+    cn_log_info(MOD, "converting chunk %016llx v%llu (%llu bytes) to %016llx ec=%u+%u on %s",
+                (unsigned long long)c.id, (unsigned long long)c.committed_version,
+                (unsigned long long)c.length, (unsigned long long)j->new_chunk, j->k, j->m,
+                pick[0]->name);
+    return DONE;
+}
+
+static unsigned jobs_of(const struct health *H, enum job_kind k);
+
+/* Conversions come after repair: at most CONVERT_MAX at a time. */
+static void work_converts(struct health *H)
+{
+    unsigned blocked = 0;
+    size_t n = q_len(&H->convert);
+    for (size_t i = 0; i < n && blocked < 16 && jobs_of(H, JOB_CONVERT) < CONVERT_MAX; i++) {
+        uint64_t id = H->convert.v[H->convert.head++];
+        if (start_convert(H, id) == NOT_NOW) {
+            q_push(&H->convert, id);
+            blocked++;
+        }
+    }
+}
+
 /* One queued chunk: re-evaluate and act. NOT_NOW when limits stop it. */
 static enum outcome work_chunk(struct health *H, uint64_t id, enum job_kind kind, int urgent)
 {
@@ -1140,6 +1327,7 @@ static void work(struct health *H, uint64_t now_ms)
         work_queue(H, &H->repair[s], JOB_REPAIR, s == 0);
     work_queue(H, &H->drain, JOB_DRAIN, 0);
     work_deletes(H);
+    work_converts(H);
     rebalance(H, now_ms);
     H->working = 0;
 }
@@ -1192,18 +1380,24 @@ json_t *health_json(struct master *M)
         rq += q_len(&H->repair[s]);
     uint64_t now = cn_now_ms();
     int starting = now - M->started_ms < (uint64_t)M->cfg.health_start_ms;
-    return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
-                     "s:I, s:I, s:b, s:b}",
-                     "repair_queue", (json_int_t)rq, "endangered_queue",
-                     (json_int_t)q_len(&H->repair[0]), "drain_queue", (json_int_t)q_len(&H->drain),
-                     "rebalance_queue", (json_int_t)(H->nmoves - H->movehead), "delete_queue",
-                     (json_int_t)q_len(&H->del), "inflight", (json_int_t)H->njobs, "bytes_per_sec",
-                     (json_int_t)bps, "bytes_to_repair", (json_int_t)H->bytes_to_repair,
-                     "eta_seconds", eta, "copies_done", (json_int_t)H->copies_done, "copies_failed",
-                     (json_int_t)H->copies_failed, "bytes_copied", (json_int_t)H->bytes_copied,
-                     "deletes_done", (json_int_t)H->deletes_done, "moves_done",
-                     (json_int_t)H->moves_done, "passes", (json_int_t)H->passes, "lost",
-                     (json_int_t)H->nlost_pass, "starting", starting, "balanced", H->balanced);
+    json_t *o = json_pack(
+        "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
+        "s:I, s:I, s:b, s:b}",
+        "repair_queue", (json_int_t)rq, "endangered_queue", (json_int_t)q_len(&H->repair[0]),
+        "drain_queue", (json_int_t)q_len(&H->drain), "rebalance_queue",
+        (json_int_t)(H->nmoves - H->movehead), "delete_queue", (json_int_t)q_len(&H->del),
+        "inflight", (json_int_t)H->njobs, "bytes_per_sec", (json_int_t)bps, "bytes_to_repair",
+        (json_int_t)H->bytes_to_repair, "eta_seconds", eta, "copies_done",
+        (json_int_t)H->copies_done, "copies_failed", (json_int_t)H->copies_failed, "bytes_copied",
+        (json_int_t)H->bytes_copied, "deletes_done", (json_int_t)H->deletes_done, "moves_done",
+        (json_int_t)H->moves_done, "passes", (json_int_t)H->passes, "lost",
+        (json_int_t)H->nlost_pass, "starting", starting, "balanced", H->balanced);
+    if (o) {
+        json_object_set_new(o, "convert_queue", json_integer((json_int_t)q_len(&H->convert)));
+        json_object_set_new(o, "converts_done", json_integer((json_int_t)H->converts_done));
+        json_object_set_new(o, "converts_failed", json_integer((json_int_t)H->converts_failed));
+    }
+    return o;
 }
 
 json_t *health_lost_json(struct master *M)
@@ -1269,6 +1463,8 @@ void health_free(struct master *M)
     q_free(&H->next_drain);
     q_free(&H->del);
     q_free(&H->next_delete);
+    q_free(&H->convert);
+    q_free(&H->next_convert);
     for (size_t i = 0; i < H->nlost; i++)
         free(H->lost[i].path);
     free(H->lost);

@@ -377,6 +377,9 @@ int class_loc_home(const struct chunk_goal *g, const struct cs_server *s, uint16
 /* The per-part list element no home part fills yet (0 without a list). */
 unsigned class_missing_part(const struct chunk_goal *g, const struct cs_chunk_locs *e,
                             uint64_t version);
+/* health.c: 1 while chunk id is the new chunk of a conversion in flight
+ * (its parts exist before its record; reports of them are not garbage). */
+int health_converting(struct master *M, uint64_t chunk);
 /* 0 if the ec library codes layout l (K 2..32, M 1..8), else -EINVAL
  * with the reason in err. Copies layouts: 0. */
 int class_layout_codable(const struct cn_layout *l, char *err, size_t errlen);

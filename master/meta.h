@@ -509,6 +509,15 @@ struct meta_class_set_stats {
 int meta_class_set(struct meta *m, uint64_t ino, uint32_t id, int recursive,
                    struct meta_class_set_stats *st);
 int meta_class_of(struct meta *m, uint64_t ino, uint32_t *id);
+/* Reserves n chunk ids (the first in *first) for chunks written before
+ * their records exist (conversions); durable with the turn. */
+int meta_chunk_ids_reserve(struct meta *m, uint32_t n, uint64_t *first);
+/* Switches a file position from chunk_id (committed at `version`, no
+ * lease, not shared) to the reserved new_id holding the same bytes in
+ * layout `layout` (version 1); chunk_id goes to freed. -ESTALE (written or
+ * moved meanwhile), -EBUSY (shared with a snapshot), -EINVAL, -EEXIST. */
+int meta_chunk_convert(struct meta *m, uint64_t chunk_id, uint64_t version, uint64_t new_id,
+                       const uint8_t layout[3], struct meta_freed *freed);
 /* Records the layout chunk_id's parts are in now (kind, k, m). */
 int meta_chunk_layout_set(struct meta *m, uint64_t chunk_id, const uint8_t layout[3]);
 

@@ -54,3 +54,11 @@ if(TARGET cairn AND TARGET cairn-chunkserver AND TARGET cairn-mount)
            COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/test_47_ec.sh ${CMAKE_BINARY_DIR}/bin)
   set_tests_properties(test_47_ec PROPERTIES TIMEOUT 480 RUN_SERIAL TRUE)
 endif()
+
+# Conversion copies=2 -> ec=4+2 (issue 7): an archive state's conversion
+# survives SIGKILL of the converting chunkserver and of the master.
+if(TARGET cairn AND TARGET cairn-chunkserver AND TARGET cairn-mount)
+  add_test(NAME test_48_convert
+           COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/test_48_convert.sh ${CMAKE_BINARY_DIR}/bin)
+  set_tests_properties(test_48_convert PROPERTIES TIMEOUT 300 RUN_SERIAL TRUE)
+endif()

@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Proves the keep -> archive conversion of issue 7 (copies=2 -> ec=4+2)
+# through the mount, on 7 chunkservers:
+#  1. A class gains an archive state with after=1s: its files' chunks are
+#     rewritten as ec=4+2 by the chunkservers, the copies deleted.
+#  2. SIGKILL of a converting chunkserver and of the master while the
+#     conversion runs loses nothing: after both restart, the conversion
+#     resumes and finishes, and every file reads back identical.
+#  3. Disk bytes afterwards are within 5% of 1.5 x the file bytes.
+#   bash test_48_convert.sh BIN_DIR
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+. "$here/mount_lib.sh"
+ml_init test_48_convert "${1:-}"
+
+heal_env "REBALANCE_RATE_MBPS=0"
+ml_up --chunkservers 7 --copies 2 --disk-size 1G --metaloggers 0
+wait_online 7
+declare -A want=()
+C() { T 30 "$cli" -m "$maddr" "$@"; }
+used() { cj disks | jq '[.disks[].used] | add'; }
+# stable_used: the disks' total once two heartbeats in a row agree
+stable_used() {
+  local a b i
+  a=$(used)
+  for ((i = 0; i < 60; i++)); do
+    sleep 0.6
+    b=$(used)
+    [ "$a" = "$b" ] && { echo "$b"; return 0; }
+    a=$b
+  done
+  echo "$b"
+}
+all_coded() { # every chunk of every file in a/ is ec=4+2
+  local f
+  for f in "$mnt"/a/*; do
+    cj info "$f" | jq -e '.chunks | length == 0 or all(.layout == "ec=4+2")' >/dev/null || return 1
+  done
+  cj status | jq -e '.classes[] | select(.name == "arc") | .ok == .chunks' >/dev/null
+}
+
+used0=$(stable_used)
+C class add arc --create "copies=2" >/dev/null || fail "class add"
+mkdir "$mnt/a"
+C class set "$mnt/a" arc >/dev/null || fail "class set"
+
+step "write 200 MiB in copies=2"
+put_rand a/big1 64
+put_rand a/big2 64
+put_rand a/mid 40
+bytes=$((168 << 20))
+for s in 1 65537 300001 3000000; do
+  head -c "$s" /dev/urandom >"$work/s$s"
+  T 60 cp "$work/s$s" "$mnt/a/s$s" || fail "write s$s"
+  want[a/s$s]=$(sha "$work/s$s")
+  bytes=$((bytes + s))
+done
+[ "$(cj info "$mnt/a/big1" | jq -r '.chunks[0].layout')" = copies=2 ] || fail "not copies=2 before"
+
+step "archive state ec=4+2 after 1 s: conversion starts"
+C class edit arc --archive "ec=4+2" after=1s >/dev/null || fail "class edit"
+for ((i = 0; i < 150; i++)); do
+  line=$(grep -m1 "converting chunk" "$dir/master/log" || true)
+  [ -n "$line" ] && break
+  sleep 0.1
+done
+[ -n "$line" ] || fail "no conversion started"
+conv=${line##* on }
+echo "first conversion runs on $conv: $line"
+
+step "SIGKILL $conv and the master during the conversion"
+"$local_sh" kill --dir "$dir" "$conv" >/dev/null || fail "kill $conv"
+"$local_sh" kill --dir "$dir" master >/dev/null || fail "kill master"
+sleep 1
+"$local_sh" start --dir "$dir" master >/dev/null || fail "start master"
+"$local_sh" start --dir "$dir" "$conv" >/dev/null || fail "start $conv"
+wait_online 7
+
+step "the conversion resumes and finishes"
+for ((i = 0; i < 600; i++)); do all_coded && break; sleep 0.2; done
+all_coded || fail "not every chunk is ec=4+2: $(cj status | jq -c '.classes, .health')"
+check_all
+
+step "disk bytes are about 1.5 x the file bytes"
+used1=$(stable_used)
+ratio=$(awk -v a="$used0" -v b="$used1" -v f="$bytes" 'BEGIN { printf "%.3f", (b - a) / f }')
+echo "file bytes $bytes, disk bytes $((used1 - used0)), ratio $ratio"
+awk -v r="$ratio" 'BEGIN { exit !(r >= 1.425 && r <= 1.575) }' || fail "disk/file = $ratio, want 1.5 within 5%"
+echo "PASS"
