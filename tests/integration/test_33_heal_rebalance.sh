@@ -3,7 +3,7 @@
 # add-server`) is filled by the rebalancer until every online disk's
 # used/total is within +-5 points (BALANCE_BAND) of the cluster mean, no
 # chunk is under goal at any poll, and all data reads back.
-#  1. 3 chunkservers with one 1 GiB sparse disk (512 MiB under ASan),
+#  1. 3 chunkservers with one 512 MiB sparse disk,
 #     copies=2, filled to ~50% with 4 MiB files (one part each: fine-grained).
 #  2. add-server (cs4, same disk size); polled every 0.5 s: undergoal +
 #     endangered + lost is 0, until the usage band holds (bounded).
@@ -13,7 +13,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$here/mount_lib.sh"
 ml_init test_33_heal_rebalance "${1:-}"
 
-if is_asan; then size=512M balance_s=300; else size=1G balance_s=180; fi
+if is_asan; then size=512M balance_s=300; else size=512M balance_s=180; fi # 512M: half the data to move, same band
 band=5
 heal_env "BALANCE_BAND=$band"
 ml_up --chunkservers 3 --copies 2 --disk-size "$size"
