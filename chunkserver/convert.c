@@ -68,32 +68,6 @@ static void fail(struct cs_convert *cv, int rc, const char *fmt, ...)
              (unsigned long long)cv->cmd.new_chunk, cv->cmd.k, cv->cmd.m, text);
 }
 
-static int peer_open(struct cs_convert *cv, const char *addr)
-{
-    struct cn_addr a;
-    if (cn_parse_addr(addr, 0, &a) < 0 || !a.port)
-        return -EINVAL;
-    int fd = cn_sock_connect(&a, CONNECT_MS);
-    if (fd < 0)
-        return fd;
-    struct cn_hello hello = {0};
-    hello.role = CN_ROLE_CHUNKSERVER;
-    hello.ver_min = CN_WIRE_VERSION_MIN;
-    hello.ver_max = CN_WIRE_VERSION;
-    hello.name = cn_str_of(cv->ctx->cfg.name ? cv->ctx->cfg.name : "cairn-chunkserver");
-    struct cn_buf reply = {0};
-    struct cn_frame_hdr rh;
-    int rc = cn_sock_call(fd, CN_MSG_HELLO, 1, &hello, &rh, &reply, CALL_MS, NULL, 0);
-    cn_buf_release(&reply);
-    if (rc == 0 && rh.type != CN_MSG_HELLO_R)
-        rc = CN_EMALFORMED;
-    if (rc) {
-        close(fd);
-        return rc;
-    }
-    return fd;
-}
-
 static int send_msg(int fd, uint16_t type, uint64_t req, const void *msg)
 {
     struct cn_buf b = {0};
@@ -148,13 +122,13 @@ static void work(uv_work_t *w)
         return;
     }
     for (uint32_t i = 0; i < cv->nsrc && src < 0; i++)
-        src = peer_open(cv, cv->src[i]);
+        src = cs_peer_open_sync(cv->ctx, cv->src[i], CONNECT_MS, CALL_MS);
     if (src < 0) {
         fail(cv, -EIO, "no source copy answers");
         goto out;
     }
     for (unsigned p = 0; p < np; p++) {
-        dst[p] = peer_open(cv, cv->dst[p]);
+        dst[p] = cs_peer_open_sync(cv->ctx, cv->dst[p], CONNECT_MS, CALL_MS);
         if (dst[p] < 0) {
             fail(cv, dst[p], "target %s of part %u: %s", cv->dst[p], p, cn_strerror(dst[p]));
             goto out;

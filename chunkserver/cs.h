@@ -162,6 +162,9 @@ void cs_peer_call(struct cs_ctx *ctx, struct cn_str addr, uint16_t type, const v
 /* ---- replicate.c ---- */
 /* A CS_CMD_COPY_PART of (chunk, part) is running. */
 int cs_copy_running(struct cs_ctx *ctx, uint64_t chunk, uint16_t part);
+/* peers.c, for pool threads: a blocking connection to a chunkserver's data
+ * port that said HELLO (an fd the caller closes), or -errno. */
+int cs_peer_open_sync(struct cs_ctx *ctx, const char *addr, int connect_ms, int call_ms);
 /* rebuild.c: CS_CMD_REBUILD_PART (an EC part decoded from K others). */
 struct cn_cs_rebuild_part;
 void cs_rebuild_start(struct cs_ctx *ctx, struct cn_conn *c, uint64_t session, uint64_t req_id,

@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <unistd.h>
+
 #include "cs.h"
 #include "log.h"
 #include "xmalloc.h"
@@ -207,4 +209,30 @@ void cs_peers_free(struct cs_ctx *ctx)
 {
     free(ctx->peers);
     ctx->peers = NULL;
+}
+
+int cs_peer_open_sync(struct cs_ctx *ctx, const char *addr, int connect_ms, int call_ms)
+{
+    struct cn_addr a;
+    if (cn_parse_addr(addr, 0, &a) < 0 || !a.port)
+        return -EINVAL;
+    int fd = cn_sock_connect(&a, connect_ms);
+    if (fd < 0)
+        return fd;
+    struct cn_hello hello = {0};
+    hello.role = CN_ROLE_CHUNKSERVER;
+    hello.ver_min = CN_WIRE_VERSION_MIN;
+    hello.ver_max = CN_WIRE_VERSION;
+    hello.name = cn_str_of(ctx->cfg.name ? ctx->cfg.name : "cairn-chunkserver");
+    struct cn_buf reply = {0};
+    struct cn_frame_hdr rh;
+    int rc = cn_sock_call(fd, CN_MSG_HELLO, 1, &hello, &rh, &reply, call_ms, NULL, 0);
+    cn_buf_release(&reply);
+    if (rc == 0 && rh.type != CN_MSG_HELLO_R)
+        rc = CN_EMALFORMED;
+    if (rc) {
+        close(fd);
+        return rc;
+    }
+    return fd;
 }

@@ -101,33 +101,6 @@ static int prep(struct cs_rebuild *rb)
     return 0;
 }
 
-static int src_open(struct cs_rebuild *rb, const char *addr)
-{
-    struct cn_addr a;
-    if (cn_parse_addr(addr, 0, &a) < 0 || !a.port)
-        return -EINVAL;
-    int fd = cn_sock_connect(&a, SRC_CONNECT_MS);
-    if (fd < 0)
-        return fd;
-    struct cn_hello hello = {0};
-    hello.role = CN_ROLE_CHUNKSERVER;
-    hello.ver_min = CN_WIRE_VERSION_MIN;
-    hello.ver_max = CN_WIRE_VERSION;
-    hello.name = cn_str_of(rb->ctx->cfg.name ? rb->ctx->cfg.name : "cairn-chunkserver");
-    struct cn_buf reply = {0};
-    struct cn_frame_hdr rh;
-    char err[200];
-    int rc = cn_sock_call(fd, CN_MSG_HELLO, 1, &hello, &rh, &reply, SRC_CALL_MS, err, sizeof(err));
-    cn_buf_release(&reply);
-    if (rc == 0 && rh.type != CN_MSG_HELLO_R)
-        rc = CN_EMALFORMED;
-    if (rc) {
-        close(fd);
-        return rc;
-    }
-    return fd;
-}
-
 /* Block `row` of part `part` from the source on fd into buf (zero-padded). */
 static int src_read(int fd, const struct cn_cs_rebuild_part *m, uint16_t part, uint32_t row,
                     uint64_t req, uint8_t *buf, char *err, size_t errlen)
@@ -173,7 +146,7 @@ static void work(uv_work_t *w)
         return;
     }
     for (uint32_t i = 0; i < m->nsrcs && nfd < k; i++) {
-        int fd = src_open(rb, rb->src[i]);
+        int fd = cs_peer_open_sync(rb->ctx, rb->src[i], SRC_CONNECT_MS, SRC_CALL_MS);
         if (fd >= 0) {
             fds[nfd] = fd;
             parts[nfd++] = rb->src_part[i];

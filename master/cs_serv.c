@@ -169,7 +169,6 @@ void cs_chain_committed(struct master *M, uint64_t chunk, uint64_t version)
             if (e->v[i].srv == e->chain[k] && e->v[i].part == part)
                 disk = e->v[i].disk;
         loc_set(M, chunk, e->chain[k], part, disk, version);
-        e = cs_locs_get(M, chunk); /* loc_set may move the entry's arrays, never the entry */
     }
     chain_free(e);
 }

@@ -581,6 +581,21 @@ static void job_unlink(struct health *H, struct job *j)
     j->dst->dst_jobs--;
 }
 
+/* A job whose command was sent: listed, its servers' job slots taken, and
+ * `charge` bytes taken from their token buckets (SERVER_RATE_MBPS). */
+static void job_link(struct health *H, struct job *j, uint64_t charge)
+{
+    j->next = H->jobs;
+    if (H->jobs)
+        H->jobs->prev = j;
+    H->jobs = j;
+    H->njobs++;
+    j->src->src_jobs++;
+    j->dst->dst_jobs++;
+    j->src->src_tokens -= (double)charge;
+    j->dst->dst_tokens -= (double)charge;
+}
+
 static const char *kind_name(enum job_kind k)
 {
     return k == JOB_REPAIR    ? "repair"
@@ -688,15 +703,7 @@ static int start_copy(struct health *H, enum job_kind kind, const struct meta_ch
         free(j);
         return rc;
     }
-    j->next = H->jobs;
-    if (H->jobs)
-        H->jobs->prev = j;
-    H->jobs = j;
-    H->njobs++;
-    from->src_jobs++;
-    dst->dst_jobs++;
-    from->src_tokens -= (double)c->length;
-    dst->dst_tokens -= (double)c->length;
+    job_link(H, j, c->length);
     cn_log_debug(MOD, "%s chunk %016llx v%llu: %s -> %s", kind_name(kind),
                  (unsigned long long)c->id, (unsigned long long)c->committed_version, from->name,
                  dst->name);
@@ -857,15 +864,7 @@ static enum outcome ec_rebuild(struct health *H, const struct meta_chunk *c,
         free(j);
         return NOT_NOW;
     }
-    j->next = H->jobs;
-    if (H->jobs)
-        H->jobs->prev = j;
-    H->jobs = j;
-    H->njobs++;
-    first->src_jobs++;
-    dst->dst_jobs++;
-    first->src_tokens -= (double)part_bytes;
-    dst->dst_tokens -= (double)part_bytes;
+    job_link(H, j, part_bytes);
     if (!urgent)
         H->repair_tokens -= (double)part_bytes;
     cn_log_info(MOD, "rebuild chunk %016llx v%llu part %u (ec=%u+%u) on %s from %u parts",
@@ -1016,13 +1015,7 @@ static enum outcome start_convert(struct health *H, uint64_t id)
         free(j);
         return NOT_NOW;
     }
-    j->next = H->jobs;
-    if (H->jobs)
-        H->jobs->prev = j;
-    H->jobs = j;
-    H->njobs++;
-    src->src_jobs++;
-    pick[0]->dst_jobs++;
+    job_link(H, j, 0);
     cn_log_info(MOD, "converting chunk %016llx v%llu (%llu bytes) to %016llx ec=%u+%u on %s",
                 (unsigned long long)c.id, (unsigned long long)c.committed_version,
                 (unsigned long long)c.length, (unsigned long long)j->new_chunk, j->k, j->m,
