@@ -133,13 +133,25 @@ static void send_register(struct cs_master *m)
     reg.parts = cn_xcalloc(ctx->nparts ? ctx->nparts : 1, sizeof(*reg.parts));
     for (size_t i = 0; i < ctx->nbuckets; i++)
         for (struct cs_partref *p = ctx->buckets[i]; p; p = p->next) {
-            if (!p->version)
-                continue; /* a write session only: nothing committed yet */
+            uint64_t version = p->version;
+            uint8_t status = 0;
+            if (!version) {
+                /* A write session only: reported as status 3 with its
+                 * highest version, so that a new master drops what a
+                 * conversion it never heard of left behind. */
+                struct ls_part_info pi;
+                struct ls *ls = ctx->disks[p->disk].ls;
+                if (!ls || ls_part_stat(ls, p->chunk, p->part, &pi) || !pi.npending)
+                    continue;
+                version = pi.pending_max;
+                status = 3;
+            }
             struct cn_cs_part *e = &reg.parts[reg.nparts++];
             e->chunk = p->chunk;
-            e->version = p->version;
+            e->version = version;
             e->part = p->part;
             e->disk = p->disk;
+            e->status = status;
         }
     /* the full list replaces the changes, except bad-CRC reports */
     size_t k = 0;

@@ -221,6 +221,15 @@ static void work(uv_work_t *w)
             fail(rb, rc, "commit on disk %s: %s", rb->disk->path, ls_strerror(rc));
     }
 out:
+    if (rb->rc && rb->rc != -ESTALE) {
+        /* prep() dropped everything at or below the version: what is left
+         * there is this attempt's uncommitted blocks, which nobody would
+         * ever commit or count */
+        int rc = ls_delete(rb->disk->ls, m->chunk, m->part, m->version);
+        if (rc && rc != -ENOENT)
+            cn_log_warn(MOD, "chunk %016llx part %u: cannot drop the failed attempt's blocks: %s",
+                        (unsigned long long)m->chunk, m->part, ls_strerror(rc));
+    }
     for (unsigned i = 0; i < nfd; i++)
         close(fds[i]);
     for (unsigned i = 0; i < np; i++)

@@ -20,8 +20,9 @@
  *     the uncommitted leftovers of an earlier attempt) is deleted, so a hole
  *     of the new copy can never show an older block through. A newer
  *     committed version is refused with ERROR(ESTALE).
- *  4. A failed copy answers ERROR and leaves nothing committed; the partref
- *     is dropped again when the part has nothing committed.
+ *  4. A failed copy answers ERROR and leaves nothing committed; its
+ *     uncommitted blocks are deleted before the answer, and the partref is
+ *     dropped again when the part has nothing committed.
  *  5. Logstore calls run on the thread pool (STYLE 16). The answer goes to
  *     the master session the command came on; if that session ended, the
  *     copy still finishes and the next registration reports it.
@@ -66,6 +67,7 @@ struct cs_copy {
     int committed; /* the commit is durable */
     int created;   /* the partref was added for this copy */
     int deleted;   /* a committed local copy was deleted by the prep step */
+    int cleaned;   /* a failed copy's uncommitted blocks were dropped */
     uint64_t deleted_version;
     int wrc; /* result of the pool work, read by its done callback */
     char werr[400];
@@ -158,10 +160,21 @@ static void copy_finish(struct cs_copy *cp)
     copy_free(cp);
 }
 
+static int queue(struct cs_copy *cp, uv_work_cb fn, uv_after_work_cb done);
+static void work_cleanup(uv_work_t *w);
+static void cleanup_done(uv_work_t *w, int status);
+
 static void copy_put(struct cs_copy *cp)
 {
     if (--cp->refs)
         return;
+    if (cp->rc && cp->prepared && !cp->cleaned && cp->disk->ls) {
+        /* decision 4: the blocks written so far would stay on the disk,
+         * uncommitted and uncounted, until a restart; drop them first */
+        cp->cleaned = 1;
+        if (queue(cp, work_cleanup, cleanup_done) == 0)
+            return;
+    }
     if (cp->rc || cp->committed) {
         copy_finish(cp);
         return;
@@ -238,6 +251,27 @@ static void work_batch(uv_work_t *w)
                   bad && bad->type == LS_REC_BLOCK ? bad->block : cp->nblocks, cp->disk->path,
                   ls_strerror(rc));
     }
+}
+
+/* A failed copy: drop its uncommitted blocks (the prep step already dropped
+ * everything else at or below the version). */
+static void work_cleanup(uv_work_t *w)
+{
+    struct cs_copy *cp = w->data;
+    int rc = ls_delete(cp->disk->ls, cp->cmd.chunk, cp->cmd.part, cp->cmd.version);
+    cp->wrc = rc == -ENOENT ? 0 : rc;
+}
+
+static void cleanup_done(uv_work_t *w, int status)
+{
+    struct cs_copy *cp = w->data;
+    cp->ctx->work_inflight--;
+    if (cp->wrc || status)
+        cn_log_warn("replicate",
+                    "copy chunk %016llx part %u: cannot drop the failed copy's blocks: %s",
+                    (unsigned long long)cp->cmd.chunk, cp->cmd.part,
+                    cp->wrc ? ls_strerror(cp->wrc) : cn_strerror(status));
+    copy_put(cp);
 }
 
 static void prep_done(uv_work_t *w, int status)

@@ -490,7 +490,7 @@ struct cn_cs_part {
     uint64_t version;
     uint16_t part;
     uint16_t disk;  /* index into the register message's disks */
-    uint8_t status; /* 0 present, 1 gone, 2 bad CRC */
+    uint8_t status; /* 0 present, 1 gone, 2 bad CRC, 3 uncommitted only (register) */
 };
 struct cn_cs_register {
     uint64_t cs_id;

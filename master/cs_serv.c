@@ -354,6 +354,15 @@ static void bad_part_reported(struct master *M, struct cs_server *s, const struc
  * metadata says it is garbage. */
 static void part_reported(struct master *M, struct cs_server *s, const struct cn_cs_part *p)
 {
+    if (p->status == 3) {
+        /* Uncommitted blocks of a chunk this master does not know and is
+         * not converting to: a conversion started by an earlier master
+         * (or one that failed) left them. Nobody will commit them. */
+        struct meta_chunk c;
+        if (meta_chunk_get(M->meta, p->chunk, &c) == -ENOENT && !health_converting(M, p->chunk))
+            send_delete(M, s, p->chunk, p->version, p->part);
+        return;
+    }
     if (p->status != 0) { /* gone, or failed its CRC: not a usable copy */
         loc_del(M, p->chunk, s, p->part);
         if (p->status == 2)

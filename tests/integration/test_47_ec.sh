@@ -127,7 +127,15 @@ ec_ok() { # every coded chunk has its 6 parts online, none twice
   cj status | jq -e '.classes[] | select(.name == "ec42") | .ok == .chunks and .chunks > 0' >/dev/null
 }
 victim=$(cj info "$mnt/e/f300001" | jq -r '.chunks[0].parts[2].server')
+for ((i = 0; i < 300; i++)); do ec_ok && break; sleep 0.2; done
+ec_ok || fail "chunks under goal before the kill: $(cj status | jq -c '.classes')"
 "$local_sh" kill --dir "$dir" "$victim" >/dev/null || fail "kill $victim"
+# Until the master notices the kill, every chunk still looks whole.
+for ((i = 0; i < 150; i++)); do
+  [ "$(server_field "$victim" state)" = online ] || break
+  sleep 0.2
+done
+[ "$(server_field "$victim" state)" = online ] && fail "the master still lists $victim online"
 for ((i = 0; i < 300; i++)); do ec_ok && break; sleep 0.2; done
 ec_ok || fail "not every chunk has 6 parts again: $(cj status | jq -c '.classes')"
 cj info "$mnt/e/f300001" | jq -e --arg v "$victim" '[.chunks[0].parts[] | select(.server == $v)] | length == 0' \
