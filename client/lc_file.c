@@ -30,6 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cls.h"
 #include "ec.h"
 #include "lc_int.h"
 #include "log.h"
@@ -77,6 +78,7 @@ struct lc_loc {
     uint64_t fetched;
     uint64_t chunk, version, file_size;
     uint32_t nlocs;
+    uint32_t nprimary;  /* copies: locs [0, nprimary) are not labelled backup */
     uint8_t ec_k, ec_m; /* ec=K+M: part[i] is the part addr[i] holds; 0: copies */
     uint16_t part[MAX_CHAIN];
     char addr[MAX_CHAIN][ADDR_MAX];
@@ -206,6 +208,28 @@ static void loc_drop_all(struct lc_inode *in)
 }
 
 /* Where chunk `index` of the inode is (cached LOC_TTL_MS). */
+/* A copy on a server or disk labelled `backup` (labels=ssd,ssd,backup):
+ * read only when no other copy answers. */
+static int loc_is_backup(const struct cn_loc *l)
+{
+    char lab[512];
+    if (l->labels.len >= sizeof(lab))
+        return 0;
+    memcpy(lab, l->labels.ptr, l->labels.len);
+    lab[l->labels.len] = 0;
+    return cn_labels_have(lab, "backup");
+}
+
+/* The k-th copy to try for file block fblock: stretches of blocks spread
+ * over the primary copies, then the backup copies in order. */
+static uint32_t loc_spread(const struct lc_loc *l, uint64_t fblock, uint32_t k)
+{
+    uint32_t np = l->nprimary && l->nprimary <= l->nlocs ? l->nprimary : l->nlocs;
+    if (k >= np)
+        return k;
+    return (uint32_t)((fblock / STRETCH_BLOCKS + k) % np);
+}
+
 static int loc_get(struct lc_inode *in, uint32_t index, int fresh, struct lc_loc *out)
 {
     struct lc_loc_cache *lc = in->locs;
@@ -235,14 +259,22 @@ static int loc_get(struct lc_inode *in, uint32_t index, int fresh, struct lc_loc
         out->file_size = r.file_size;
         out->ec_k = r.ec_k;
         out->ec_m = r.ec_m;
-        for (uint32_t i = 0; i < r.nlocs && out->nlocs < MAX_CHAIN; i++) {
-            if (r.locs[i].addr.len >= sizeof(out->addr[0]))
-                continue;
-            memcpy(out->addr[out->nlocs], r.locs[i].addr.ptr, r.locs[i].addr.len);
-            out->addr[out->nlocs][r.locs[i].addr.len] = 0;
-            out->part[out->nlocs] = r.locs[i].part;
-            out->nlocs++;
+        /* copies labelled `backup` go last: read only when the others fail */
+        for (int backup = 0; backup < 2; backup++) {
+            for (uint32_t i = 0; i < r.nlocs && out->nlocs < MAX_CHAIN; i++) {
+                if (r.locs[i].addr.len >= sizeof(out->addr[0]) ||
+                    loc_is_backup(&r.locs[i]) != backup)
+                    continue;
+                memcpy(out->addr[out->nlocs], r.locs[i].addr.ptr, r.locs[i].addr.len);
+                out->addr[out->nlocs][r.locs[i].addr.len] = 0;
+                out->part[out->nlocs] = r.locs[i].part;
+                out->nlocs++;
+            }
+            if (!backup)
+                out->nprimary = out->nlocs;
         }
+        if (!out->nprimary)
+            out->nprimary = out->nlocs;
         cn_msg_free(CN_MSG_CHUNK_LOCATE_R, &r);
         pthread_mutex_lock(&lc->mu);
         if (!lc->slot)
@@ -416,7 +448,7 @@ static int read_block_sync(struct lc_fh *fh, uint64_t fblock, uint32_t off, uint
             l.nlocs = 0; /* ask the master again below */
         }
         for (uint32_t k = 0; k < l.nlocs; k++) {
-            uint32_t li = (uint32_t)((fblock / STRETCH_BLOCKS + k) % l.nlocs);
+            uint32_t li = loc_spread(&l, fblock, k);
             if (skip && attempt == 0 && li == skip_loc && l.nlocs > 1)
                 continue;
             struct lc_op op;
@@ -501,7 +533,7 @@ static void ra_issue(struct lc_fh *fh, uint64_t fblock)
         rb->tried = (uint32_t)li;
         encode_read(&rb->op, &l, rb->tried, block / l.ec_k, 0, 0);
     } else {
-        rb->tried = (uint32_t)(fblock / STRETCH_BLOCKS % l.nlocs);
+        rb->tried = loc_spread(&l, fblock, 0);
         encode_read(&rb->op, &l, rb->tried, block, 0, 0);
     }
     rb->op.timeout_ms = fh->c->o.cs_timeout_ms;

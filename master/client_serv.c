@@ -955,8 +955,14 @@ static int do_truncate(struct req *r, const struct cn_truncate *m)
 
 #define MAX_LOCS 48u /* copies, or the K + M <= 40 parts of an EC chunk and spares */
 
-/* Live parts of `version`: servers online, holding exactly that version. */
-static uint32_t live_locs(struct master *M, uint64_t chunk, uint64_t version, struct cn_loc *out)
+#define LOC_LABELS 256u /* a loc's labels: the server's and its disk's */
+
+/* Live parts of `version`: servers online, holding exactly that version.
+ * Each loc's labels are the server's and the part's disk's together (in
+ * lab, MAX_LOCS entries): a client reads a part labelled `backup` only
+ * when no other copy answers. */
+static uint32_t live_locs(struct master *M, uint64_t chunk, uint64_t version, struct cn_loc *out,
+                          char (*lab)[LOC_LABELS])
 {
     struct cs_chunk_locs *cl = cs_locs_get(M, chunk);
     uint32_t n = 0;
@@ -967,7 +973,12 @@ static uint32_t live_locs(struct master *M, uint64_t chunk, uint64_t version, st
         out[n].cs_id = l->srv->id;
         out[n].addr = cn_str_of(l->srv->addr);
         out[n].part = l->part;
-        out[n].labels = cn_str_of(l->srv->labels);
+        const char *sl = l->srv->labels ? l->srv->labels : "";
+        const char *dl = l->disk < l->srv->ndisks && l->srv->disks[l->disk].labels
+                             ? l->srv->disks[l->disk].labels
+                             : "";
+        snprintf(lab[n], LOC_LABELS, "%s%s%s", sl, *sl && *dl ? "," : "", dl);
+        out[n].labels = cn_str_of(lab[n]);
         n++;
     }
     return n;
@@ -978,6 +989,7 @@ static int do_chunk_locate(struct req *r, const struct cn_chunk_locate *m)
     struct meta_attr a;
     struct meta_chunk c;
     struct cn_loc locs[MAX_LOCS];
+    char lab[MAX_LOCS][LOC_LABELS];
     int rc = meta_getattr(r->M->meta, m->ino, &a);
     if (rc)
         return rc;
@@ -990,7 +1002,7 @@ static int do_chunk_locate(struct req *r, const struct cn_chunk_locate *m)
     if (rc == 0 && c.committed_version) {
         lr.chunk = c.id;
         lr.version = c.committed_version;
-        lr.nlocs = live_locs(r->M, c.id, c.committed_version, locs);
+        lr.nlocs = live_locs(r->M, c.id, c.committed_version, locs, lab);
         if (c.layout[0] == CN_LAYOUT_EC) {
             lr.ec_k = c.layout[1];
             lr.ec_m = c.layout[2];
@@ -998,7 +1010,7 @@ static int do_chunk_locate(struct req *r, const struct cn_chunk_locate *m)
         uint64_t from = lr.nlocs ? 0 : snapshot_cow_source(r->M, c.id);
         if (from) { /* its copy is being made: the source has the same bytes */
             lr.chunk = from;
-            lr.nlocs = live_locs(r->M, from, c.committed_version, locs);
+            lr.nlocs = live_locs(r->M, from, c.committed_version, locs, lab);
         }
     }
     rep(r, CN_MSG_CHUNK_LOCATE_R, &lr);
@@ -1011,6 +1023,7 @@ static int do_write_begin(struct req *r, const struct cn_write_begin *m)
     struct meta_attr a;
     struct meta_chunk c;
     struct cn_loc locs[MAX_LOCS];
+    char lab[MAX_LOCS][LOC_LABELS];
     int rc = meta_getattr(M->meta, m->ino, &a);
     if (rc)
         return rc;
@@ -1037,7 +1050,7 @@ static int do_write_begin(struct req *r, const struct cn_write_begin *m)
         return 0;
     }
     if (rc == 0 && c.committed_version)
-        n = live_locs(M, c.id, c.committed_version, locs);
+        n = live_locs(M, c.id, c.committed_version, locs, lab);
     struct cs_server *chain[MAX_LOCS];
     uint16_t parts[MAX_LOCS] = {0};
     uint8_t ec_k = 0, ec_m = 0;

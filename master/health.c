@@ -512,23 +512,49 @@ static int holds_chunk(const struct cs_chunk_locs *e, const struct cs_server *s)
 struct target_ctx {
     const struct cs_chunk_locs *e;
     uint64_t bytes;
-    const struct chunk_goal *g; /* NULL: any labels */
+    const struct chunk_goal *g; /* labels; NULL: any */
     unsigned part;
+    unsigned cap; /* parts per zone (placement.c); 0: no zone rule */
+    int busy_ok;  /* 1: servers without a free job slot count too */
 };
+
+/* Parts of the chunk on online servers in s's zone. */
+static unsigned zone_load(const struct cs_chunk_locs *e, const struct cs_server *s)
+{
+    unsigned n = 0;
+    for (uint32_t i = 0; e && i < e->n; i++)
+        n += e->v[i].srv->state == CS_ONLINE && placement_same_zone(e->v[i].srv, s);
+    return n;
+}
 
 static int target_ok(struct master *M, const struct cs_server *s, void *ctx)
 {
     const struct target_ctx *t = ctx;
-    return server_writable(s) && server_can(M, s, 0) && !holds_chunk(t->e, s) &&
-           writable_free(s) > t->bytes && (!t->g || class_server_ok(t->g, t->part, s));
+    return server_writable(s) && (t->busy_ok || server_can(M, s, 0)) && !holds_chunk(t->e, s) &&
+           writable_free(s) > t->bytes && (!t->g || class_server_ok(t->g, t->part, s)) &&
+           (!t->cap || zone_load(t->e, s) < t->cap);
 }
 
 /* A target for a new copy, weighted by writable free space (placement.c),
- * where goal g's labels allow part `part` (g NULL: anywhere). */
+ * where goal g's labels allow part `part` (any_labels: anywhere, the loose
+ * fallback) and the zone rule holds. Only when no writable server at all
+ * keeps the zone rule (busy or not) does the copy go to a zone that has its
+ * share already: a server that is busy now must not turn into a lasting
+ * zone violation. */
 static struct cs_server *pick_target(struct master *M, const struct cs_chunk_locs *e,
-                                     uint64_t bytes, const struct chunk_goal *g, unsigned part)
+                                     uint64_t bytes, const struct chunk_goal *g, unsigned part,
+                                     int any_labels)
 {
-    struct target_ctx t = {e, bytes, g, part};
+    struct target_ctx t = {
+        e, bytes, any_labels ? NULL : g, part, placement_zone_cap(g, placement_zones(M)), 0};
+    struct cs_server *s = placement_draw(M, target_ok, &t, writable_free);
+    if (s || !t.cap)
+        return s;
+    t.busy_ok = 1;
+    if (placement_draw(M, target_ok, &t, writable_free))
+        return NULL; /* a zone server will have a slot later */
+    t.busy_ok = 0;
+    t.cap = 0;
     return placement_draw(M, target_ok, &t, writable_free);
 }
 
@@ -841,9 +867,9 @@ static enum outcome ec_rebuild(struct health *H, const struct meta_chunk *c,
     if (!server_can(M, first, 1))
         return NOT_NOW;
     uint64_t part_bytes = c->length / k + EC_BLOCK_SIZE;
-    struct cs_server *dst = pick_target(M, e, part_bytes, g, missing);
+    struct cs_server *dst = pick_target(M, e, part_bytes, g, missing, 0);
     if (!dst && g->mode == CN_MODE_LOOSE)
-        dst = pick_target(M, e, part_bytes, NULL, 0);
+        dst = pick_target(M, e, part_bytes, g, missing, 1);
     if (!dst)
         return NOT_NOW;
     struct cn_cs_rebuild_part m = {
@@ -1066,9 +1092,9 @@ static enum outcome work_chunk(struct health *H, uint64_t id, enum job_kind kind
     /* a part where the labels want it; in loose mode, when the chunk is
      * short of readable parts and no such server is there, anywhere */
     struct cs_server *dst =
-        pick_target(M, e, c.length, &g, class_missing_part(&g, e, c.committed_version));
+        pick_target(M, e, c.length, &g, class_missing_part(&g, e, c.committed_version), 0);
     if (!dst && g.mode == CN_MODE_LOOSE && ev.valid < goal)
-        dst = pick_target(M, e, c.length, NULL, 0);
+        dst = pick_target(M, e, c.length, &g, 0, 1);
     if (!dst)
         return NOT_NOW;
     if (start_copy(H, kind, &c, src, dst))
@@ -1248,7 +1274,9 @@ static void work_moves(struct health *H)
         if (ok)
             class_goal(M, &c, 0, &g);
         if (!ok || holds_chunk(e, mv.to) || !server_writable(mv.to) ||
-            (class_loc_home(&g, src->srv, src->disk) && !class_server_ok(&g, 0, mv.to))) {
+            (class_loc_home(&g, src->srv, src->disk) && !class_server_ok(&g, 0, mv.to)) ||
+            (!placement_same_zone(mv.from, mv.to) &&
+             zone_load(e, mv.to) >= placement_zone_cap(&g, placement_zones(M)))) {
             H->movehead++; /* no longer valid: skip */
             continue;
         }

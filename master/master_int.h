@@ -345,6 +345,12 @@ typedef int (*placement_ok_fn)(struct master *M, const struct cs_server *s, void
 struct cs_server *placement_draw(struct master *M, placement_ok_fn ok, void *ctx,
                                  uint64_t (*free_of)(const struct cs_server *));
 uint64_t placement_rand(struct master *M);
+/* Zones: 1 if a and b are in one zone (zone=NAME labels; a server without
+ * one is a zone of its own); the number of zones with an online server; the
+ * most parts of a chunk with goal g one zone may hold when nzones exist. */
+int placement_same_zone(const struct cs_server *a, const struct cs_server *b);
+unsigned placement_zones(struct master *M);
+unsigned placement_zone_cap(const struct chunk_goal *g, unsigned nzones);
 
 /* class_serv.c: storage classes as the loop uses them. */
 struct cls_rt {

@@ -62,3 +62,11 @@ if(TARGET cairn AND TARGET cairn-chunkserver AND TARGET cairn-mount)
            COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/test_48_convert.sh ${CMAKE_BINARY_DIR}/bin)
   set_tests_properties(test_48_convert PROPERTIES TIMEOUT 300 RUN_SERIAL TRUE)
 endif()
+
+# Zones and backup copies (issue 7): one copy / M parts per zone, repair
+# inside the zone, a backup-labelled copy read only when the other fails.
+if(TARGET cairn AND TARGET cairn-chunkserver AND TARGET cairn-mount)
+  add_test(NAME test_50_zones
+           COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/test_50_zones.sh ${CMAKE_BINARY_DIR}/bin)
+  set_tests_properties(test_50_zones PROPERTIES TIMEOUT 240 RUN_SERIAL TRUE)
+endif()
