@@ -211,7 +211,8 @@ static void work(uv_work_t *w)
                                             ec_crc32c(0, buf[p], len),
                                             NULL,
                                             0,
-                                            {buf[p], (uint32_t)len}};
+                                            {buf[p], (uint32_t)len},
+                                            m->flags};
                 int rc = send_msg(dst[p], CN_MSG_WRITE_BLOCK, req, &wb);
                 if (rc)
                     fail(cv, rc, "sending part %u row %u to %s: %s", p, r, cv->dst[p],

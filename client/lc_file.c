@@ -64,6 +64,7 @@ struct lc_wsess {
     uint32_t nchain;
     uint16_t part;
     uint8_t ec_k, ec_m; /* ec=K+M (ec_commit), or 0: copies down the chain */
+    uint8_t wflags;     /* CN_WF_* from WRITE_BEGIN_R, sent in every WRITE_BLOCK */
     int shrunk;         /* cut_tail: the chunk ends earlier than before */
     struct lc_wblk *blk[LC_BLOCKS_PER_CHUNK];
     /* under in->cmu */
@@ -746,7 +747,8 @@ static void send_block(struct lc_inode *in, struct lc_wsess *ws, uint32_t bno)
                                ec_crc32c(0, b->data + b->lo, len),
                                hops,
                                chain_hops(ws, hops),
-                               {b->data + b->lo, len}};
+                               {b->data + b->lo, len},
+                               ws->wflags};
     lc_encode_framed(&w->op, CN_MSG_WRITE_BLOCK, &m, len + 64 + 300u * m.nchain);
     snprintf(w->op.addr, sizeof(w->op.addr), "%s", ws->chain[0]);
     w->op.timeout_ms = in->c->o.cs_timeout_ms;
@@ -802,6 +804,7 @@ static int sess_lease(struct lc_inode *in, struct lc_wsess *ws, char *err, size_
     ws->part = 0;
     ws->ec_k = r.ec_k;
     ws->ec_m = r.ec_m;
+    ws->wflags = r.flags;
     if (ws->ec_k) { /* chain[p]: the server of part p, each part exactly once */
         unsigned n = (unsigned)ws->ec_k + ws->ec_m, got = 0;
         uint8_t seen[MAX_CHAIN] = {0};
@@ -1019,9 +1022,9 @@ static void ec_send(struct lc_inode *in, struct lc_wsess *ws, unsigned part, uin
     lc_op_init(&w->op);
     w->in = in;
     w->ws = ws;
-    struct cn_write_block m = {ws->chunk, ws->version, (uint16_t)part,
-                               row,       0,           ec_crc32c(0, data, len),
-                               NULL,      0,           {data, len}};
+    struct cn_write_block m = {
+        ws->chunk, ws->version, (uint16_t)part, row,       0, ec_crc32c(0, data, len),
+        NULL,      0,           {data, len},    ws->wflags};
     lc_encode_framed(&w->op, CN_MSG_WRITE_BLOCK, &m, len + 64);
     snprintf(w->op.addr, sizeof(w->op.addr), "%s", ws->chain[part]);
     w->op.timeout_ms = in->c->o.cs_timeout_ms;

@@ -493,13 +493,11 @@ static const struct field d_cs_delete_part_f[] = {F(FK_U64, cn_cs_delete_part, c
                                                   F(FK_U64, cn_cs_delete_part, version),
                                                   F(FK_U16, cn_cs_delete_part, part), FEND};
 DESC(d_cs_delete_part, cn_cs_delete_part);
-static const struct field d_cs_copy_part_f[] = {F(FK_U64, cn_cs_copy_part, chunk),
-                                                F(FK_U64, cn_cs_copy_part, version),
-                                                F(FK_U16, cn_cs_copy_part, part),
-                                                F(FK_STR, cn_cs_copy_part, src_addr),
-                                                F(FK_U16, cn_cs_copy_part, src_part),
-                                                F(FK_U64, cn_cs_copy_part, size),
-                                                FEND};
+static const struct field d_cs_copy_part_f[] = {
+    F(FK_U64, cn_cs_copy_part, chunk),    F(FK_U64, cn_cs_copy_part, version),
+    F(FK_U16, cn_cs_copy_part, part),     F(FK_STR, cn_cs_copy_part, src_addr),
+    F(FK_U16, cn_cs_copy_part, src_part), F(FK_U64, cn_cs_copy_part, size),
+    F(FK_U8, cn_cs_copy_part, flags),     FEND};
 DESC(d_cs_copy_part, cn_cs_copy_part);
 static const struct field d_cs_disk_mark_f[] = {F(FK_UUID, cn_cs_disk_mark, uuid),
                                                 F(FK_U8, cn_cs_disk_mark, leaving), FEND};
@@ -518,15 +516,12 @@ DESC(d_read_block, cn_read_block);
 static const struct field d_read_block_r_f[] = {F(FK_U32, cn_read_block_r, crc),
                                                 F(FK_BYTES, cn_read_block_r, data), FEND};
 DESC(d_read_block_r, cn_read_block_r);
-static const struct field d_write_block_f[] = {F(FK_U64, cn_write_block, chunk),
-                                               F(FK_U64, cn_write_block, version),
-                                               F(FK_U16, cn_write_block, part),
-                                               F(FK_U32, cn_write_block, block),
-                                               F(FK_U32, cn_write_block, offset),
-                                               F(FK_U32, cn_write_block, crc),
-                                               FA(cn_write_block, chain, nchain, d_hop),
-                                               F(FK_BYTES, cn_write_block, data),
-                                               FEND};
+static const struct field d_write_block_f[] = {
+    F(FK_U64, cn_write_block, chunk),         F(FK_U64, cn_write_block, version),
+    F(FK_U16, cn_write_block, part),          F(FK_U32, cn_write_block, block),
+    F(FK_U32, cn_write_block, offset),        F(FK_U32, cn_write_block, crc),
+    FA(cn_write_block, chain, nchain, d_hop), F(FK_BYTES, cn_write_block, data),
+    F(FK_U8, cn_write_block, flags),          FEND};
 DESC(d_write_block, cn_write_block);
 static const struct field d_commit_part_f[] = {
     F(FK_U64, cn_commit_part, chunk),         F(FK_U64, cn_commit_part, version),
@@ -639,11 +634,15 @@ static const struct field d_write_begin_f[] = {
     F(FK_U64, cn_write_begin, ino), F(FK_U32, cn_write_begin, index),
     F(FK_U32, cn_write_begin, uid), F(FK_U32, cn_write_begin, gid), FEND};
 DESC(d_write_begin, cn_write_begin);
-static const struct field d_write_begin_r_f[] = {
-    F(FK_U64, cn_write_begin_r, chunk),       F(FK_U64, cn_write_begin_r, version),
-    F(FK_U64, cn_write_begin_r, lease),       F(FK_U32, cn_write_begin_r, lease_ms),
-    FA(cn_write_begin_r, locs, nlocs, d_loc), F(FK_U8, cn_write_begin_r, ec_k),
-    F(FK_U8, cn_write_begin_r, ec_m),         FEND};
+static const struct field d_write_begin_r_f[] = {F(FK_U64, cn_write_begin_r, chunk),
+                                                 F(FK_U64, cn_write_begin_r, version),
+                                                 F(FK_U64, cn_write_begin_r, lease),
+                                                 F(FK_U32, cn_write_begin_r, lease_ms),
+                                                 FA(cn_write_begin_r, locs, nlocs, d_loc),
+                                                 F(FK_U8, cn_write_begin_r, ec_k),
+                                                 F(FK_U8, cn_write_begin_r, ec_m),
+                                                 F(FK_U8, cn_write_begin_r, flags),
+                                                 FEND};
 DESC(d_write_begin_r, cn_write_begin_r);
 static const struct field d_write_end_f[] = {
     F(FK_U64, cn_write_end, ino),    F(FK_U32, cn_write_end, index),
@@ -720,6 +719,7 @@ static const struct field d_cs_rebuild_part_f[] = {F(FK_U64, cn_cs_rebuild_part,
                                                    F(FK_U8, cn_cs_rebuild_part, m),
                                                    F(FK_U64, cn_cs_rebuild_part, length),
                                                    FA(cn_cs_rebuild_part, srcs, nsrcs, d_cs_src),
+                                                   F(FK_U8, cn_cs_rebuild_part, flags),
                                                    FEND};
 DESC(d_cs_rebuild_part, cn_cs_rebuild_part);
 static const struct field d_cs_convert_f[] = {F(FK_U64, cn_cs_convert, chunk),
@@ -730,6 +730,7 @@ static const struct field d_cs_convert_f[] = {F(FK_U64, cn_cs_convert, chunk),
                                               F(FK_U8, cn_cs_convert, m),
                                               FA(cn_cs_convert, srcs, nsrcs, d_cs_src),
                                               FA(cn_cs_convert, targets, ntargets, d_cs_src),
+                                              F(FK_U8, cn_cs_convert, flags),
                                               FEND};
 DESC(d_cs_convert, cn_cs_convert);
 static const struct field d_adm_class_f[] = {F(FK_U8, cn_adm_class, op),

@@ -37,8 +37,8 @@
 /* ---- frame header ---------------------------------------------------- */
 
 #define CN_WIRE_MAGIC       0x4E524143u /* "CARN" in little-endian byte order */
-#define CN_WIRE_VERSION     2u          /* the protocol version this code speaks */
-#define CN_WIRE_VERSION_MIN 2u          /* the oldest version it still accepts */
+#define CN_WIRE_VERSION     3u          /* the protocol version this code speaks */
+#define CN_WIRE_VERSION_MIN 3u          /* the oldest version it still accepts */
 #define CN_WIRE_HDR_SIZE    24u
 /* Largest payload: a 1 MiB data payload plus fields fits with room to spare. */
 #define CN_WIRE_MAX_PAYLOAD (4u << 20)
@@ -514,12 +514,17 @@ struct cn_cs_delete_part {
     uint64_t chunk, version;
     uint16_t part;
 };
+/* Write flags (WRITE_BLOCK, WRITE_BEGIN_R, CS_CMD_COPY/REBUILD/CONVERT):
+ * how the receiving chunkserver stores the blocks. */
+#define CN_WF_COMPRESS 0x01 /* zstd-compress each block when that saves space */
+
 struct cn_cs_copy_part {
     uint64_t chunk, version;
     uint16_t part;
     struct cn_str src_addr;
     uint16_t src_part;
     uint64_t size;
+    uint8_t flags; /* CN_WF_* for the copy written here */
 };
 struct cn_cs_disk_mark {
     uint8_t uuid[16];
@@ -546,6 +551,7 @@ struct cn_write_block {
     struct cn_hop *chain;
     uint32_t nchain;
     struct cn_bytes data;
+    uint8_t flags; /* CN_WF_*; forwarded along the chain */
 };
 struct cn_commit_part {
     uint64_t chunk, version;
@@ -680,6 +686,7 @@ struct cn_write_begin_r {
     struct cn_loc *locs;
     uint32_t nlocs;
     uint8_t ec_k, ec_m; /* ec=K+M: locs hold part 0..K+M-1, one each; 0, 0: copies (a chain) */
+    uint8_t flags;      /* CN_WF_* to put in every WRITE_BLOCK */
 };
 struct cn_write_end {
     uint64_t ino;
@@ -815,6 +822,7 @@ struct cn_cs_rebuild_part { /* CS_CMD_REBUILD_PART */
     uint64_t length; /* the chunk's committed length */
     struct cn_cs_src *srcs;
     uint32_t nsrcs;
+    uint8_t flags; /* CN_WF_* for the part written here */
 };
 struct cn_cs_convert {               /* CS_CMD_CONVERT */
     uint64_t chunk, version, length; /* the replicated chunk (read from srcs, part 0) */
@@ -824,6 +832,7 @@ struct cn_cs_convert {               /* CS_CMD_CONVERT */
     uint32_t nsrcs;
     struct cn_cs_src *targets;
     uint32_t ntargets;
+    uint8_t flags; /* CN_WF_* for the parts' WRITE_BLOCKs */
 };
 struct cn_adm_class { /* ADM_CLASS */
     uint8_t op;

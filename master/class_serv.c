@@ -164,6 +164,7 @@ void class_goal(struct master *M, const struct meta_chunk *c, int writing, struc
     g->copies = g->ec ? (unsigned)g->layout.k + g->layout.m : g->layout.k ? g->layout.k : 1;
     g->lx = &r->lx[eff];
     g->mode = r->c.st[eff].mode;
+    g->wflags = r->c.st[eff].compress == CN_COMPRESS_ZSTD ? CN_WF_COMPRESS : 0;
     if (g->mode == CN_MODE_DEFAULT)
         g->mode = st == CN_ST_ARCHIVE ? CN_MODE_STRICT : CN_MODE_LOOSE;
 }

@@ -1142,8 +1142,10 @@ static int do_write_begin(struct req *r, const struct cn_write_begin *m)
     if (now + M->cfg.lease_ms > M->leases_until_ms)
         M->leases_until_ms = now + M->cfg.lease_ms;
     cs_chain_set(M, c.id, chain, parts, n);
-    struct cn_write_begin_r wr = {c.id, c.version, r->cl->session, (uint32_t)M->cfg.lease_ms,
-                                  locs, n,         ec_k,           ec_m};
+    struct chunk_goal wg; /* the state written in: compress=zstd */
+    class_goal(M, &c, 1, &wg);
+    struct cn_write_begin_r wr = {
+        c.id, c.version, r->cl->session, (uint32_t)M->cfg.lease_ms, locs, n, ec_k, ec_m, wg.wflags};
     rep(r, CN_MSG_WRITE_BEGIN_R, &wr);
     return 0;
 }

@@ -711,8 +711,11 @@ static int start_copy(struct health *H, enum job_kind kind, const struct meta_ch
 {
     struct master *M = H->M;
     struct cs_server *from = src->srv;
+    struct chunk_goal g;
+    class_goal(M, c, 0, &g);
     struct cn_cs_copy_part m = {
-        c->id, c->committed_version, src->part, cn_str_of(from->addr), src->part, c->length};
+        c->id,   c->committed_version, src->part, cn_str_of(from->addr), src->part, c->length,
+        g.wflags};
     struct job *j = cn_xcalloc(1, sizeof(*j));
     j->M = M;
     j->kind = kind;
@@ -872,9 +875,15 @@ static enum outcome ec_rebuild(struct health *H, const struct meta_chunk *c,
         dst = pick_target(M, e, part_bytes, g, missing, 1);
     if (!dst)
         return NOT_NOW;
-    struct cn_cs_rebuild_part m = {
-        c->id, c->committed_version, (uint16_t)missing, (uint8_t)k, g->layout.m, c->length, srcs,
-        nsrc};
+    struct cn_cs_rebuild_part m = {c->id,
+                                   c->committed_version,
+                                   (uint16_t)missing,
+                                   (uint8_t)k,
+                                   g->layout.m,
+                                   c->length,
+                                   srcs,
+                                   nsrc,
+                                   g->wflags};
     struct job *j = cn_xcalloc(1, sizeof(*j));
     j->M = M;
     j->kind = JOB_REBUILD;
@@ -1035,7 +1044,8 @@ static enum outcome start_convert(struct health *H, uint64_t id)
         tgts[p].part = (uint16_t)p;
     }
     struct cn_cs_convert m = {
-        c.id, c.committed_version, c.length, j->new_chunk, j->k, j->m, srcs, nsrc, tgts, np};
+        c.id,    c.committed_version, c.length, j->new_chunk, j->k, j->m, srcs, nsrc, tgts, np,
+        g.wflags};
     if (cn_conn_call(pick[0]->conn, CN_MSG_CS_CMD_CONVERT, &m, COPY_TIMEOUT_MS, on_convert_reply,
                      j)) {
         free(j);

@@ -366,7 +366,8 @@ struct chunk_goal {
     unsigned copies;         /* copies: layout.k; EC: K + M parts */
     int ec;                  /* layout is ec=K+M: parts are distinct (part index) */
     const struct cn_lexpr *lx;
-    uint8_t mode; /* CN_MODE_STRICT or CN_MODE_LOOSE */
+    uint8_t mode;   /* CN_MODE_STRICT or CN_MODE_LOOSE */
+    uint8_t wflags; /* CN_WF_* for parts written in this state (compress=zstd) */
 };
 int classes_init(struct master *M, char *err, size_t errlen);
 int classes_load(struct master *M);

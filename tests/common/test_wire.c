@@ -41,7 +41,7 @@ Test(wire, header_layout_is_pinned, .description = "header bytes match docs/prot
     struct cn_frame_hdr h = {0, 0, CN_MSG_LOOKUP, 0x1122334455667788ull, 0x00010203};
     uint8_t b[CN_WIRE_HDR_SIZE];
     cn_wire_hdr_pack(&h, b);
-    const uint8_t want[20] = {'C',  'A',  'R',  'N',  2,    0,    0x00, 0x03, 0x88, 0x77,
+    const uint8_t want[20] = {'C',  'A',  'R',  'N',  3,    0,    0x00, 0x03, 0x88, 0x77,
                               0x66, 0x55, 0x44, 0x33, 0x22, 0x11, 0x03, 0x02, 0x01, 0x00};
     cr_assert_arr_eq(b, want, 20);
     uint32_t crc = ec_crc32c(0, b, 20);

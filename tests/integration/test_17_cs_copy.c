@@ -212,7 +212,7 @@ static const struct cn_cs_part *fm_wait_seen(uint64_t chunk, uint16_t part)
 static int copy_part(uint64_t chunk, uint64_t version, uint16_t part, const char *src,
                      uint16_t src_part, uint64_t size)
 {
-    struct cn_cs_copy_part m = {chunk, version, part, cn_str_of(src), src_part, size};
+    struct cn_cs_copy_part m = {chunk, version, part, cn_str_of(src), src_part, size, 0};
     return fm_call(CN_MSG_CS_CMD_COPY_PART, &m, 3 * IT_TIMEOUT_MS);
 }
 
@@ -467,8 +467,8 @@ Test(cs_copy, same_version_replaced_newer_refused)
     /* two at once for one part, plus one for another part: sent together */
     uint64_t big = put_part(port_of[0], 0x92, 1, 0, 64, BLK, NULL, 3);
     put_part(port_of[0], 0x93, 1, 0, 64, BLK, NULL, 4);
-    struct cn_cs_copy_part m1 = {0x92, 1, 0, cn_str_of(addr(0)), 0, big};
-    struct cn_cs_copy_part m2 = {0x93, 1, 0, cn_str_of(addr(0)), 0, big};
+    struct cn_cs_copy_part m1 = {0x92, 1, 0, cn_str_of(addr(0)), 0, big, 0};
+    struct cn_cs_copy_part m2 = {0x93, 1, 0, cn_str_of(addr(0)), 0, big, 0};
     struct cn_buf b = {0};
     cr_assert_eq(cn_msg_frame(&b, CN_MSG_CS_CMD_COPY_PART, 501, &m1), 0);
     cr_assert_eq(cn_msg_frame(&b, CN_MSG_CS_CMD_COPY_PART, 502, &m1), 0);
@@ -556,7 +556,7 @@ Test(cs_copy, sigterm_with_copies_in_flight)
     fm_accept();
     struct cn_buf b = {0};
     for (uint16_t p = 0; p < 3; p++) {
-        struct cn_cs_copy_part m = {0xc0, 1, p, cn_str_of(addr(0)), 0, size};
+        struct cn_cs_copy_part m = {0xc0, 1, p, cn_str_of(addr(0)), 0, size, 0};
         cr_assert_eq(cn_msg_frame(&b, CN_MSG_CS_CMD_COPY_PART, 600 + p, &m), 0);
     }
     cr_assert_eq(cn_sock_send(fm.fd, b.data, b.len, IT_TIMEOUT_MS), 0);

@@ -14,6 +14,8 @@
 #  6. class rm is refused while in use and for built-ins; class edit.
 #  6b. A deleted file's chunks in the trash follow the class's trash state
 #     (copies=1 on hdd), and go back to the keep state when restored.
+#  6c. compress=zstd: 16 MiB of text in copies=2 grows the disks by under
+#     4 MiB (32 MiB plain) and reads back exactly.
 #  7. Classes and files' classes survive a master restart; data intact.
 #   bash test_46_class.sh BIN_DIR
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -156,11 +158,42 @@ done
 C trash restore /tr/doc >/dev/null || fail "trash restore"
 wait_servers tr/doc cs1,cs2 30
 
+step "compress=zstd: compressible blocks take less disk, and read back exactly"
+used() { cj disks | jq '[.disks[].used] | add'; }
+stable_used() { # the disks' total once three heartbeats in a row agree
+  local a b c i
+  a=$(used)
+  for ((i = 0; i < 40; i++)); do
+    sleep 0.5
+    b=$(used)
+    [ "$a" = "$b" ] && [ "${c:-}" = "$b" ] && break
+    c=$a a=$b
+  done
+  echo "$b"
+}
+C class add zc --create "copies=2 compress=zstd" >/dev/null || fail "class add zc"
+mkdir "$mnt/zc"
+C class set "$mnt/zc" zc >/dev/null || fail "class set zc"
+yes "cairn keeps this line compressed on its disks; it repeats" | head -c $((16 << 20)) >"$work/text"
+want[zc/text]=$(sha "$work/text")
+u0=$(stable_used)
+T 60 cp "$work/text" "$mnt/zc/text" || fail "write zc/text"
+for ((i = 0; i < 100; i++)); do
+  [ "$(cj info "$mnt/zc/text" | jq '[.chunks[].parts[] | select(.current)] | length')" = 2 ] && break
+  sleep 0.2
+done
+u1=$(stable_used)
+echo "16 MiB of text in copies=2 compress=zstd: $((u1 - u0)) bytes more on the disks (plain: $((32 << 20)))"
+[ $((u1 - u0)) -gt 0 ] && [ $((u1 - u0)) -lt $((4 << 20)) ] ||
+  fail "compressed text grew the disks by $((u1 - u0)) bytes, want under 4 MiB"
+drop_caches
+[ "$(msha "$mnt/zc/text")" = "${want[zc/text]}" ] || fail "zc/text reads back wrong"
+
 step "restart the master: classes and files' classes are kept"
 "$local_sh" kill --dir "$dir" master >/dev/null || fail "kill master"
 "$local_sh" start --dir "$dir" master >/dev/null || fail "start master"
 for ((i = 0; i < 100; i++)); do cj class ls >/dev/null 2>&1 && break; sleep 0.2; done
-[ "$(cj class ls | jq '.classes | length')" = 8 ] || fail "classes after restart: $(cj class ls)"
+[ "$(cj class ls | jq '.classes | length')" = 9 ] || fail "classes after restart: $(cj class ls)"
 [ "$(cj class get "$mnt/hot/sub/a" | jq -r '.class')" = hot ] || fail "file's class lost"
 check_all
 echo "PASS"
