@@ -480,6 +480,9 @@ static int cmd_stats(const char *path)
         json_object_set_new(o, "checkpoint_seq", json_integer((json_int_t)st.checkpoint_seq));
         json_object_set_new(o, "index_bytes", json_integer((json_int_t)st.index_bytes));
         json_object_set_new(o, "index_capacity", json_integer((json_int_t)st.index_capacity));
+        json_object_set_new(o, "compressed_blocks", json_integer((json_int_t)st.compressed_blocks));
+        json_object_set_new(o, "compressed_saved_bytes",
+                            json_integer((json_int_t)st.compressed_saved_bytes));
         json_object_set_new(o, "segment_table", segs);
         json_print(o);
     } else {
@@ -490,6 +493,8 @@ static int cmd_stats(const char *path)
                st.live_bytes >> 20, st.dead_bytes >> 20);
         printf("free        %" PRIu64 " MiB\n", st.free_bytes >> 20);
         printf("parts       %" PRIu64 " (%" PRIu64 " blocks)\n", st.nparts, st.nblocks);
+        printf("compressed  %" PRIu64 " blocks, saving %" PRIu64 " MiB\n", st.compressed_blocks,
+               st.compressed_saved_bytes >> 20);
         printf("index       %" PRIu64 " KiB of %" PRIu64 " KiB checkpoint slot\n",
                st.index_bytes >> 10, st.index_capacity >> 10);
         printf("log         seq %" PRIu64 ", checkpoint at %" PRIu64 "\n", st.seq,

@@ -130,16 +130,17 @@ static int move_victim(struct ls *ls, uint32_t s, const struct ls_compact_opts *
     for (size_t i = 0; i < n && rc == 0;) {
         size_t k = 0, used = 0;
         while (i < n && k < LS_GROUP_MAX_RECS &&
-               used + ls_pages(v[i].b.len) * LS_PAGE <= LS_GROUP_MAX_DATA) {
+               used + ls_pages(ls_bent_stored(&v[i].b)) * LS_PAGE <= LS_GROUP_MAX_DATA) {
             struct ls_live *e = &v[i++];
             uint8_t *dst = buf + used;
-            size_t plen = ls_pages(e->b.len) * LS_PAGE;
+            uint32_t stored = ls_bent_stored(&e->b);
+            size_t plen = ls_pages(stored) * LS_PAGE;
             int r = ls_pread_full(ls->dev, dst, plen, (uint64_t)e->b.page * LS_PAGE);
             if (r < 0) {
                 rc = r;
                 break;
             }
-            if (ec_crc32c(0, dst, e->b.len) != e->b.crc) {
+            if (ec_crc32c(0, dst, stored) != e->b.crc) {
                 /* Leave it: scrub reports it and the master re-creates it. */
                 res->corrupt_skipped++;
                 ls_logf(ls, LS_LOG_ERR,
@@ -149,13 +150,16 @@ static int move_victim(struct ls *ls, uint32_t s, const struct ls_compact_opts *
                         (unsigned long long)e->b.page * LS_PAGE);
                 continue;
             }
+            /* A compressed payload moves as it is stored: no recompression. */
             ents[k] = (struct ls_entry){.type = LS_REC_MOVE,
+                                        .flags = e->b.zlen ? LS_EF_ZSTD : 0,
                                         .part = e->part,
                                         .block = e->block,
                                         .chunk = e->chunk,
                                         .version = e->version,
-                                        .len = e->b.len,
+                                        .len = stored,
                                         .crc = e->b.crc,
+                                        .raw_len = e->b.zlen ? ls_bent_len(&e->b) : 0,
                                         .aux = e->b.page};
             data[k] = dst;
             k++;

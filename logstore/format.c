@@ -120,7 +120,7 @@ int ls_sb_decode(const uint8_t page[LS_PAGE], uint64_t dev_size, struct ls_sb *s
         return LS_ENOTOURS;
     uint32_t version = ls_get32(page + 8);
     bool crc_ok = ls_get32(page + LS_SB_LEN - 4) == ec_crc32c(0, page, LS_SB_LEN - 4);
-    if (version != LS_FORMAT_VERSION)
+    if (version < LS_FORMAT_VERSION_MIN || version > LS_FORMAT_VERSION)
         return LS_EVERSION; /* a future header may be laid out differently */
     if (!crc_ok || ls_get32(page + 12) != LS_SB_LEN)
         return LS_ECORRUPT;
@@ -220,13 +220,16 @@ void ls_entry_encode(const struct ls_entry *e, uint8_t *p)
     ls_put32(p + 24, e->len);
     ls_put32(p + 28, e->crc);
     ls_put32(p + 32, e->data_page);
+    ls_put32(p + 36, e->raw_len);
     ls_put64(p + 40, e->aux);
 }
 
 int ls_group_decode(const uint8_t *p, uint32_t seg_pages, struct ls_ghdr *g,
                     struct ls_entry ents[LS_GROUP_MAX_RECS])
 {
-    if (ls_get32(p) != LS_GROUP_MAGIC || ls_get16(p + 4) != LS_FORMAT_VERSION)
+    uint16_t version = ls_get16(p + 4);
+    if (ls_get32(p) != LS_GROUP_MAGIC || version < LS_FORMAT_VERSION_MIN ||
+        version > LS_FORMAT_VERSION)
         return LS_ECORRUPT;
     if (ls_get32(p + 60) != ec_crc32c(0, p, 60))
         return LS_ECORRUPT;
@@ -258,12 +261,26 @@ int ls_group_decode(const uint8_t *p, uint32_t seg_pages, struct ls_ghdr *g,
         e->len = ls_get32(ep + 24);
         e->crc = ls_get32(ep + 28);
         e->data_page = ls_get32(ep + 32);
+        e->raw_len = ls_get32(ep + 36);
         e->aux = ls_get64(ep + 40);
+        /* Flags: only LS_EF_ZSTD, only on payload records, only from version 2. */
+        uint8_t allowed =
+            version >= 2 && (e->type == LS_REC_BLOCK || e->type == LS_REC_MOVE) ? LS_EF_ZSTD : 0;
+        if (e->flags & ~allowed)
+            return LS_ECORRUPT;
         switch (e->type) {
         case LS_REC_BLOCK:
         case LS_REC_MOVE:
             if (e->len == 0 || e->len > LS_BLOCK_MAX || e->block >= LS_MAX_BLOCKS_PER_PART)
                 return LS_ECORRUPT;
+            if (e->flags & LS_EF_ZSTD) {
+                /* kept only when it saves a page, so also below 64 KiB */
+                if (e->raw_len == 0 || e->raw_len > LS_BLOCK_MAX ||
+                    ls_pages(e->len) >= ls_pages(e->raw_len))
+                    return LS_ECORRUPT;
+            } else if (e->raw_len != 0) {
+                return LS_ECORRUPT;
+            }
             if (e->data_page != next_data || e->data_page >= g->npages ||
                 ls_pages(e->len) > g->npages - e->data_page)
                 return LS_ECORRUPT;
@@ -271,7 +288,7 @@ int ls_group_decode(const uint8_t *p, uint32_t seg_pages, struct ls_ghdr *g,
             break;
         case LS_REC_COMMIT:
         case LS_REC_DELETE:
-            if (e->len != 0 || e->data_page != 0)
+            if (e->len != 0 || e->data_page != 0 || e->raw_len != 0)
                 return LS_ECORRUPT;
             break;
         default:

@@ -5,8 +5,9 @@
  * records change it, live (after a group is durable) and during replay, in
  * the same order, so a store reopened after a crash reaches exactly the state
  * it acknowledged. Each entry points at the absolute device page of a block's
- * payload and carries the payload's CRC32C and length, so a read is a single
- * I/O verified against the index (record headers live in group header pages).
+ * payload and carries the payload's CRC32C and length (and, for a compressed
+ * payload, both its stored and its plain length), so a read is a single I/O
+ * verified against the index (record headers live in group header pages).
  *
  * Every entry change goes through ls_btab_set(), which keeps the per-segment
  * live page counts that compaction's victim choice and free space rely on.
@@ -129,7 +130,17 @@ struct ls_pend *ls_pend_find(struct ls_part *p, uint64_t version)
 static void seg_live(struct ls *ls, const struct ls_bent *b, int sign)
 {
     uint32_t s = ls_page_seg(ls, b->page);
-    uint32_t n = (uint32_t)ls_pages(b->len);
+    uint32_t n = (uint32_t)ls_pages(ls_bent_stored(b));
+    if (b->zlen) {
+        uint64_t saved = ls_pages(ls_bent_len(b)) - n;
+        if (sign > 0) {
+            ls->idx.nzentries++;
+            ls->idx.zsaved_pages += saved;
+        } else {
+            ls->idx.nzentries--;
+            ls->idx.zsaved_pages -= saved;
+        }
+    }
     if (s >= ls->sb.nseg)
         return; /* validated at load; defensive */
     if (sign > 0)
@@ -254,7 +265,7 @@ static int apply_block(struct ls *ls, const struct ls_entry *e, uint32_t page)
         p->pend = q;
         ls->idx.ntabs++;
     }
-    struct ls_bent v = {page, e->crc, e->len};
+    struct ls_bent v = ls_entry_bent(e, page);
     return ls_btab_set(ls, &q->t, e->block, &v);
 }
 
@@ -315,7 +326,7 @@ static int apply_delete(struct ls *ls, const struct ls_entry *e)
 static int apply_move(struct ls *ls, const struct ls_entry *e, uint32_t page)
 {
     struct ls_part *p = ls_index_find(&ls->idx, e->chunk, e->part);
-    struct ls_bent v = {page, e->crc, e->len};
+    struct ls_bent v = ls_entry_bent(e, page);
     if (!p)
         return 0;
     if (e->block < p->t.n && p->t.e[e->block].page == e->aux && p->t.e[e->block].crc == e->crc)

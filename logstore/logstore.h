@@ -36,7 +36,8 @@
 #define LS_VERSION_MAJOR 0
 #define LS_VERSION_MINOR 1
 
-#define LS_FORMAT_VERSION      1      /* on-disk format written by this code */
+#define LS_FORMAT_VERSION      2      /* on-disk format written by this code */
+#define LS_FORMAT_VERSION_MIN  1      /* oldest format it opens (upgraded on writable open) */
 #define LS_PAGE                4096u  /* alignment of every on-disk structure */
 #define LS_BLOCK_MAX           65536u /* largest payload of one block record */
 #define LS_SEGMENT_DEFAULT     (64u << 20)
@@ -144,9 +145,13 @@ enum ls_rec_type {
     LS_REC_LINK = 5, /* group that chains to the next segment; no records */
 };
 
+/* ls_write.flags */
+#define LS_WRITE_COMPRESS 0x1 /* BLOCK: store zstd-compressed if that saves disk pages */
+
 /* One write of a batch. `data` is borrowed until the call returns. */
 struct ls_write {
-    int type; /* LS_REC_BLOCK, LS_REC_COMMIT or LS_REC_DELETE */
+    int type;  /* LS_REC_BLOCK, LS_REC_COMMIT or LS_REC_DELETE */
+    int flags; /* LS_WRITE_*; 0 = plain */
     uint64_t chunk;
     uint16_t part;
     uint64_t version;
@@ -174,6 +179,10 @@ struct ls_write {
  * A batch is not atomic before it is acknowledged: a crash during the call
  * may leave any prefix of it (records are applied in order, so a COMMIT
  * never survives without the blocks before it in the batch).
+ * LS_WRITE_COMPRESS on a BLOCK compresses it (zstd, in the calling thread)
+ * and stores the compressed form only if it needs fewer 4 KiB pages than the
+ * plain payload; either way ls_read returns the plain bytes. Other flags and
+ * flags on other record types are ignored.
  */
 int ls_writev(struct ls *ls, struct ls_write *w, size_t n);
 
@@ -191,7 +200,10 @@ int ls_delete(struct ls *ls, uint64_t chunk, uint16_t part, uint64_t version);
  * uncommitted version reads that version's blocks over the committed ones.
  * Returns the block length, -ENOENT (no such part), -ESTALE (no such
  * version), -ENODATA (block not stored: a hole), -ENOBUFS (buflen too small)
- * or LS_ECORRUPT (stored CRC does not match: never returns wrong data).
+ * or LS_ECORRUPT (stored CRC does not match, or a compressed payload does not
+ * decompress to exactly its recorded length: never returns wrong data).
+ * Compressed blocks come back decompressed; buflen is compared with the
+ * uncompressed length.
  */
 ssize_t ls_read(struct ls *ls, uint64_t chunk, uint16_t part, uint64_t version, uint32_t block,
                 void *buf, size_t buflen);
@@ -203,7 +215,7 @@ struct ls_part_info {
     uint64_t version;      /* committed version */
     uint64_t size;         /* committed length in bytes */
     uint32_t nblocks;      /* stored blocks of the committed version */
-    uint64_t stored_bytes; /* payload bytes of those blocks */
+    uint64_t stored_bytes; /* payload bytes of those blocks on disk (compressed size) */
     uint32_t npending;     /* uncommitted versions */
     uint64_t pending_max;  /* highest uncommitted version, 0 if none */
 };
@@ -244,6 +256,11 @@ struct ls_stats {
     uint64_t recovery_cut;    /* records cut off the tail at open */
     uint64_t corrupt_groups;  /* damaged groups skipped at open (data lost, see log) */
     int broken;               /* sticky write error state */
+    /* compression (LS_WRITE_COMPRESS) */
+    uint64_t compressed_blocks;      /* live blocks stored compressed */
+    uint64_t compressed_saved_bytes; /* disk bytes (whole pages) they save vs plain */
+    uint64_t compressed_writes;      /* blocks written compressed since open */
+    uint64_t compress_skipped;       /* asked to compress, stored plain (no page saved) */
 };
 
 int ls_stats(struct ls *ls, struct ls_stats *out);
@@ -300,8 +317,8 @@ struct ls_bad_block {
     uint64_t version; /* version the block belongs to (committed or pending) */
     uint32_t block;
     uint64_t offset; /* byte offset on the device */
-    uint32_t len;
-    int error; /* LS_ECORRUPT or -EIO */
+    uint32_t len;    /* bytes stored there (the compressed length if compressed) */
+    int error;       /* LS_ECORRUPT or -EIO */
 };
 
 /* Position of a resumable scrub pass; zero-initialise to start. */

@@ -36,6 +36,8 @@
 #define LS_CKPT_SEG_ENTRY 32u
 #define LS_CKPT_PART_HDR  40u
 #define LS_CKPT_BLK_ENTRY 16u
+#define LS_EF_ZSTD        0x01u /* entry flag: the payload is one zstd frame */
+#define LS_ZSTD_LEVEL     1     /* fast: compression runs in the writer's thread */
 
 /* ---- little-endian helpers over a bounded buffer ------------------------ */
 
@@ -123,27 +125,61 @@ struct ls_entry {
     uint32_t len;
     uint32_t crc;
     uint32_t data_page; /* payload page relative to the group's header page */
+    uint32_t raw_len;   /* LS_EF_ZSTD: uncompressed length; else 0 */
     uint64_t aux;       /* COMMIT: size; MOVE: old absolute payload page */
 };
 
 void ls_ghdr_encode(const struct ls_ghdr *g, uint8_t *page);
 void ls_entry_encode(const struct ls_entry *e, uint8_t *p);
 /*
- * Decode a group header page: checks magic, version, header CRC, entry
- * count, entries CRC, and that every entry's type, length and payload range
- * lie inside the group and the group inside a segment of seg_pages pages.
- * Returns 0 or LS_ECORRUPT; on success fills g and ents[0..nrec).
+ * Decode a group header page: checks magic, version (1 or 2), header CRC,
+ * entry count, entries CRC, and that every entry's type, flags, lengths and
+ * payload range lie inside the group and the group inside a segment of
+ * seg_pages pages. Returns 0 or LS_ECORRUPT; on success fills g and
+ * ents[0..nrec). Version-1 groups never carry flags.
  */
 int ls_group_decode(const uint8_t *page, uint32_t seg_pages, struct ls_ghdr *g,
                     struct ls_entry ents[LS_GROUP_MAX_RECS]);
 
 /* ---- index -------------------------------------------------------------- */
 
+/*
+ * One block of the index. The two lengths are packed into 32 bits so the
+ * index stays 12 bytes per block: lengths are 1..65536 (len_m1 holds len - 1)
+ * and a compressed payload is kept only when it needs fewer pages than the
+ * plain one, so it is at most 15 pages (61440 bytes).
+ */
 struct ls_bent {
-    uint32_t page; /* absolute device page of the payload; 0 = absent */
-    uint32_t crc;
-    uint32_t len;
+    uint32_t page;   /* absolute device page of the payload; 0 = absent */
+    uint32_t crc;    /* CRC32C of the stored bytes (the zstd frame if zlen) */
+    uint16_t len_m1; /* logical (uncompressed) length - 1 */
+    uint16_t zlen;   /* 0: stored plain; else length of the stored zstd frame */
 };
+_Static_assert(sizeof(struct ls_bent) == 12, "index entry grew");
+
+/* Logical length: what ls_read returns. */
+static inline uint32_t ls_bent_len(const struct ls_bent *b)
+{
+    return (uint32_t)b->len_m1 + 1;
+}
+/* Bytes on disk (before padding to a page). */
+static inline uint32_t ls_bent_stored(const struct ls_bent *b)
+{
+    return b->zlen ? b->zlen : ls_bent_len(b);
+}
+/* len 1..LS_BLOCK_MAX; zlen 0 or < LS_BLOCK_MAX (callers validate). */
+static inline struct ls_bent ls_bent_make(uint32_t page, uint32_t crc, uint32_t len, uint32_t zlen)
+{
+    struct ls_bent b = {page, crc, (uint16_t)(len - 1), (uint16_t)zlen};
+    return b;
+}
+/* The index entry a BLOCK or MOVE record makes for its payload at `page`. */
+static inline struct ls_bent ls_entry_bent(const struct ls_entry *e, uint32_t page)
+{
+    if (e->flags & LS_EF_ZSTD)
+        return ls_bent_make(page, e->crc, e->raw_len, e->len);
+    return ls_bent_make(page, e->crc, e->len, 0);
+}
 
 struct ls_btab {
     uint32_t n;    /* entries allocated (block indexes 0..n-1) */
@@ -172,8 +208,10 @@ struct ls_index {
     struct ls_part **buckets;
     size_t nbuckets;
     size_t nparts;
-    uint64_t nentries; /* block entries, committed + pending */
-    uint64_t ntabs;    /* committed tables + pending tables (checkpoint records) */
+    uint64_t nentries;     /* block entries, committed + pending */
+    uint64_t nzentries;    /* of which stored compressed */
+    uint64_t zsaved_pages; /* pages those save against storing them plain */
+    uint64_t ntabs;        /* committed tables + pending tables (checkpoint records) */
 };
 
 struct ls_seg {
@@ -189,6 +227,8 @@ struct ls_seg {
 /* ---- the store ---------------------------------------------------------- */
 
 struct ls_group; /* segment.c */
+
+#define LS_ZCTX_KEEP 8 /* idle zstd contexts cached per direction */
 
 struct ls {
     struct ls_dev *dev;
@@ -232,9 +272,16 @@ struct ls {
 
     pthread_mutex_t compact_mu;
 
+    /* zstd contexts kept for reuse (compress.c) */
+    pthread_mutex_t z_mu;
+    void *cctx[LS_ZCTX_KEEP];
+    void *dctx[LS_ZCTX_KEEP];
+    int ncctx, ndctx;
+
     /* statistics */
     uint64_t appended_bytes, syncs, compacted_bytes, freed_segments;
     uint64_t recovery_groups, recovery_cut, corrupt_groups;
+    uint64_t compressed_writes, compress_skipped;
 };
 
 /* log through the host callback (formats only if a callback is set) */
@@ -288,6 +335,17 @@ int ls_collect_live(struct ls *ls, uint32_t lo, uint32_t hi, struct ls_live **ou
 
 /* recovery.c */
 int ls_checkpoint_write(struct ls *ls);
+
+/* compress.c */
+void ls_zstd_release(struct ls *ls);
+/*
+ * Compress src (len bytes) into dst if the result needs fewer pages than
+ * len: returns the frame length (1..cap), 0 if it would not save a page, or
+ * -ENOMEM. dst holds at least (ls_pages(len) - 1) * LS_PAGE bytes.
+ */
+int ls_zstd_compress(struct ls *ls, void *dst, const void *src, uint32_t len);
+/* Decompress a verified frame into exactly len bytes: 0, LS_ECORRUPT or -ENOMEM. */
+int ls_zstd_decompress(struct ls *ls, void *dst, uint32_t len, const void *src, uint32_t zlen);
 
 /* io helpers (dev.c) */
 int ls_pread_full(struct ls_dev *d, void *buf, size_t len, uint64_t off);

@@ -4,7 +4,8 @@
  * A read looks the block up under the store's mutex, pins the segment that
  * holds it (so compaction cannot free and reuse it under the read), drops the
  * mutex for the I/O and verifies the payload's CRC32C against the index.
- * A mismatch is an error, never data.
+ * A mismatch is an error, never data. A compressed payload's CRC covers the
+ * stored frame; it is decompressed only after that matched (compress.c).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -55,7 +56,7 @@ ssize_t ls_read(struct ls *ls, uint64_t chunk, uint16_t part, uint64_t version, 
     struct ls_bent e;
     pthread_mutex_lock(&ls->mu);
     int rc = lookup(ls, chunk, part, version, block, &e);
-    if (rc == 0 && buflen < e.len)
+    if (rc == 0 && buflen < ls_bent_len(&e))
         rc = -ENOBUFS;
     uint32_t s = 0;
     if (rc == 0) {
@@ -66,32 +67,42 @@ ssize_t ls_read(struct ls *ls, uint64_t chunk, uint16_t part, uint64_t version, 
     if (rc < 0)
         return rc;
 
-    size_t padded = ls_pages(e.len) * LS_PAGE;
+    uint32_t len = ls_bent_len(&e), stored = ls_bent_stored(&e);
+    size_t padded = ls_pages(stored) * LS_PAGE;
     uint8_t *dst = buf, *bounce = NULL;
-    size_t rlen = e.len;
-    if (ls->dev->direct) {
+    size_t rlen = stored;
+    if (ls->dev->direct)
         rlen = padded;
-        if (((uintptr_t)buf % LS_PAGE) != 0 || buflen < padded) {
-            bounce = ls_aligned_alloc(padded);
-            if (!bounce) {
-                unpin(ls, s);
-                return -ENOMEM;
-            }
-            dst = bounce;
+    /* A compressed payload is read aside and decompressed into buf. */
+    if (e.zlen || (ls->dev->direct && (((uintptr_t)buf % LS_PAGE) != 0 || buflen < padded))) {
+        bounce = ls_aligned_alloc(padded);
+        if (!bounce) {
+            unpin(ls, s);
+            return -ENOMEM;
         }
+        dst = bounce;
     }
     rc = ls_pread_full(ls->dev, dst, rlen, (uint64_t)e.page * LS_PAGE);
     unpin(ls, s);
-    if (rc == 0 && ec_crc32c(0, dst, e.len) != e.crc) {
+    if (rc == 0 && ec_crc32c(0, dst, stored) != e.crc) {
         rc = LS_ECORRUPT;
         ls_logf(ls, LS_LOG_ERR,
                 "logstore: chunk %016llx part %u block %u: CRC mismatch at offset %llu",
                 (unsigned long long)chunk, part, block, (unsigned long long)e.page * LS_PAGE);
     }
-    if (rc == 0 && bounce)
-        memcpy(buf, bounce, e.len);
+    if (rc == 0 && e.zlen) {
+        rc = ls_zstd_decompress(ls, buf, len, bounce, stored);
+        if (rc == LS_ECORRUPT)
+            ls_logf(ls, LS_LOG_ERR,
+                    "logstore: chunk %016llx part %u block %u: compressed payload at offset %llu "
+                    "does not decompress to its %u bytes",
+                    (unsigned long long)chunk, part, block, (unsigned long long)e.page * LS_PAGE,
+                    len);
+    } else if (rc == 0 && bounce) {
+        memcpy(buf, bounce, len);
+    }
     free(bounce);
-    return rc < 0 ? rc : (ssize_t)e.len;
+    return rc < 0 ? rc : (ssize_t)len;
 }
 
 static void part_info(const struct ls_part *p, struct ls_part_info *o)
@@ -106,7 +117,7 @@ static void part_info(const struct ls_part *p, struct ls_part_info *o)
         o->nblocks = p->t.used;
         for (uint32_t b = 0; b < p->t.n; b++)
             if (p->t.e[b].page)
-                o->stored_bytes += p->t.e[b].len;
+                o->stored_bytes += ls_bent_stored(&p->t.e[b]);
     }
     for (const struct ls_pend *q = p->pend; q; q = q->next) {
         o->npending++;
@@ -191,6 +202,10 @@ int ls_stats(struct ls *ls, struct ls_stats *o)
     o->recovery_cut = ls->recovery_cut;
     o->corrupt_groups = ls->corrupt_groups;
     o->broken = ls->broken != 0;
+    o->compressed_blocks = ls->idx.nzentries;
+    o->compressed_saved_bytes = ls->idx.zsaved_pages * LS_PAGE;
+    o->compressed_writes = ls->compressed_writes;
+    o->compress_skipped = ls->compress_skipped;
     pthread_mutex_unlock(&ls->mu);
     return 0;
 }

@@ -19,6 +19,10 @@
  * 10. After replaying anything a writable open writes a checkpoint before
  *     accepting writes, so a cut tail is never replayed again as a
  *     non-tail group.
+ * 11. A disk of an older format version is opened as it is; a writable open
+ *     rewrites both superblocks to LS_FORMAT_VERSION before it writes
+ *     anything else (sb_upgrade), so an older build never meets a structure
+ *     it cannot read on a disk whose superblock it accepts.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -65,10 +69,11 @@ static int put_table(struct wbuf *b, const struct ls_part *p, uint16_t flags, ui
         uint8_t *e = wb_take(b, LS_CKPT_BLK_ENTRY);
         if (!e)
             return LS_EINDEXFULL;
-        ls_put32(e, i);
+        ls_put16(e, (uint16_t)i);
+        ls_put16(e + 2, t->e[i].zlen);
         ls_put32(e + 4, t->e[i].page);
         ls_put32(e + 8, t->e[i].crc);
-        ls_put32(e + 12, t->e[i].len);
+        ls_put32(e + 12, ls_bent_len(&t->e[i]));
     }
     return 0;
 }
@@ -246,13 +251,15 @@ out:
 struct ckpt_hdr {
     uint64_t gen, seq, body_len;
     uint32_t pos_seg, pos_page, body_crc, nseg;
+    uint16_t version;
 };
 
 static int ckpt_hdr_decode(const struct ls *ls, const uint8_t *h, struct ckpt_hdr *c)
 {
     if (ls_get32(h) != LS_CKPT_MAGIC)
         return LS_ECORRUPT;
-    if (ls_get16(h + 4) != LS_FORMAT_VERSION)
+    c->version = ls_get16(h + 4);
+    if (c->version < LS_FORMAT_VERSION_MIN || c->version > LS_FORMAT_VERSION)
         return LS_EVERSION;
     if (ls_get16(h + 6) != CKPT_HDR_LEN || ls_get32(h + 60) != ec_crc32c(0, h, 60))
         return LS_ECORRUPT;
@@ -283,8 +290,8 @@ static bool page_ok(const struct ls *ls, uint32_t page, uint32_t len)
            (last - first) % ls->seg_pages != ls->seg_pages - 1;
 }
 
-/* Parse a verified checkpoint body into the (empty) index. */
-static int ckpt_load_body(struct ls *ls, const uint8_t *b, uint64_t len)
+/* Parse a verified checkpoint body of format version fmt into the (empty) index. */
+static int ckpt_load_body(struct ls *ls, uint16_t fmt, const uint8_t *b, uint64_t len)
 {
     uint64_t off = 0;
     for (uint32_t s = 0; s < ls->sb.nseg; s++, off += LS_CKPT_SEG_ENTRY) {
@@ -335,11 +342,15 @@ static int ckpt_load_body(struct ls *ls, const uint8_t *b, uint64_t len)
         ls->idx.ntabs++;
         for (uint32_t i = 0; i < nent; i++, off += LS_CKPT_BLK_ENTRY) {
             const uint8_t *e = b + off;
-            uint32_t blk = ls_get32(e);
-            struct ls_bent v = {ls_get32(e + 4), ls_get32(e + 8), ls_get32(e + 12)};
-            if (blk >= LS_MAX_BLOCKS_PER_PART || !page_ok(ls, v.page, v.len) ||
-                (blk < tab->n && tab->e[blk].page))
+            /* Version 1 wrote the block index as a u32 (< 65536): its upper
+             * half, the compressed length since version 2, is zero. */
+            uint32_t blk = ls_get16(e), zlen = ls_get16(e + 2);
+            uint32_t page = ls_get32(e + 4), crc = ls_get32(e + 8), plen = ls_get32(e + 12);
+            if (plen == 0 || plen > LS_BLOCK_MAX || (zlen && fmt < 2) ||
+                (zlen && ls_pages(zlen) >= ls_pages(plen)) ||
+                !page_ok(ls, page, zlen ? zlen : plen) || (blk < tab->n && tab->e[blk].page))
                 return LS_ECORRUPT;
+            struct ls_bent v = ls_bent_make(page, crc, plen, zlen);
             int rc = ls_btab_set(ls, tab, blk, &v);
             if (rc < 0)
                 return rc;
@@ -390,7 +401,7 @@ static int ckpt_load(struct ls *ls, struct ckpt_hdr *used, char *err, size_t err
         if (rc == 0 && ec_crc32c(0, body, c[s].body_len) != c[s].body_crc)
             rc = LS_ECORRUPT;
         if (rc == 0)
-            rc = ckpt_load_body(ls, body, c[s].body_len);
+            rc = ckpt_load_body(ls, c[s].version, body, c[s].body_len);
         free(body);
         if (rc == 0) {
             *used = c[s];
@@ -670,14 +681,15 @@ static int sb_load(struct ls *ls, const struct ls_open_opts *o, char *err, size_
     rc1 = ls_pread_full(d, p1, LS_PAGE, d->size - LS_PAGE);
     if (rc1 == 0)
         rc1 = ls_sb_decode(p1, d->size, &s1);
-    /* A valid version-1 copy beside a header claiming another version means
-     * that header is damaged (an upgrade rewrites both). Only when neither
-     * copy is a valid version-1 superblock is the version unsupported. */
+    /* A valid copy of a supported version beside a header claiming another
+     * version means that header is damaged (an upgrade rewrites both). Only
+     * when neither copy is valid is the version unsupported. */
     if ((rc0 == LS_EVERSION && rc1 != 0) || (rc0 != 0 && rc1 == LS_EVERSION)) {
         ls_errf(err, errlen,
-                "logstore format version %u is not supported by this build (it reads version "
-                "%u); upgrade Cairn",
-                ls_get32(rc0 == LS_EVERSION ? p0 + 8 : p1 + 8), LS_FORMAT_VERSION);
+                "logstore format version %u is not supported by this build (it reads versions "
+                "%u to %u); upgrade Cairn",
+                ls_get32(rc0 == LS_EVERSION ? p0 + 8 : p1 + 8), LS_FORMAT_VERSION_MIN,
+                LS_FORMAT_VERSION);
         rc = LS_EVERSION;
         goto out;
     }
@@ -732,6 +744,39 @@ out:
     return rc;
 }
 
+/*
+ * Invariant 11: rewrite an older superblock to LS_FORMAT_VERSION before the
+ * first structure of the new version (checkpoint, group, compressed record)
+ * is written, copy first, each synced. Until both are durable nothing new is
+ * on the disk, so a crash in between leaves a disk every build still reads;
+ * afterwards an older build refuses the disk (LS_EVERSION) instead of
+ * misreading records it does not know.
+ */
+static int sb_upgrade(struct ls *ls, char *err, size_t errlen)
+{
+    uint32_t old = ls->sb.version;
+    uint8_t *page = ls_aligned_alloc(LS_PAGE);
+    int rc;
+    if (!page)
+        return -ENOMEM;
+    ls->sb.version = LS_FORMAT_VERSION;
+    ls_sb_encode(&ls->sb, page);
+    if ((rc = ls_pwritev_full(ls->dev, &(struct iovec){page, LS_PAGE}, 1,
+                              ls->dev->size - LS_PAGE)) < 0 ||
+        (rc = ls->dev->sync(ls->dev)) < 0 ||
+        (rc = ls_pwritev_full(ls->dev, &(struct iovec){page, LS_PAGE}, 1, 0)) < 0 ||
+        (rc = ls->dev->sync(ls->dev)) < 0) {
+        ls_errf(err, errlen, "cannot upgrade the superblock from format version %u to %u: %s", old,
+                LS_FORMAT_VERSION, ls_strerror(rc));
+        goto out;
+    }
+    ls_logf(ls, LS_LOG_INFO, "logstore: disk format upgraded from version %u to %u", old,
+            LS_FORMAT_VERSION);
+out:
+    free(page);
+    return rc;
+}
+
 int ls_open_dev(struct ls_dev *dev, const struct ls_open_opts *opts, struct ls **out, char *err,
                 size_t errlen)
 {
@@ -753,6 +798,7 @@ int ls_open_dev(struct ls_dev *dev, const struct ls_open_opts *opts, struct ls *
     pthread_mutex_init(&ls->mu, NULL);
     pthread_mutex_init(&ls->ckpt_mu, NULL);
     pthread_mutex_init(&ls->compact_mu, NULL);
+    pthread_mutex_init(&ls->z_mu, NULL);
     pthread_cond_init(&ls->cv, NULL);
     if ((rc = sb_load(ls, o, err, errlen)) < 0)
         goto fail;
@@ -794,6 +840,9 @@ int ls_open_dev(struct ls_dev *dev, const struct ls_open_opts *opts, struct ls *
         if (g->state == LS_SEG_FREE)
             ls->nfree++;
     }
+    if (!ls->read_only && ls->sb.version < LS_FORMAT_VERSION &&
+        (rc = sb_upgrade(ls, err, errlen)) < 0)
+        goto fail;
     if ((rc = ls_write_init(ls)) < 0)
         goto fail;
     if (!ls->read_only && (ls->last_seq != ls->ckpt_seq || dropped)) {
@@ -842,6 +891,7 @@ int ls_close(struct ls *ls)
     if (!ls->read_only && !ls->broken && ls->filling && ls->last_seq != ls->ckpt_seq)
         rc = ls_checkpoint_write(ls);
     ls_write_release(ls);
+    ls_zstd_release(ls);
     ls_index_free(&ls->idx);
     free(ls->segs);
     if (ls->dev)
@@ -850,6 +900,7 @@ int ls_close(struct ls *ls)
     pthread_mutex_destroy(&ls->mu);
     pthread_mutex_destroy(&ls->ckpt_mu);
     pthread_mutex_destroy(&ls->compact_mu);
+    pthread_mutex_destroy(&ls->z_mu);
     free(ls);
     return rc;
 }

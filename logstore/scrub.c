@@ -55,12 +55,15 @@ static int verify_entries(struct ls *ls, const struct ls_live *v, size_t n, uint
         pthread_mutex_lock(&ls->mu);
         bool live = pin_if_live(ls, e);
         pthread_mutex_unlock(&ls->mu);
-        *next_off = ((uint64_t)e->b.page + ls_pages(e->b.len)) * LS_PAGE;
+        uint32_t stored = ls_bent_stored(&e->b);
+        *next_off = ((uint64_t)e->b.page + ls_pages(stored)) * LS_PAGE;
         if (!live)
             continue;
-        size_t plen = ls_pages(e->b.len) * LS_PAGE;
+        /* The CRC covers the stored bytes: compressed payloads are verified
+         * as they lie, without decompressing. */
+        size_t plen = ls_pages(stored) * LS_PAGE;
         int rc = ls_pread_full(ls->dev, buf, plen, (uint64_t)e->b.page * LS_PAGE);
-        if (rc == 0 && ec_crc32c(0, buf, e->b.len) != e->b.crc)
+        if (rc == 0 && ec_crc32c(0, buf, stored) != e->b.crc)
             rc = LS_ECORRUPT;
         pthread_mutex_lock(&ls->mu);
         unpin_seg(ls, ls_page_seg(ls, e->b.page));
@@ -71,7 +74,7 @@ static int verify_entries(struct ls *ls, const struct ls_live *v, size_t n, uint
             if (cb) {
                 struct ls_bad_block bb = {
                     e->chunk, e->part, e->version, e->block, (uint64_t)e->b.page * LS_PAGE,
-                    e->b.len, rc};
+                    stored,   rc};
                 cb(&bb, arg);
             }
         }

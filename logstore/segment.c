@@ -444,16 +444,35 @@ fail_all:
     return first;
 }
 
+/* Whether w asks for compression and could save a page by it. */
+static bool want_compress(const struct ls_write *w)
+{
+    return w->type == LS_REC_BLOCK && (w->flags & LS_WRITE_COMPRESS) && w->data &&
+           w->len > LS_PAGE && w->len <= LS_BLOCK_MAX;
+}
+
 int ls_writev(struct ls *ls, struct ls_write *w, size_t n)
 {
     struct ls_entry *ents = calloc(n ? n : 1, sizeof(*ents));
     const void **data = calloc(n ? n : 1, sizeof(*data));
     int *res = calloc(n ? n : 1, sizeof(*res));
+    uint8_t *zbuf = NULL; /* compressed payloads, one slot per record asking */
+    uint64_t zwritten = 0, zskipped = 0;
+    bool submitted = false;
     int rc;
     if (!ents || !data || !res) {
         rc = -ENOMEM;
         goto out;
     }
+    size_t zcap = 0;
+    for (size_t i = 0; i < n; i++)
+        if (want_compress(&w[i]))
+            zcap += (ls_pages(w[i].len) - 1) * LS_PAGE;
+    if (zcap && !(zbuf = ls_aligned_alloc(zcap))) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    uint8_t *zp = zbuf;
     for (size_t i = 0; i < n; i++) {
         struct ls_entry *e = &ents[i];
         e->type = (uint8_t)w[i].type;
@@ -464,8 +483,24 @@ int ls_writev(struct ls *ls, struct ls_write *w, size_t n)
             e->block = w[i].block;
             e->len = w[i].len;
             data[i] = w[i].data;
-            if (w[i].data && w[i].len <= LS_BLOCK_MAX)
-                e->crc = ec_crc32c(0, w[i].data, w[i].len);
+            if (want_compress(&w[i])) {
+                uint8_t *slot = zp;
+                zp += (ls_pages(w[i].len) - 1) * LS_PAGE;
+                int zlen = ls_zstd_compress(ls, slot, w[i].data, w[i].len);
+                if (zlen < 0) {
+                    rc = zlen;
+                    goto out;
+                }
+                if (zlen > 0) {
+                    /* Stored compressed; the CRC covers the frame (docs/format.md). */
+                    e->flags = LS_EF_ZSTD;
+                    e->raw_len = w[i].len;
+                    e->len = (uint32_t)zlen;
+                    data[i] = slot;
+                }
+            }
+            if (data[i] && w[i].len <= LS_BLOCK_MAX)
+                e->crc = ec_crc32c(0, data[i], e->len);
         } else if (w[i].type == LS_REC_COMMIT) {
             e->aux = w[i].size;
         } else if (w[i].type != LS_REC_DELETE) {
@@ -473,12 +508,29 @@ int ls_writev(struct ls *ls, struct ls_write *w, size_t n)
         }
     }
     rc = ls_submit(ls, ents, data, res, n, false);
-    for (size_t i = 0; i < n; i++)
+    submitted = true;
+    for (size_t i = 0; i < n; i++) {
         w[i].result = res[i];
+        if (res[i] == 0 && w[i].type == LS_REC_BLOCK && (w[i].flags & LS_WRITE_COMPRESS)) {
+            if (ents[i].flags & LS_EF_ZSTD)
+                zwritten++;
+            else
+                zskipped++;
+        }
+    }
+    if (zwritten || zskipped) {
+        pthread_mutex_lock(&ls->mu);
+        ls->compressed_writes += zwritten;
+        ls->compress_skipped += zskipped;
+        pthread_mutex_unlock(&ls->mu);
+    }
 out:
+    for (size_t i = 0; !submitted && i < n; i++)
+        w[i].result = rc;
     free(ents);
     free(data);
     free(res);
+    free(zbuf);
     return rc;
 }
 

@@ -577,7 +577,7 @@ Test(corrupt, superblock_version_bitflip)
     cfill(&e, &rng);
     uint8_t *img = image_of(&e);
     cr_assert_eq(ls_close(e.ls), 0);
-    img[8] ^= 0x04; /* version 1 -> 5 in the primary only; its CRC no longer matches */
+    img[8] ^= 0x04; /* version 2 -> 6 in the primary only; its CRC no longer matches */
     struct faultdev *ctl;
     int rc;
     char err[256];
