@@ -54,8 +54,8 @@ struct cs_balance {
 
 static int usable(const struct cs_disk *d, struct ls_stats *st)
 {
-    return d->ls && !d->remove && !d->master_leaving && ls_stats(d->ls, st) == 0 && !st->broken &&
-           st->disk_bytes > 0;
+    return d->ls && !d->gone && !d->remove && !d->master_leaving && ls_stats(d->ls, st) == 0 &&
+           !st->broken && st->disk_bytes > 0;
 }
 
 /* ---- the copy (thread pool) ------------------------------------------------ */
@@ -125,7 +125,7 @@ struct del_work {
     struct cs_ctx *ctx;
     struct ls *ls;
     uint64_t chunk, version;
-    uint16_t part;
+    uint16_t part, disk;
 };
 
 static void work_delete(uv_work_t *w)
@@ -142,14 +142,18 @@ static void delete_done(uv_work_t *w, int status)
     struct del_work *d = (struct del_work *)w;
     (void)status;
     d->ctx->work_inflight--;
+    cs_disk_drop(d->ctx, d->disk);
     free(d);
 }
 
 static void queue_delete(struct cs_ctx *ctx, uint16_t disk, uint64_t chunk, uint16_t part,
                          uint64_t version)
 {
+    if (cs_disk_hold(ctx, disk))
+        return; /* vanished: the part goes when the master sees it again */
     struct del_work *d = cn_xcalloc(1, sizeof(*d));
     d->ctx = ctx;
+    d->disk = disk;
     d->ls = ctx->disks[disk].ls;
     d->chunk = chunk;
     d->part = part;
@@ -157,6 +161,7 @@ static void queue_delete(struct cs_ctx *ctx, uint16_t disk, uint64_t chunk, uint
     ctx->work_inflight++;
     if (uv_queue_work(ctx->loop, &d->work, work_delete, delete_done)) {
         ctx->work_inflight--;
+        cs_disk_drop(ctx, disk);
         free(d);
     }
 }
@@ -171,8 +176,9 @@ static void move_done(uv_work_t *w, int status)
         b->rc = status;
     struct cs_partref *p = cs_part_find(ctx, b->chunk, b->part);
     struct ls_part_info pi;
-    int same = b->rc == 0 && p && p->disk == b->src && p->version == b->version && !p->busy &&
-               !cs_copy_running(ctx, b->chunk, b->part) &&
+    int gone = ctx->disks[b->src].gone || ctx->disks[b->dst].gone;
+    int same = !gone && b->rc == 0 && p && p->disk == b->src && p->version == b->version &&
+               !p->busy && !cs_copy_running(ctx, b->chunk, b->part) &&
                ls_part_stat(ctx->disks[b->src].ls, b->chunk, b->part, &pi) == 0 && pi.committed &&
                pi.version == b->version && !pi.npending;
     if (!same) {
@@ -182,7 +188,7 @@ static void move_done(uv_work_t *w, int status)
                         ctx->disks[b->dst].path, ls_strerror(b->rc));
         if (!ctx->stopping)
             queue_delete(ctx, b->dst, b->chunk, b->part, b->version);
-        return;
+        goto out;
     }
     p->disk = b->dst;
     cs_note_change(ctx, b->chunk, b->version, b->part, b->dst, 0);
@@ -193,6 +199,9 @@ static void move_done(uv_work_t *w, int status)
                 (unsigned long long)b->chunk, b->part, (unsigned long long)b->bytes,
                 ctx->disks[b->src].path, ctx->disks[b->dst].path,
                 (unsigned long long)(cn_now_ms() - b->start_ms));
+out:
+    cs_disk_drop(ctx, b->src);
+    cs_disk_drop(ctx, b->dst);
 }
 
 /* ---- choosing a move (loop) ----------------------------------------------- */
@@ -255,10 +264,14 @@ static void on_tick(uv_timer_t *t)
             b->start_ms = cn_now_ms();
             b->work.data = b;
             b->running = 1;
+            cs_disk_hold(ctx, b->src); /* both usable(): ready */
+            cs_disk_hold(ctx, b->dst);
             ctx->work_inflight++;
             if (uv_queue_work(ctx->loop, &b->work, work_move, move_done)) {
                 ctx->work_inflight--;
                 b->running = 0;
+                cs_disk_drop(ctx, b->src);
+                cs_disk_drop(ctx, b->dst);
             }
             return;
         }

@@ -73,6 +73,7 @@ struct creq {
     struct cs_disk *disk;
     uint16_t disk_idx;
     int busy; /* counted in its part's `busy` (balance.c must not move it meanwhile) */
+    int held; /* holds its disk (cs_disk_hold) until freed */
     /* local side */
     int local_rc;
     int local_done;
@@ -112,6 +113,8 @@ static void reply_error(struct cn_conn *c, uint64_t req_id, enum cn_status st, c
 static void req_free(struct creq *r)
 {
     struct cconn *cc = r->cc;
+    if (r->held)
+        cs_disk_drop(cc->ctx, r->disk_idx);
     if (r->busy) {
         uint64_t chunk = r->type == CN_MSG_WRITE_BLOCK ? r->m.wb.chunk : r->m.cp.chunk;
         uint16_t part = r->type == CN_MSG_WRITE_BLOCK ? r->m.wb.part : r->m.cp.part;
@@ -423,11 +426,11 @@ static int route(struct creq *r)
         p->busy++;
         r->busy = 1;
     }
-    if (!r->disk->ls) {
-        reply_error(c, r->req_id, CN_ST_EIO, "disk %s of this part is not available",
-                    r->disk->path);
+    if (cs_disk_hold(ctx, p->disk)) { /* failed to open, or vanished */
+        reply_error(c, r->req_id, CN_ST_EIO, "disk %s of this part is missing", r->disk->path);
         return -1;
     }
+    r->held = 1;
     return 0;
 }
 

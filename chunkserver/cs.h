@@ -34,21 +34,33 @@ struct cs_config {
     int64_t compact_period_ms;
     int64_t scrub_rate_mbps;
     int64_t local_balance_band;
+    int64_t disk_check_ms;
+    int64_t disk_retry_ms;
 };
 
 /* One configured disk. Background threads read `ls` (thread-safe) and their
- * own fields; the loop reads the rest. */
+ * own fields; the loop reads the rest. A disk that vanishes is `gone` at
+ * once and closed once its `refs` drained (disks.c, decisions). */
 struct cs_disk {
     char *path;
     char *labels;       /* comma-separated, "" if none */
     int remove;         /* '*' in the config: marked for removal (draining later) */
     int master_leaving; /* CS_CMD_DISK_MARK leaving=1: no new parts (memory only) */
-    struct ls *ls;      /* NULL: failed to open */
+    struct ls *ls;      /* NULL: closed (failed to open, or vanished and closed) */
     uint8_t uuid[16];
     struct cs_ctx *ctx;
     pthread_t scrub_thr, compact_thr;
     int threads; /* 1 once the two threads run */
     struct ls_scrub_cursor cursor;
+    volatile int stop; /* set under bad_mu: this disk's threads exit */
+    /* loop thread: */
+    int gone;                /* vanished: no new work, its parts are unavailable */
+    int was_open;            /* opened once in this run: closed means missing, not failed */
+    int refs;                /* pool work using `ls` (cs_disk_hold) */
+    int closing;             /* the close job runs */
+    int opening;             /* a reopen job runs */
+    uint64_t dev, ino, rdev; /* stat() of the path when it opened */
+    uint64_t next_try_ms;    /* auto-retry of a closed disk */
 };
 
 /* Where a part lives: (chunk, part) -> disk, with its committed version. */
@@ -106,6 +118,8 @@ struct cs_ctx {
     struct cs_copy *copies;      /* replicate.c: CS_CMD_COPY_PART in flight */
     struct cs_rebuild *rebuilds; /* rebuild.c: CS_CMD_REBUILD_PART in flight */
     struct ec_ctx *ec;           /* rebuild.c: created at the first rebuild */
+    uv_timer_t disk_timer;       /* disks.c: DISK_CHECK_MS */
+    int disk_checking;           /* a check job runs */
 };
 
 /* ---- disks.c ---- */
@@ -122,6 +136,19 @@ void cs_part_remove(struct cs_ctx *ctx, uint64_t chunk, uint16_t part);
 /* Disk for a new part: open, writable, not marked for removal (config `*`
  * or the master's DISK_MARK), most free space. -ENOSPC if none. */
 int cs_disk_pick(struct cs_ctx *ctx);
+/* Disk i is open and has not vanished: work may be routed to it. Loop thread. */
+int cs_disk_ready(const struct cs_ctx *ctx, uint16_t i);
+/* Pool work that uses disk i's `ls` holds the disk from before it is queued
+ * until its done callback has made its last logstore call: a vanished disk
+ * is closed only once nothing holds it. hold returns -EIO (and takes no
+ * hold) when the disk is not ready. Loop thread. */
+int cs_disk_hold(struct cs_ctx *ctx, uint16_t i);
+void cs_disk_drop(struct cs_ctx *ctx, uint16_t i);
+/* CS_CMD_DISK_RESCAN and the auto-retry: try to reopen every closed disk.
+ * cb (may be NULL) runs once every try ended, with the disks reopened and
+ * those still closed; ud is borrowed until then. Loop thread. */
+typedef void (*cs_rescan_cb)(struct cs_ctx *ctx, unsigned reopened, unsigned closed, void *ud);
+void cs_disks_rescan(struct cs_ctx *ctx, cs_rescan_cb cb, void *ud);
 /* Space of disk i as the wire reports it (path/labels borrowed from ctx). */
 void cs_disk_describe(struct cs_ctx *ctx, size_t i, struct cn_cs_disk *out);
 /* Remember a change for the next heartbeat. status: 0 present, 1 gone, 2 bad. */
@@ -189,6 +216,8 @@ void cs_master_free(struct cs_ctx *ctx); /* after the loop drained */
 /* The master connection if it is still session `session` (sessions are
  * numbered per connection, from 1), else NULL. Loop thread. */
 struct cn_conn *cs_master_conn(struct cs_ctx *ctx, uint64_t session);
+/* Send a heartbeat now (a disk changed state). Loop thread. */
+void cs_master_beat_now(struct cs_ctx *ctx);
 
 /* ---- replicate.c: CS_CMD_COPY_PART ---- */
 /* Copy part m->src_part of the chunkserver at m->src_addr into this server as

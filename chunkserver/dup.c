@@ -41,6 +41,9 @@ static void dup_done(uv_work_t *w, int status)
     ctx->work_inflight--;
     if (status && !d->rc)
         d->rc = status;
+    if (!d->rc && ctx->disks[d->disk].gone)
+        d->rc = -EIO; /* vanished meanwhile: the copy is not served */
+    cs_disk_drop(ctx, d->disk);
     if (!d->rc) {
         struct cs_partref *p = cs_part_find(ctx, m->new_chunk, m->part);
         if (!p)
@@ -75,7 +78,7 @@ void cs_dup_start(struct cs_ctx *ctx, struct cn_conn *c, uint64_t session, uint6
                   const struct cn_cs_dup_part *cmd)
 {
     struct cs_partref *p = cs_part_find(ctx, cmd->chunk, cmd->part);
-    if (!p || p->version != cmd->version || !ctx->disks[p->disk].ls || cmd->new_chunk == 0 ||
+    if (!p || p->version != cmd->version || !cs_disk_ready(ctx, p->disk) || cmd->new_chunk == 0 ||
         cmd->new_chunk == cmd->chunk) {
         cn_conn_send_error(c, req_id, p ? CN_ST_ESTALE : CN_ST_NO_CHUNK,
                            p ? "not at that version here" : "no such part here");
@@ -89,9 +92,11 @@ void cs_dup_start(struct cs_ctx *ctx, struct cn_conn *c, uint64_t session, uint6
     d->disk = p->disk;
     d->t0 = cn_now_ms();
     d->work.data = d;
+    cs_disk_hold(ctx, p->disk);
     ctx->work_inflight++;
     if (uv_queue_work(ctx->loop, &d->work, work_dup, dup_done)) {
         ctx->work_inflight--;
+        cs_disk_drop(ctx, p->disk);
         cn_conn_send_error(c, req_id, CN_ST_EIO, "cannot queue the copy");
         free(d);
     }

@@ -70,6 +70,12 @@ static const struct cn_opt g_opts[] = {
     {"", "LOCAL_BALANCE_BAND", CN_OPT_INT, OFF(local_balance_band), "5", 0, 100, 1,
      "move parts from the fullest to the emptiest disk of this server while their usage "
      "differs by more than this many percent points (0: off)"},
+    {"", "DISK_CHECK_MS", CN_OPT_INT, OFF(disk_check_ms), "1000", 100, 60000, 0,
+     "how often each disk's path is checked; a disk whose path is gone or names another "
+     "file or device, or whose logstore failed, is reported missing at once"},
+    {"", "DISK_RETRY_MS", CN_OPT_INT, OFF(disk_retry_ms), "5000", 0, 3600000, 1,
+     "retry a missing or failed disk this often once its path exists again (0: only "
+     "`cairn disk rescan` reopens it)"},
     CN_OPT_END,
 };
 

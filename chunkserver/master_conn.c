@@ -2,8 +2,8 @@
  * master_conn.c - the chunkserver's session with the master (MooseFS
  * `csserv`/`masterconn`): HELLO, CS_REGISTER with every part, CS_HEARTBEAT
  * with space and the parts changed since the previous one, and the master's
- * commands (CS_CMD_DELETE_PART, CS_CMD_DISK_MARK; CS_CMD_COPY_PART is run by
- * replicate.c).
+ * commands (CS_CMD_DELETE_PART, CS_CMD_DISK_MARK, CS_CMD_DISK_RESCAN;
+ * CS_CMD_COPY_PART is run by replicate.c).
  *
  * Decisions a reader must know:
  *  - Chunk locations are soft state on the master, so every (re)connection
@@ -133,6 +133,8 @@ static void send_register(struct cs_master *m)
     reg.parts = cn_xcalloc(ctx->nparts ? ctx->nparts : 1, sizeof(*reg.parts));
     for (size_t i = 0; i < ctx->nbuckets; i++)
         for (struct cs_partref *p = ctx->buckets[i]; p; p = p->next) {
+            if (!cs_disk_ready(ctx, p->disk))
+                continue; /* on a vanished disk */
             uint64_t version = p->version;
             uint8_t status = 0;
             if (!version) {
@@ -188,6 +190,13 @@ static void on_beat(uv_timer_t *t)
     ctx->nchanges = 0;
 }
 
+void cs_master_beat_now(struct cs_ctx *ctx)
+{
+    struct cs_master *m = ctx->master;
+    if (m && m->c && m->registered)
+        on_beat(&m->beat);
+}
+
 static void on_hello(struct cn_conn *c, int status, const struct cn_frame_hdr *h,
                      const uint8_t *payload, void *ud)
 {
@@ -220,7 +229,9 @@ static void delete_done(uv_work_t *w, int status)
         d->rc = status;
     if (!d->rc) {
         struct ls_part_info pi;
-        if (ls_part_stat(d->disk->ls, d->cmd.chunk, d->cmd.part, &pi) == -ENOENT) {
+        struct cs_partref *p = cs_part_find(ctx, d->cmd.chunk, d->cmd.part);
+        if (ls_part_stat(d->disk->ls, d->cmd.chunk, d->cmd.part, &pi) == -ENOENT && p &&
+            p->disk == d->disk_idx) {
             cs_part_remove(ctx, d->cmd.chunk, d->cmd.part);
             cs_note_change(ctx, d->cmd.chunk, d->cmd.version, d->cmd.part, d->disk_idx, 1);
         }
@@ -228,6 +239,7 @@ static void delete_done(uv_work_t *w, int status)
                     (unsigned long long)d->cmd.chunk, d->cmd.part,
                     (unsigned long long)d->cmd.version);
     }
+    cs_disk_drop(ctx, d->disk_idx);
     struct cn_conn *c = cs_master_conn(ctx, d->session);
     if (c) { /* still the same session: answer */
         if (d->rc) {
@@ -254,8 +266,8 @@ static void disk_mark(struct cs_master *m, struct cn_conn *c, const struct cn_fr
     }
     for (size_t i = 0; i < ctx->ndisks; i++) {
         struct cs_disk *d = &ctx->disks[i];
-        if (!d->ls || memcmp(d->uuid, cmd.uuid, 16))
-            continue;
+        if ((!d->ls && !d->was_open) || memcmp(d->uuid, cmd.uuid, 16))
+            continue; /* a missing disk keeps its mark for when it is back */
         if (d->master_leaving != !!cmd.leaving)
             cn_log_info("master_conn", "disk %s: %s", d->path,
                         cmd.leaving
@@ -275,6 +287,24 @@ static void disk_mark(struct cs_master *m, struct cn_conn *c, const struct cn_fr
     cn_conn_send_error(c, h->req_id, CN_ST_ENOENT, text);
 }
 
+/* CS_CMD_DISK_RESCAN: answered once every reopen tried, on the session asked. */
+struct rescan_req {
+    uint64_t session, req_id;
+};
+
+static void rescan_answer(struct cs_ctx *ctx, unsigned reopened, unsigned closed, void *ud)
+{
+    struct rescan_req *q = ud;
+    cn_log_info("master_conn", "disk rescan asked by the master: %u disk(s) back, %u still closed",
+                reopened, closed);
+    struct cn_conn *c = cs_master_conn(ctx, q->session);
+    if (c) {
+        struct cn_cs_disk_rescan_r r = {reopened, closed};
+        cn_conn_send_msg(c, CN_MSG_CS_CMD_DISK_RESCAN_R, q->req_id, &r);
+    }
+    free(q);
+}
+
 static void on_frame(struct cn_conn *c, const struct cn_frame_hdr *h, const uint8_t *payload,
                      void *ud)
 {
@@ -282,6 +312,17 @@ static void on_frame(struct cn_conn *c, const struct cn_frame_hdr *h, const uint
     struct cs_ctx *ctx = m->ctx;
     if (h->type & CN_MSG_REPLY)
         return; /* a reply after its timeout */
+    if (h->type == CN_MSG_CS_CMD_DISK_RESCAN) {
+        struct cn_empty e;
+        if (cn_msg_decode(h->type, payload, h->len, &e)) {
+            cn_conn_close(c, CN_EMALFORMED);
+            return;
+        }
+        struct rescan_req *q = cn_xmalloc(sizeof(*q));
+        *q = (struct rescan_req){m->session, h->req_id};
+        cs_disks_rescan(ctx, rescan_answer, q);
+        return;
+    }
     if (h->type == CN_MSG_CS_CMD_DISK_MARK) {
         disk_mark(m, c, h, payload);
         return;
@@ -335,7 +376,11 @@ static void on_frame(struct cn_conn *c, const struct cn_frame_hdr *h, const uint
         return;
     }
     struct cs_partref *p = cs_part_find(ctx, cmd.chunk, cmd.part);
-    if (!p || !ctx->disks[p->disk].ls) {
+    if (p && !cs_disk_ready(ctx, p->disk)) {
+        cn_conn_send_error(c, h->req_id, CN_ST_EIO, "the part's disk is missing");
+        return;
+    }
+    if (!p) {
         struct cn_empty e = {0};
         cn_conn_send_msg(c, CN_MSG_CS_CMD_DELETE_PART_R, h->req_id, &e);
         return;
@@ -348,10 +393,12 @@ static void on_frame(struct cn_conn *c, const struct cn_frame_hdr *h, const uint
     d->disk = &ctx->disks[p->disk];
     d->disk_idx = p->disk;
     d->work.data = d;
+    cs_disk_hold(ctx, p->disk);
     ctx->work_inflight++;
     int rc = uv_queue_work(ctx->loop, &d->work, work_delete, delete_done);
     if (rc) {
         ctx->work_inflight--;
+        cs_disk_drop(ctx, p->disk);
         cn_conn_send_error(c, h->req_id, CN_ST_EIO, "cannot queue the delete");
         free(d);
     }

@@ -263,6 +263,8 @@ static void done(uv_work_t *w, int status)
     unlink_rebuild(rb);
     if (status)
         fail(rb, status, "cannot run on the pool: %s", cn_strerror(status));
+    if (!rb->rc && rb->disk->gone)
+        fail(rb, -EIO, "disk %s vanished", rb->disk->path);
     struct cs_partref *p = cs_part_find(ctx, m->chunk, m->part);
     if (!rb->rc) {
         if (!p)
@@ -278,7 +280,7 @@ static void done(uv_work_t *w, int status)
                     (unsigned long long)(cn_now_ms() - rb->t0_ms), rb->disk->path);
     } else {
         struct ls_part_info pi;
-        if (p && (rb->created || rb->deleted) && p->disk == rb->disk_idx && rb->disk->ls &&
+        if (p && (rb->created || rb->deleted) && p->disk == rb->disk_idx &&
             (ls_part_stat(rb->disk->ls, m->chunk, m->part, &pi) || !pi.committed)) {
             cs_part_remove(ctx, m->chunk, m->part);
             if (rb->deleted)
@@ -296,6 +298,7 @@ static void done(uv_work_t *w, int status)
             cn_conn_send_msg(c, CN_MSG_CS_CMD_REBUILD_PART_R, rb->req_id, &e);
         }
     }
+    cs_disk_drop(ctx, rb->disk_idx);
     rebuild_free(rb);
 }
 
@@ -353,8 +356,8 @@ void cs_rebuild_start(struct cs_ctx *ctx, struct cn_conn *c, uint64_t session, u
         refuse(c, req_id, CN_ST_ESTALE, m, "this server holds a newer version");
         return;
     }
-    if (p && !ctx->disks[p->disk].ls) {
-        refuse(c, req_id, CN_ST_EIO, m, "the part's disk is not available");
+    if (p && !cs_disk_ready(ctx, p->disk)) {
+        refuse(c, req_id, CN_ST_EIO, m, "the part's disk is missing");
         return;
     }
     if (!p) {
@@ -385,10 +388,12 @@ void cs_rebuild_start(struct cs_ctx *ctx, struct cn_conn *c, uint64_t session, u
     rb->work.data = rb;
     rb->next = ctx->rebuilds;
     ctx->rebuilds = rb;
+    cs_disk_hold(ctx, p->disk); /* ready: checked or picked above */
     ctx->work_inflight++;
     int rc = uv_queue_work(ctx->loop, &rb->work, work, done);
     if (rc) {
         ctx->work_inflight--;
+        cs_disk_drop(ctx, rb->disk_idx);
         unlink_rebuild(rb);
         if (created)
             cs_part_remove(ctx, m->chunk, m->part);

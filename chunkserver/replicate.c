@@ -121,6 +121,11 @@ static void copy_finish(struct cs_copy *cp)
     struct cs_ctx *ctx = cp->ctx;
     const struct cn_cs_copy_part *m = &cp->cmd;
     unlink_copy(cp);
+    if (!cp->rc && cp->disk->gone) {
+        cp->rc = -EIO;
+        snprintf(cp->err, sizeof(cp->err), "copy chunk %016llx part %u from %s: disk %s vanished",
+                 (unsigned long long)m->chunk, m->part, cp->src, cp->disk->path);
+    }
     struct cs_partref *p = cs_part_find(ctx, m->chunk, m->part);
     if (!cp->rc) {
         if (!p) /* a DELETE_PART ran meanwhile; the commit is newer than it */
@@ -137,7 +142,7 @@ static void copy_finish(struct cs_copy *cp)
     } else {
         /* decision 4: no partref for a part with nothing committed */
         struct ls_part_info pi;
-        if (p && (cp->created || cp->deleted) && p->disk == cp->disk_idx && cp->disk->ls &&
+        if (p && (cp->created || cp->deleted) && p->disk == cp->disk_idx &&
             (ls_part_stat(cp->disk->ls, m->chunk, m->part, &pi) || !pi.committed)) {
             cs_part_remove(ctx, m->chunk, m->part);
             if (cp->deleted)
@@ -157,6 +162,7 @@ static void copy_finish(struct cs_copy *cp)
             cn_conn_send_msg(c, CN_MSG_CS_CMD_COPY_PART_R, cp->req_id, &e);
         }
     }
+    cs_disk_drop(ctx, cp->disk_idx);
     copy_free(cp);
 }
 
@@ -535,9 +541,9 @@ void cs_copy_start(struct cs_ctx *ctx, struct cn_conn *c, uint64_t session, uint
                (unsigned long long)p->version);
         return;
     }
-    if (p && !ctx->disks[p->disk].ls) {
+    if (p && !cs_disk_ready(ctx, p->disk)) {
         refuse(c, req_id, CN_ST_EIO,
-               "copy chunk %016llx part %u from %s: the part's disk %s is not available",
+               "copy chunk %016llx part %u from %s: the part's disk %s is missing",
                (unsigned long long)m->chunk, m->part, src, ctx->disks[p->disk].path);
         return;
     }
@@ -562,6 +568,7 @@ void cs_copy_start(struct cs_ctx *ctx, struct cn_conn *c, uint64_t session, uint
     cp->cmd.src_addr = cn_str_of(cp->src);
     cp->disk_idx = p->disk;
     cp->disk = &ctx->disks[p->disk];
+    cs_disk_hold(ctx, p->disk); /* ready: checked or picked above */
     cp->nblocks = (uint32_t)nblocks;
     cp->t0_ms = cn_now_ms();
     cp->next = ctx->copies;

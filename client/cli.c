@@ -47,6 +47,9 @@ static void usage(FILE *f)
             "                elsewhere, then deleted from it (`disks` shows when it is\n"
             "                safe to pull); DISK is its path, 0-based index or uuid\n"
             "  disk keep SERVER:DISK     undo `disk remove`\n"
+            "  disk rescan [SERVER]      reopen the missing or failed disks of a\n"
+            "                chunkserver (default: every online one), e.g. a USB disk\n"
+            "                plugged back; `disks` shows them online again\n"
             "  server remove SERVER      drain every disk of a chunkserver\n"
             "  server keep SERVER        undo `server remove`\n"
             "  trash ls [PATTERN]        deleted files and directories waiting in the\n"
@@ -728,10 +731,19 @@ int main(int argc, char **argv)
     else
         return usage_error("unknown command", cmd);
     struct cn_adm_mark mreq = {{NULL, 0}, {NULL, 0}, 0};
-    if (type == CN_MSG_ADM_MARK) {
+    struct cn_adm_rescan rsreq = {{"", 0}};
+    if (type == CN_MSG_ADM_MARK && cmd[0] == 'd' && path && strcmp(path, "rescan") == 0) {
+        type = CN_MSG_ADM_RESCAN;
+        if (target && (extra || strlen(target) > 255))
+            return usage_error(extra ? "want: disk rescan [SERVER]" : "name too long",
+                               extra ? extra : target);
+        if (target)
+            rsreq.server = cn_str_of(target);
+        path = NULL;
+    } else if (type == CN_MSG_ADM_MARK) {
         int disk = cmd[0] == 'd';
         if (!path || (strcmp(path, "remove") && strcmp(path, "keep")))
-            return usage_error(disk ? "want: disk remove|keep SERVER:DISK"
+            return usage_error(disk ? "want: disk remove|keep SERVER:DISK, or disk rescan [SERVER]"
                                     : "want: server remove|keep SERVER",
                                path);
         if (!target)
@@ -989,6 +1001,7 @@ int main(int argc, char **argv)
     struct cn_adm_fsck freq = {(uint8_t)repair};
     const void *msg = type == CN_MSG_ADM_INFO        ? (const void *)&preq
                       : type == CN_MSG_ADM_MARK      ? (const void *)&mreq
+                      : type == CN_MSG_ADM_RESCAN    ? (const void *)&rsreq
                       : type == CN_MSG_ADM_FSCK      ? (const void *)&freq
                       : type == CN_MSG_ADM_TRASH     ? (const void *)&treq
                       : type == CN_MSG_ADM_TRASHTIME ? (const void *)&ttreq
@@ -1058,6 +1071,12 @@ int main(int argc, char **argv)
         printf("%s: trashtime %llds%s%s\n", jstr(j, "path"), jint(j, "trashtime"),
                json_is_true(json_object_get(j, "explicit")) ? "" : " (inherited or the default)",
                jint(j, "changed") > 1 ? " (set on the whole tree)" : "");
+    } else if (type == CN_MSG_ADM_RESCAN) {
+        json_t *a = json_object_get(j, "servers");
+        printf("disk rescan sent to %zu chunkserver(s):", json_array_size(a));
+        for (size_t k = 0; k < json_array_size(a); k++)
+            printf(" %s", json_string_value(json_array_get(a, k)));
+        printf("\n(reopened disks show as ok in `cairn disks` within a heartbeat)\n");
     } else if (type == CN_MSG_ADM_MARK) {
         const char *dk = jstr(j, "disk");
         printf("%s %s%s%s: %s\n", *dk ? "disk" : "chunkserver", jstr(j, "server"), *dk ? ":" : "",

@@ -743,6 +743,11 @@ static const struct field d_adm_class_f[] = {F(FK_U8, cn_adm_class, op),
                                              F(FK_STR, cn_adm_class, spec[3]),
                                              FEND};
 DESC(d_adm_class, cn_adm_class);
+static const struct field d_adm_rescan_f[] = {F(FK_STR, cn_adm_rescan, server), FEND};
+DESC(d_adm_rescan, cn_adm_rescan);
+static const struct field d_cs_disk_rescan_r_f[] = {F(FK_U32, cn_cs_disk_rescan_r, reopened),
+                                                    F(FK_U32, cn_cs_disk_rescan_r, closed), FEND};
+DESC(d_cs_disk_rescan_r, cn_cs_disk_rescan_r);
 static const struct field d_adm_fsck_f[] = {F(FK_U8, cn_adm_fsck, repair), FEND};
 DESC(d_adm_fsck, cn_adm_fsck);
 static const struct field d_ml_follow_f[] = {
@@ -899,6 +904,10 @@ static const struct {
     {CN_MSG_ML_SNAP_FILE, "ML_SNAP_FILE", &d_ml_snap_file},
     {CN_MSG_ML_SNAP_END, "ML_SNAP_END", &d_ml_snap_end},
     {CN_MSG_ML_SNAPSHOT, "ML_SNAPSHOT", &d_ml_snapshot},
+    {CN_MSG_CS_CMD_DISK_RESCAN, "CS_CMD_DISK_RESCAN", &d_empty},
+    {CN_MSG_CS_CMD_DISK_RESCAN_R, "CS_CMD_DISK_RESCAN_R", &d_cs_disk_rescan_r},
+    {CN_MSG_ADM_RESCAN, "ADM_RESCAN", &d_adm_rescan},
+    {CN_MSG_ADM_RESCAN_R, "ADM_RESCAN_R", &d_json_r},
     {CN_MSG_ML_SNAPSHOT_R, "ML_SNAPSHOT_R", &d_ml_snapshot_r},
 };
 #define NCATALOG (sizeof(catalog) / sizeof(catalog[0]))

@@ -281,6 +281,10 @@ enum cn_msg_type {
     CN_MSG_CS_CMD_DISK_MARK = 0x0104,      /* master -> cs: uuid (16 bytes), leaving u8
                                               (1: no new parts on this disk); reply: empty _R */
     CN_MSG_CS_CMD_DISK_MARK_R = 0x8104,
+    CN_MSG_CS_CMD_DISK_RESCAN = 0x0108,   /* master -> cs: empty: reopen every disk that is
+                                             missing or failed to open (`cairn disk rescan`) */
+    CN_MSG_CS_CMD_DISK_RESCAN_R = 0x8108, /* reopened u32 (disks back), closed u32 (disks still
+                                             missing or failed), sent once every try ended */
 
     /* -- data path: client or chunkserver -> chunkserver -- */
     CN_MSG_READ_BLOCK = 0x0200,    /* chunk u64, version u64, part u16, block u32,
@@ -415,6 +419,9 @@ enum cn_msg_type {
                                         name str, path str, recursive u8, create/keep/archive/trash
                                         SPEC str ("" not given, "-" unset on edit) */
     CN_MSG_ADM_CLASS_R = 0x840A,     /* json */
+    CN_MSG_ADM_RESCAN = 0x040B,      /* server str ("" = every online chunkserver): forward
+                                        CS_CMD_DISK_RESCAN (admin role) */
+    CN_MSG_ADM_RESCAN_R = 0x840B,    /* json: the servers asked */
 
     /* -- metalogger <-> master (the chunkserver port; docs/protocol.md) -- */
     CN_MSG_ML_FOLLOW = 0x0500,     /* ml -> master: name str, fsid bytes (0 or 16), seq u64 (last
@@ -483,7 +490,15 @@ struct cn_cs_disk {
     struct cn_str path;
     struct cn_str labels; /* comma-separated */
     uint64_t total, used, free;
-    uint8_t state; /* 0 ok, 1 read-only, 2 draining, 3 failed */
+    uint8_t state; /* enum cn_disk_state */
+};
+/* A disk's state in cs_disk (docs/protocol.md). */
+enum cn_disk_state {
+    CN_DISK_OK = 0,
+    CN_DISK_READONLY = 1, /* its logstore refused writes (broken) */
+    CN_DISK_DRAINING = 2, /* '*' in the chunkserver's DISKS */
+    CN_DISK_FAILED = 3,   /* did not open at start-up, and has not opened since */
+    CN_DISK_MISSING = 4,  /* was open, then vanished (path gone or replaced, or I/O errors) */
 };
 struct cn_cs_part {
     uint64_t chunk;
@@ -840,6 +855,12 @@ struct cn_adm_class { /* ADM_CLASS */
     uint8_t recursive;
     struct cn_str spec[4]; /* create, keep, archive, trash */
 };
+struct cn_adm_rescan { /* ADM_RESCAN */
+    struct cn_str server;
+};
+struct cn_cs_disk_rescan_r { /* CS_CMD_DISK_RESCAN_R */
+    uint32_t reopened, closed;
+};
 struct cn_adm_fsck { /* ADM_FSCK */
     uint8_t repair;
 };
@@ -964,7 +985,11 @@ struct cn_json_r { /* every ADM_*_R */
     X(CN_MSG_ML_SNAP_FILE, cn_ml_snap_file)                                                        \
     X(CN_MSG_ML_SNAP_END, cn_ml_snap_end)                                                          \
     X(CN_MSG_ML_SNAPSHOT, cn_ml_snapshot)                                                          \
-    X(CN_MSG_ML_SNAPSHOT_R, cn_ml_snapshot_r)
+    X(CN_MSG_ML_SNAPSHOT_R, cn_ml_snapshot_r)                                                      \
+    X(CN_MSG_CS_CMD_DISK_RESCAN, cn_empty)                                                         \
+    X(CN_MSG_CS_CMD_DISK_RESCAN_R, cn_cs_disk_rescan_r)                                            \
+    X(CN_MSG_ADM_RESCAN, cn_adm_rescan)                                                            \
+    X(CN_MSG_ADM_RESCAN_R, cn_json_r)
 
 /* ---- encode / decode --------------------------------------------------- */
 

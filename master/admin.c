@@ -60,7 +60,7 @@ static int health_fn(void *ctx, const struct meta_chunk *c)
     struct cs_chunk_locs *e = cs_locs_get(h->M, c->id);
     for (uint32_t i = 0; e && i < e->n; i++) {
         const struct cs_loc *l = &e->v[i];
-        if (l->version != c->committed_version || l->srv->state != CS_ONLINE)
+        if (l->version != c->committed_version || cs_loc_state(l) != CS_ONLINE)
             continue;
         live++;
         home += class_loc_home(&g, l->srv, l->disk);
@@ -159,8 +159,8 @@ static void count_disks(struct master *M, struct disk_counts *dc)
                 /* the goal must be met by copies of this version elsewhere, not leaving */
                 unsigned keep = 0;
                 for (uint32_t k = 0; k < e->n; k++)
-                    if (k != i && e->v[k].version == l->version && e->v[k].srv->state != CS_LOST &&
-                        !cs_loc_leaving(&e->v[k]))
+                    if (k != i && e->v[k].version == l->version &&
+                        cs_loc_state(&e->v[k]) != CS_LOST && !cs_loc_leaving(&e->v[k]))
                         keep++;
                 if (keep < goal)
                     d->needed++;
@@ -178,7 +178,7 @@ static void free_counts(struct master *M, struct disk_counts *dc)
 
 static json_t *disk_json(const struct cs_server *s, uint32_t k, const struct disk_count *cnt)
 {
-    static const char *states[] = {"ok", "read-only", "draining", "failed"};
+    static const char *states[] = {"ok", "read-only", "draining", "failed", "missing"};
     const struct cs_disk_info *d = &s->disks[k];
     char uuid[33];
     for (int i = 0; i < 16; i++)
@@ -188,7 +188,7 @@ static json_t *disk_json(const struct cs_server *s, uint32_t k, const struct dis
     json_t *o = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:s, s:I, s:b, s:s}", "uuid", uuid,
                           "path", d->path, "labels", d->labels, "total", (json_int_t)d->total,
                           "used", (json_int_t)d->used, "free", (json_int_t)d->free, "state",
-                          d->state < 4 ? states[d->state] : "unknown", "index", (json_int_t)k,
+                          d->state < 5 ? states[d->state] : "unknown", "index", (json_int_t)k,
                           "leaving", leaving, "mark", mark);
     if (cnt) {
         json_object_set_new(o, "parts", json_integer((json_int_t)cnt->parts));
@@ -315,7 +315,7 @@ struct info_ctx {
 static const char *part_state(const struct chunk_goal *g, const struct meta_chunk *c,
                               const struct cs_loc *l)
 {
-    if (l->srv->state != CS_ONLINE)
+    if (cs_loc_state(l) != CS_ONLINE)
         return "missing";
     if (l->version != c->committed_version)
         return "stale";

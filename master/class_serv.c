@@ -488,7 +488,7 @@ unsigned class_missing_part(const struct chunk_goal *g, const struct cs_chunk_lo
     for (uint32_t i = 0; i < e->n; i++) {
         const struct cs_loc *l = &e->v[i];
         char set[1024];
-        if (l->version != version || l->srv->state == CS_LOST || cs_loc_leaving(l))
+        if (l->version != version || cs_loc_state(l) == CS_LOST || cs_loc_leaving(l))
             continue;
         loc_labels(l->srv, l->disk, set, sizeof(set));
         for (unsigned p = 0; p < n; p++)

@@ -968,7 +968,7 @@ static uint32_t live_locs(struct master *M, uint64_t chunk, uint64_t version, st
     uint32_t n = 0;
     for (uint32_t i = 0; cl && i < cl->n && n < MAX_LOCS; i++) {
         struct cs_loc *l = &cl->v[i];
-        if (l->srv->state != CS_ONLINE || l->version != version)
+        if (cs_loc_state(l) != CS_ONLINE || l->version != version)
             continue;
         out[n].cs_id = l->srv->id;
         out[n].addr = cn_str_of(l->srv->addr);
@@ -1239,6 +1239,36 @@ static int do_mark(struct req *r, const struct cn_adm_mark *m)
     return 0;
 }
 
+/* ADM_RESCAN: `cairn disk rescan [SERVER]`. Answered once the commands are
+ * sent; each chunkserver reports the disks it reopened in its heartbeats. */
+static int do_rescan(struct req *r, const struct cn_adm_rescan *m)
+{
+    char server[256], err[512];
+    if (r->cl->role != CN_ROLE_ADMIN)
+        return -EPERM;
+    if (m->server.len >= sizeof(server) || memchr(m->server.ptr, '\0', m->server.len))
+        return -EINVAL;
+    memcpy(server, m->server.ptr, m->server.len);
+    server[m->server.len] = 0;
+    json_t *asked = json_array();
+    int rc = cs_rescan(r->M, server, asked, err, sizeof(err));
+    if (rc) {
+        json_decref(asked);
+        struct cn_error e = {master_status(rc), cn_str_of(err)};
+        rep(r, CN_MSG_ERROR, &e);
+        return 0;
+    }
+    json_t *o = json_pack("{s:o}", "servers", asked);
+    char *js = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    if (!js)
+        return -ENOMEM;
+    struct cn_json_r jr = {{(const uint8_t *)js, (uint32_t)strlen(js)}};
+    rep(r, CN_MSG_ADM_RESCAN_R, &jr);
+    free(js);
+    return 0;
+}
+
 /* ADM_FSCK: `cairn fsck [--repair]` (admin role). */
 static int do_fsck(struct req *r, const struct cn_adm_fsck *m)
 {
@@ -1319,6 +1349,7 @@ union any_req {
     struct cn_truncate truncate;
     struct cn_path_req path;
     struct cn_adm_mark mark;
+    struct cn_adm_rescan rescan;
     struct cn_adm_fsck fsck;
     struct cn_adm_trash trash;
     struct cn_adm_trashtime trashtime;
@@ -1406,6 +1437,8 @@ static int dispatch(struct req *r, union any_req *u)
         return do_admin(r, u);
     case CN_MSG_ADM_MARK:
         return do_mark(r, &u->mark);
+    case CN_MSG_ADM_RESCAN:
+        return do_rescan(r, &u->rescan);
     case CN_MSG_ADM_FSCK:
         return do_fsck(r, &u->fsck);
     case CN_MSG_ADM_TRASH:

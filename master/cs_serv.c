@@ -13,13 +13,18 @@
  * A server whose connection drops is "unreachable": its parts are kept (they
  * still count for the health loop) but not served to readers; after
  * CS_GRACE_MS it is "lost" and its parts are forgotten, so repair starts. A
- * server silent for CS_TIMEOUT_MS while connected is dropped. Removal marks
+ * server silent for CS_TIMEOUT_MS while connected is dropped. A disk that
+ * an online server reports missing (unplugged, or failed) is treated the
+ * same way on its own: its parts are unreachable at once (cs_loc_state) and
+ * forgotten after CS_GRACE_MS, so a brief unplug copies nothing; when it is
+ * back, the server reports its parts again. Removal marks
  * (`cairn disk|server remove`) live in the metadata ('M' keys) and a list
  * here; a marked disk is told so (CS_CMD_DISK_MARK) after each registration.
  * Parts of chunks the metadata no longer has, or older than the committed
  * version with no write in progress, are deleted on the reporting server.
  */
 #include <errno.h>
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -252,6 +257,16 @@ int cs_disk_leaving(const struct cs_server *s, const struct cs_disk_info *d)
     return s->marked || d->marked || d->state == 2;
 }
 
+enum cs_state cs_loc_state(const struct cs_loc *l)
+{
+    const struct cs_server *s = l->srv;
+    if (s->state != CS_ONLINE)
+        return s->state;
+    if (l->disk < s->ndisks && s->disks[l->disk].state == CN_DISK_MISSING)
+        return CS_UNREACHABLE;
+    return CS_ONLINE;
+}
+
 int cs_loc_leaving(const struct cs_loc *l)
 {
     const struct cs_server *s = l->srv;
@@ -265,7 +280,7 @@ unsigned cs_live_copies(struct master *M, uint64_t chunk, uint64_t version)
     struct cs_chunk_locs *e = cs_locs_get(M, chunk);
     unsigned n = 0;
     for (uint32_t i = 0; e && i < e->n; i++)
-        if (e->v[i].srv->state == CS_ONLINE && e->v[i].version == version)
+        if (cs_loc_state(&e->v[i]) == CS_ONLINE && e->v[i].version == version)
             n++;
     return n;
 }
@@ -383,24 +398,72 @@ static void part_reported(struct master *M, struct cs_server *s, const struct cn
 
 /* ---- registration and heartbeats ---------------------------------------------- */
 
-static void set_disks(struct cs_server *s, const struct cn_cs_disk *d, uint32_t n)
+/* The reported disks replace the known ones; a disk that stays missing
+ * keeps the time it went missing (matched by index and uuid). */
+static void set_disks(struct cs_server *s, const struct cn_cs_disk *d, uint32_t n, int64_t grace_ms)
 {
-    for (uint32_t i = 0; i < s->ndisks; i++) {
-        free(s->disks[i].path);
-        free(s->disks[i].labels);
-    }
-    free(s->disks);
+    struct cs_disk_info *old = s->disks;
+    uint32_t nold = s->ndisks;
+    uint64_t now = cn_now_ms();
     s->disks = cn_xcalloc(n ? n : 1, sizeof(*s->disks));
     s->ndisks = n;
     for (uint32_t i = 0; i < n; i++) {
-        memcpy(s->disks[i].uuid, d[i].uuid, 16);
-        s->disks[i].path = cn_xstrndup(d[i].path.ptr, d[i].path.len);
-        s->disks[i].labels = cn_xstrndup(d[i].labels.ptr, d[i].labels.len);
-        s->disks[i].total = d[i].total;
-        s->disks[i].used = d[i].used;
-        s->disks[i].free = d[i].free;
-        s->disks[i].state = d[i].state;
+        struct cs_disk_info *k = &s->disks[i];
+        const struct cs_disk_info *o =
+            i < nold && !memcmp(old[i].uuid, d[i].uuid, 16) ? &old[i] : NULL;
+        memcpy(k->uuid, d[i].uuid, 16);
+        k->path = cn_xstrndup(d[i].path.ptr, d[i].path.len);
+        k->labels = cn_xstrndup(d[i].labels.ptr, d[i].labels.len);
+        k->total = d[i].total;
+        k->used = d[i].used;
+        k->free = d[i].free;
+        k->state = d[i].state;
+        if (k->state != CN_DISK_MISSING) {
+            if (o && o->state == CN_DISK_MISSING)
+                cn_log_info(MOD, "chunkserver %s: disk %s is back (after %llu ms)", s->name,
+                            k->path, (unsigned long long)(now - o->missing_since_ms));
+            continue;
+        }
+        if (o && o->state == CN_DISK_MISSING) {
+            k->missing_since_ms = o->missing_since_ms;
+            k->forgotten = o->forgotten;
+        } else {
+            k->missing_since_ms = now;
+            if (o)
+                cn_log_warn(MOD,
+                            "chunkserver %s: disk %s is missing; its parts are not read now and "
+                            "are re-created elsewhere if it is not back within %lld ms",
+                            s->name, k->path, (long long)grace_ms);
+        }
     }
+    for (uint32_t i = 0; i < nold; i++) {
+        free(old[i].path);
+        free(old[i].labels);
+    }
+    free(old);
+}
+
+/* Forget the parts on disk k of s (missing past the grace time). */
+static uint64_t locs_forget_disk(struct master *M, struct cs_server *s, uint16_t k)
+{
+    struct cs_registry *g = &M->reg;
+    uint64_t n = 0;
+    for (size_t b = 0; b < g->nbuckets && s->nparts; b++) {
+        for (struct cs_chunk_locs *e = g->buckets[b], *nx; e; e = nx) {
+            nx = e->next;
+            for (uint32_t i = 0; i < e->n;) {
+                if (e->v[i].srv == s && e->v[i].disk == k) {
+                    e->v[i] = e->v[--e->n];
+                    s->nparts--;
+                    n++;
+                } else {
+                    i++;
+                }
+            }
+            chunk_drop_if_empty(M, e);
+        }
+    }
+    return n;
 }
 
 /* ---- removal marks ------------------------------------------------------------ */
@@ -560,6 +623,48 @@ int cs_mark_set(struct master *M, const char *server, const char *disk, int leav
     return 0;
 }
 
+static void on_rescan_reply(struct cn_conn *c, int status, const struct cn_frame_hdr *h,
+                            const uint8_t *payload, void *ud)
+{
+    struct cn_cs_disk_rescan_r r;
+    (void)ud;
+    if (!status && h && cn_msg_decode(h->type, payload, h->len, &r) == 0)
+        cn_log_info(MOD, "%s: disk rescan: %u disk(s) back, %u still missing or failed",
+                    cn_conn_peer(c), r.reopened, r.closed);
+    else if (c)
+        cn_log_warn(MOD, "%s: disk rescan: %s", cn_conn_peer(c),
+                    status ? cn_strerror(status) : "malformed reply");
+}
+
+int cs_rescan(struct master *M, const char *server, json_t *asked, char *err, size_t errlen)
+{
+    struct cs_registry *g = &M->reg;
+    int found = 0;
+    for (size_t i = 0; i < g->nservers; i++) {
+        struct cs_server *s = g->servers[i];
+        if (server && server[0] && strcmp(s->name, server))
+            continue;
+        found = 1;
+        if (!s->conn)
+            continue;
+        struct cn_empty e = {0};
+        /* a rescan opens and lists whole disks: give it the command timeout */
+        if (cn_conn_call(s->conn, CN_MSG_CS_CMD_DISK_RESCAN, &e, CMD_TIMEOUT_MS, on_rescan_reply,
+                         NULL) == 0)
+            json_array_append_new(asked, json_string(s->name));
+    }
+    if (server && server[0] && !found) {
+        snprintf(err, errlen, "no chunkserver named '%s' has registered with this master", server);
+        return -ENOENT;
+    }
+    if (server && server[0] && !json_array_size(asked)) {
+        snprintf(err, errlen, "chunkserver '%s' is not online; it reopens its disks by itself",
+                 server);
+        return -ENOENT;
+    }
+    return 0;
+}
+
 static struct cs_server *find_server(struct master *M, struct cn_str name, uint64_t id)
 {
     struct cs_registry *g = &M->reg;
@@ -606,7 +711,7 @@ static void on_register(struct cs_peer *p, struct cn_conn *c, uint64_t req_id,
     free(s->addr);
     s->labels = cn_xstrndup(m->labels.ptr, m->labels.len);
     s->addr = cn_xstrndup(m->addr.ptr, m->addr.len);
-    set_disks(s, m->disks, m->ndisks);
+    set_disks(s, m->disks, m->ndisks, M->cfg.cs_grace_ms);
     marks_apply(M, s);
     s->conn = c;
     s->state = CS_ONLINE;
@@ -632,7 +737,7 @@ static void on_heartbeat(struct cs_peer *p, struct cn_conn *c, const struct cn_c
     }
     s->last_seen_ms = cn_now_ms();
     if (m->ndisks) {
-        set_disks(s, m->disks, m->ndisks);
+        set_disks(s, m->disks, m->ndisks, p->M->cfg.cs_grace_ms);
         marks_apply(p->M, s);
     }
     for (uint32_t i = 0; i < m->nchanged; i++)
@@ -736,6 +841,21 @@ void cs_serv_tick(struct master *M, uint64_t now_ms)
             cn_log_warn(MOD, "chunkserver %s: no heartbeat for %llu ms; dropping it", s->name,
                         (unsigned long long)(now_ms - s->last_seen_ms));
             cn_conn_close(s->conn, -ETIMEDOUT);
+        } else if (s->state == CS_ONLINE) {
+            for (uint32_t k = 0; k < s->ndisks; k++) {
+                struct cs_disk_info *d = &s->disks[k];
+                if (d->state != CN_DISK_MISSING || d->forgotten ||
+                    now_ms - d->missing_since_ms < grace)
+                    continue;
+                d->forgotten = 1;
+                uint64_t n = locs_forget_disk(M, s, (uint16_t)k);
+                cn_log_warn(MOD,
+                            "chunkserver %s: disk %s missing for %llu ms; forgetting its %llu "
+                            "parts (the health loop re-creates them)",
+                            s->name, d->path, (unsigned long long)(now_ms - d->missing_since_ms),
+                            (unsigned long long)n);
+                health_kick(M);
+            }
         } else if (s->state == CS_UNREACHABLE && now_ms - s->down_since_ms >= grace) {
             s->state = CS_LOST;
             cn_log_warn(MOD, "chunkserver %s lost (unreachable for %llu ms); forgetting %llu parts",
@@ -781,7 +901,7 @@ void cs_serv_free(struct master *M)
     free(g->buckets);
     for (size_t i = 0; i < g->nservers; i++) {
         struct cs_server *s = g->servers[i];
-        set_disks(s, NULL, 0);
+        set_disks(s, NULL, 0, 0);
         free(s->disks);
         free(s->name);
         free(s->labels);

@@ -36,7 +36,7 @@ static int parts_of(void *ctx, uint64_t chunk, uint64_t *versions, int max)
     struct cs_chunk_locs *e = cs_locs_get(x->M, chunk);
     int n = 0;
     for (uint32_t i = 0; e && i < e->n && n < max; i++)
-        if (e->v[i].srv->state != CS_LOST)
+        if (cs_loc_state(&e->v[i]) != CS_LOST)
             versions[n++] = e->v[i].version;
     return n;
 }

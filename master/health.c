@@ -210,9 +210,9 @@ static void evaluate(const struct chunk_goal *g, const struct cs_chunk_locs *e, 
     memset(ev, 0, sizeof(*ev));
     for (uint32_t i = 0; e && i < e->n; i++) {
         const struct cs_loc *l = &e->v[i];
-        if (l->version != version || l->srv->state == CS_LOST)
+        if (l->version != version || cs_loc_state(l) == CS_LOST)
             continue;
-        int online = l->srv->state == CS_ONLINE;
+        int online = cs_loc_state(l) == CS_ONLINE;
         int leaving = loc_away(g, l);
         ev->misplaced += leaving && !cs_loc_leaving(l);
         ev->valid++;
@@ -237,10 +237,10 @@ static void ec_count(const struct chunk_goal *g, const struct cs_chunk_locs *e, 
     *dups = 0;
     for (uint32_t i = 0; e && i < e->n; i++) {
         const struct cs_loc *l = &e->v[i];
-        if (l->version != version || l->srv->state == CS_LOST || l->part >= np)
+        if (l->version != version || cs_loc_state(l) == CS_LOST || l->part >= np)
             continue;
         uint64_t bit = 1ull << l->part;
-        if (l->srv->state == CS_ONLINE) {
+        if (cs_loc_state(l) == CS_ONLINE) {
             *dups += (o & bit) != 0;
             o |= bit;
         }
@@ -279,7 +279,7 @@ static void drop_stale(struct master *M, const struct meta_chunk *c, const struc
     struct cs_chunk_locs *e = cs_locs_get(M, c->id);
     for (uint32_t i = 0; e && i < e->n;) {
         struct cs_loc l = e->v[i];
-        if (l.version != c->committed_version && l.srv->state == CS_ONLINE) {
+        if (l.version != c->committed_version && cs_loc_state(&l) == CS_ONLINE) {
             cn_log_info(MOD, "chunk %016llx: deleting version %llu on %s (current %llu)",
                         (unsigned long long)c->id, (unsigned long long)l.version, l.srv->name,
                         (unsigned long long)c->committed_version);
@@ -649,7 +649,7 @@ static void finish_move(struct health *H, const struct job *j)
         return;
     for (uint32_t i = 0; e && i < e->n; i++)
         if (e->v[i].srv == from && e->v[i].version == c.committed_version &&
-            from->state == CS_ONLINE) {
+            cs_loc_state(&e->v[i]) == CS_ONLINE) {
             cs_delete_part(M, from, j->chunk, c.committed_version, e->v[i].part);
             H->deletes_done++;
             return;
@@ -761,7 +761,7 @@ static void delete_surplus(struct health *H, const struct meta_chunk *c)
             for (uint32_t i = 0; i < e->n; i++) {
                 const struct cs_loc *l = &e->v[i];
                 if (l->part != p || l->version != c->committed_version ||
-                    l->srv->state != CS_ONLINE)
+                    cs_loc_state(l) != CS_ONLINE)
                     continue;
                 if (!keep || (loc_away(&g, keep) && !loc_away(&g, l)))
                     keep = l;
@@ -769,7 +769,7 @@ static void delete_surplus(struct health *H, const struct meta_chunk *c)
             for (uint32_t i = 0; keep && i < e->n;) {
                 const struct cs_loc *l = &e->v[i];
                 if (l != keep && l->part == p && l->version == c->committed_version &&
-                    l->srv->state == CS_ONLINE) {
+                    cs_loc_state(l) == CS_ONLINE) {
                     struct cs_server *ks = keep->srv;
                     cn_log_info(MOD, "chunk %016llx: deleting the second part %u on %s",
                                 (unsigned long long)c->id, p, l->srv->name);
@@ -800,7 +800,7 @@ static void delete_surplus(struct health *H, const struct meta_chunk *c)
         double worst = -1;
         for (uint32_t i = 0; e && i < e->n; i++) {
             const struct cs_loc *l = &e->v[i];
-            if (l->version != c->committed_version || l->srv->state != CS_ONLINE)
+            if (l->version != c->committed_version || cs_loc_state(l) != CS_ONLINE)
                 continue;
             double score;
             if (loc_away(&g, l))
@@ -844,9 +844,9 @@ static enum outcome ec_rebuild(struct health *H, const struct meta_chunk *c,
     uint32_t nsrc = 0;
     for (uint32_t i = 0; e && i < e->n; i++) {
         const struct cs_loc *l = &e->v[i];
-        if (l->version != c->committed_version || l->srv->state == CS_LOST || l->part >= np)
+        if (l->version != c->committed_version || cs_loc_state(l) == CS_LOST || l->part >= np)
             continue;
-        if (l->srv->state == CS_ONLINE && !(valid >> l->part & 1) && nsrc < EC_PARTS_MAX) {
+        if (cs_loc_state(l) == CS_ONLINE && !(valid >> l->part & 1) && nsrc < EC_PARTS_MAX) {
             srcs[nsrc].addr = cn_str_of(l->srv->addr);
             srcs[nsrc].part = l->part;
             if (!first || l->srv->src_jobs < first->src_jobs)
@@ -998,7 +998,7 @@ static enum outcome start_convert(struct health *H, uint64_t id)
     struct cs_chunk_locs *e = cs_locs_get(M, c.id);
     for (uint32_t i = 0; e && i < e->n && nsrc < 16; i++) {
         const struct cs_loc *l = &e->v[i];
-        if (l->version != c.committed_version || l->srv->state != CS_ONLINE)
+        if (l->version != c.committed_version || cs_loc_state(l) != CS_ONLINE)
             continue;
         srcs[nsrc].addr = cn_str_of(l->srv->addr);
         srcs[nsrc++].part = l->part;

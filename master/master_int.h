@@ -71,8 +71,12 @@ struct cs_disk_info {
     uint8_t uuid[16];
     char *path, *labels;
     uint64_t total, used, free;
-    uint8_t state;  /* as reported: 0 ok, 1 read-only, 2 draining ('*' in its config), 3 failed */
+    uint8_t state;  /* as reported: enum cn_disk_state */
     uint8_t marked; /* marked for removal through the master (`cairn disk remove`) */
+    /* CN_DISK_MISSING: since when (kept across heartbeats), and whether its
+     * parts were forgotten once CS_GRACE_MS ran out (cs_serv_tick) */
+    uint64_t missing_since_ms;
+    int forgotten;
 };
 
 struct cs_server {
@@ -221,6 +225,16 @@ struct cs_server *cs_server_by_id(struct master *M, uint64_t id);
 unsigned cs_live_copies(struct master *M, uint64_t chunk, uint64_t version);
 const char *cs_state_name(enum cs_state s);
 uint64_t cs_server_free(const struct cs_server *s);
+/* The state of one part's location: its server's, except that a part on a
+ * disk its online server reports missing is unreachable (not read, not a
+ * source, still counted) until CS_GRACE_MS forgets it, like the parts of an
+ * unreachable server. */
+enum cs_state cs_loc_state(const struct cs_loc *l);
+/* `cairn disk rescan [SERVER]`: send CS_CMD_DISK_RESCAN to the named online
+ * server, or every online one (server "" or NULL); the names asked are
+ * appended to `asked` (a JSON array). 0 or -ENOENT with a message in err. */
+struct json_t;
+int cs_rescan(struct master *M, const char *server, struct json_t *asked, char *err, size_t errlen);
 
 /* Part `l` is on a disk or server marked for removal (by the operator
  * through the master, or '*' in the chunkserver's config). */

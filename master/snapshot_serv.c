@@ -113,7 +113,7 @@ void snapshot_after_commit(struct master *M)
             struct cs_chunk_locs *e = cs_locs_get(M, cw->from);
             for (uint32_t k = 0; e && k < e->n; k++) {
                 const struct cs_loc *l = &e->v[k];
-                if (l->version != cw->version || l->srv->state != CS_ONLINE || !l->srv->conn)
+                if (l->version != cw->version || cs_loc_state(l) != CS_ONLINE || !l->srv->conn)
                     continue;
                 struct cn_cs_dup_part m = {cw->from, cw->version, l->part, cw->to};
                 struct dup_call *d = cn_xcalloc(1, sizeof(*d));

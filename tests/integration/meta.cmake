@@ -70,3 +70,12 @@ if(TARGET cairn AND TARGET cairn-chunkserver AND TARGET cairn-mount)
            COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/test_50_zones.sh ${CMAKE_BINARY_DIR}/bin)
   set_tests_properties(test_50_zones PROPERTIES TIMEOUT 240 RUN_SERIAL TRUE)
 endif()
+
+# A disk that vanishes under a running chunkserver (USB-HDD archive tier):
+# reported missing at once, repaired after the grace time, reopened by
+# `cairn disk rescan` and by the automatic retry without a restart.
+if(TARGET cairn AND TARGET cairn-chunkserver AND TARGET cairn-mount)
+  add_test(NAME test_49_disk_vanish
+           COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/test_49_disk_vanish.sh ${CMAKE_BINARY_DIR}/bin)
+  set_tests_properties(test_49_disk_vanish PROPERTIES TIMEOUT 300 RUN_SERIAL TRUE)
+endif()
