@@ -249,7 +249,15 @@ static void work_write(uv_work_t *w)
         memcpy(merged + m->offset, m->data.ptr, m->data.len);
         data = merged;
     }
-    r->local_rc = ls_append(ls, m->chunk, m->part, m->version, m->block, data, len);
+    struct ls_write wr = {.type = LS_REC_BLOCK,
+                          .flags = m->flags & CN_WF_COMPRESS ? LS_WRITE_COMPRESS : 0,
+                          .chunk = m->chunk,
+                          .part = m->part,
+                          .version = m->version,
+                          .block = m->block,
+                          .data = data,
+                          .len = len};
+    r->local_rc = ls_writev(ls, &wr, 1);
     free(merged);
 }
 

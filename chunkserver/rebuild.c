@@ -191,13 +191,15 @@ static void work(uv_work_t *w)
             break;
         }
         if (lens[m->part]) {
-            batch[nb] = (struct ls_write){.type = LS_REC_BLOCK,
-                                          .chunk = m->chunk,
-                                          .part = m->part,
-                                          .version = m->version,
-                                          .block = r,
-                                          .data = out[nb],
-                                          .len = (uint32_t)lens[m->part]};
+            batch[nb] =
+                (struct ls_write){.type = LS_REC_BLOCK,
+                                  .flags = m->flags & CN_WF_COMPRESS ? LS_WRITE_COMPRESS : 0,
+                                  .chunk = m->chunk,
+                                  .part = m->part,
+                                  .version = m->version,
+                                  .block = r,
+                                  .data = out[nb],
+                                  .len = (uint32_t)lens[m->part]};
             rb->bytes += lens[m->part];
             nb++;
         }

@@ -368,6 +368,7 @@ static void maybe_write(struct cs_copy *cp)
         struct ls_write *w = &cp->batch[cp->nbatch++];
         memset(w, 0, sizeof(*w));
         w->type = LS_REC_BLOCK;
+        w->flags = m->flags & CN_WF_COMPRESS ? LS_WRITE_COMPRESS : 0;
         w->chunk = m->chunk;
         w->part = m->part;
         w->version = m->version;

@@ -174,7 +174,7 @@ stable_used() { # the disks' total once three heartbeats in a row agree
 C class add zc --create "copies=2 compress=zstd" >/dev/null || fail "class add zc"
 mkdir "$mnt/zc"
 C class set "$mnt/zc" zc >/dev/null || fail "class set zc"
-yes "cairn keeps this line compressed on its disks; it repeats" | head -c $((16 << 20)) >"$work/text"
+head -c $((16 << 20)) < <(yes "cairn keeps this line compressed on its disks; it repeats") >"$work/text"
 want[zc/text]=$(sha "$work/text")
 u0=$(stable_used)
 T 60 cp "$work/text" "$mnt/zc/text" || fail "write zc/text"
