@@ -853,6 +853,8 @@ int lc_open(const char *master, const struct lc_options *o, struct lc **out, cha
         c->o.readahead_bytes = 8u << 20;
     if (!c->o.flush_idle_ms)
         c->o.flush_idle_ms = 1000;
+    if (!c->o.ec_slow_ms)
+        c->o.ec_slow_ms = 2000;
     snprintf(c->master_str, sizeof(c->master_str), "%s", master);
     if (cn_parse_addr(master, 9421, &c->master_addr)) {
         snprintf(err, errlen, "bad master address '%s' (expected HOST:PORT)", master);
@@ -865,6 +867,7 @@ int lc_open(const char *master, const struct lc_options *o, struct lc **out, cha
     pthread_mutex_init(&c->imu, NULL);
     pthread_mutex_init(&c->fmu, NULL);
     pthread_mutex_init(&c->ecmu, NULL);
+    pthread_mutex_init(&c->slowmu, NULL);
     pthread_cond_init(&c->fcv, NULL);
     uv_loop_init(&c->loop);
     uv_async_init(&c->loop, &c->wake, on_wake);
@@ -929,6 +932,7 @@ void lc_close(struct lc *c)
     free(c->m);
     ec_ctx_destroy(c->ec);
     pthread_mutex_destroy(&c->ecmu);
+    pthread_mutex_destroy(&c->slowmu);
     pthread_mutex_destroy(&c->qmu);
     pthread_mutex_destroy(&c->imu);
     pthread_mutex_destroy(&c->fmu);

@@ -101,6 +101,7 @@ struct rblk {
     uint64_t chunk, version;
     uint16_t part;
     uint32_t tried; /* index of the location asked */
+    int ec;         /* a data part of an EC chunk: a timeout marks its server slow */
     int users;      /* readers waiting on or copying from it (under rmu) */
     uint64_t gen;   /* the inode's write generation when it was fetched */
 };
@@ -345,13 +346,48 @@ static int ec_loc_of(const struct lc_loc *l, unsigned p)
 
 /* Block `row` of the part at location li, whole, into buf (LC_BLOCK_SIZE,
  * zero-filled past what is stored). A hole reads as zeros. */
+#define SLOW_PENALTY_MS 10000 /* a slow or failed part server is asked last this long */
+
+/* 1 if the server at addr was slow or failed within SLOW_PENALTY_MS. */
+static int slow_is(struct lc *c, const char *addr)
+{
+    uint64_t now = lc_now_ms();
+    int hit = 0;
+    pthread_mutex_lock(&c->slowmu);
+    for (size_t i = 0; i < sizeof(c->slow) / sizeof(c->slow[0]) && !hit; i++)
+        hit = c->slow[i].until > now && strcmp(c->slow[i].addr, addr) == 0;
+    pthread_mutex_unlock(&c->slowmu);
+    return hit;
+}
+
+/* Remember addr as slow: its entry, else a free or the oldest slot. */
+static void slow_mark(struct lc *c, const char *addr)
+{
+    uint64_t now = lc_now_ms();
+    size_t n = sizeof(c->slow) / sizeof(c->slow[0]), pick = 0;
+    pthread_mutex_lock(&c->slowmu);
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(c->slow[i].addr, addr) == 0) {
+            pick = i;
+            break;
+        }
+        if (c->slow[i].until < c->slow[pick].until)
+            pick = i;
+    }
+    snprintf(c->slow[pick].addr, sizeof(c->slow[pick].addr), "%s", addr);
+    c->slow[pick].until = now + SLOW_PENALTY_MS;
+    pthread_mutex_unlock(&c->slowmu);
+}
+
+/* Row `row` of the part at l->addr[li] into buf. A server that does not
+ * answer within timeout_ms, or fails, is remembered as slow. */
 static int ec_part_block(struct lc *c, const struct lc_loc *l, uint32_t li, uint32_t row,
-                         uint8_t *buf)
+                         uint8_t *buf, uint32_t timeout_ms)
 {
     struct lc_op op;
     lc_op_init(&op);
     encode_read(&op, l, li, row, 0, 0);
-    op.timeout_ms = c->o.cs_timeout_ms;
+    op.timeout_ms = timeout_ms;
     lc_wait_call(c, &op);
     const uint8_t *d;
     uint32_t n = 0;
@@ -363,6 +399,8 @@ static int ec_part_block(struct lc *c, const struct lc_loc *l, uint32_t li, uint
     }
     memset(buf + (rc ? 0 : n), 0, LC_BLOCK_SIZE - (rc ? 0 : n));
     lc_op_release(&op);
+    if (rc && rc != -ENOENT && rc != -ENODATA)
+        slow_mark(c, l->addr[li]);
     return rc;
 }
 
@@ -372,7 +410,11 @@ static int ec_read_block(struct lc *c, const struct lc_loc *l, uint32_t block, u
     unsigned k = l->ec_k, m = l->ec_m, want = block % k;
     uint32_t row = block / k;
     int li = ec_loc_of(l, want);
-    if (li >= 0 && ec_part_block(c, l, (uint32_t)li, row, buf) == 0) {
+    /* the data part, unless its server was slow lately: then the row is
+     * decoded from the others straight away (a stopped or overloaded disk
+     * costs ec_slow_ms once, not on every block) */
+    if (li >= 0 && !slow_is(c, l->addr[li]) &&
+        ec_part_block(c, l, (uint32_t)li, row, buf, c->o.ec_slow_ms) == 0) {
         LC_STAT_ADD(c, blocks_read, 1);
         return 0;
     }
@@ -383,22 +425,36 @@ static int ec_read_block(struct lc *c, const struct lc_loc *l, uint32_t block, u
         return rc;
     void *parts[EC_PARTS_MAX] = {0};
     unsigned have = 0;
-    for (unsigned p = 0; p < k + m && have < k && rc == 0; p++) {
-        int pl = p == want ? -1 : ec_loc_of(l, p);
-        if (pl < 0)
-            continue;
-        uint8_t *pb = aligned_alloc(64, LC_BLOCK_SIZE);
-        if (!pb) {
-            rc = -ENOMEM;
-            break;
+    uint64_t tried = li >= 0 && !slow_is(c, l->addr[li]) ? 1ull << want : 0;
+    /* pass 0: parts on servers not slow lately; pass 1: the others, and
+     * the data part itself when it was only skipped for being slow */
+    for (unsigned pass = 0; pass < 2 && have < k && rc == 0; pass++)
+        for (unsigned p = 0; p < k + m && have < k && rc == 0; p++) {
+            int pl = tried >> p & 1 ? -1 : ec_loc_of(l, p);
+            if (pl < 0 || (pass == 0 && slow_is(c, l->addr[pl])))
+                continue;
+            tried |= 1ull << p;
+            if (p == want) {
+                if (ec_part_block(c, l, (uint32_t)pl, row, buf, c->o.cs_timeout_ms) == 0) {
+                    for (unsigned q = 0; q < k + m; q++)
+                        free(parts[q]);
+                    LC_STAT_ADD(c, blocks_read, 1);
+                    return 0;
+                }
+                continue;
+            }
+            uint8_t *pb = aligned_alloc(64, LC_BLOCK_SIZE);
+            if (!pb) {
+                rc = -ENOMEM;
+                break;
+            }
+            if (ec_part_block(c, l, (uint32_t)pl, row, pb, c->o.cs_timeout_ms) == 0) {
+                parts[p] = pb;
+                have++;
+            } else {
+                free(pb);
+            }
         }
-        if (ec_part_block(c, l, (uint32_t)pl, row, pb) == 0) {
-            parts[p] = pb;
-            have++;
-        } else {
-            free(pb);
-        }
-    }
     if (rc == 0 && have < k) {
         cn_log_warn("read", "chunk %016llx v%llu row %u: only %u of %u parts readable",
                     (unsigned long long)l->chunk, (unsigned long long)l->version, row, have, k);
@@ -491,6 +547,8 @@ static void rblk_done(struct lc_op *op)
 {
     struct rblk *rb = op->ud;
     struct lc_fh *fh = rb->fh;
+    if (rb->ec && op->status == -ETIMEDOUT)
+        slow_mark(fh->c, op->addr);
     pthread_mutex_lock(&fh->rmu);
     rb->done = 1;
     pthread_cond_broadcast(&fh->rcv);
@@ -527,17 +585,18 @@ static void ra_issue(struct lc_fh *fh, uint64_t fblock)
     uint32_t block = (uint32_t)(fblock % LC_BLOCKS_PER_CHUNK);
     if (l.ec_k) { /* the data part's block; a failure goes to the degraded read */
         int li = ec_loc_of(&l, block % l.ec_k);
-        if (li < 0) {
+        if (li < 0 || slow_is(fh->c, l.addr[li])) { /* the reader decodes it */
             free(rb);
             return;
         }
         rb->tried = (uint32_t)li;
+        rb->ec = 1;
         encode_read(&rb->op, &l, rb->tried, block / l.ec_k, 0, 0);
     } else {
         rb->tried = loc_spread(&l, fblock, 0);
         encode_read(&rb->op, &l, rb->tried, block, 0, 0);
     }
-    rb->op.timeout_ms = fh->c->o.cs_timeout_ms;
+    rb->op.timeout_ms = rb->ec ? fh->c->o.ec_slow_ms : fh->c->o.cs_timeout_ms;
     rb->op.done = rblk_done;
     rb->op.ud = rb;
     rb->next = fh->ra;

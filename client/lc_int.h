@@ -111,6 +111,13 @@ struct lc {
     /* erasure coding (lc_file.c): created at the first EC chunk */
     pthread_mutex_t ecmu;
     struct ec_ctx *ec;
+    /* EC reads (lc_file.c): part servers that were slow or failed lately
+     * are not asked first (degraded read straight away) until `until` */
+    pthread_mutex_t slowmu;
+    struct {
+        char addr[128];
+        uint64_t until;
+    } slow[8];
 };
 
 /* ---- lc_core.c ---- */

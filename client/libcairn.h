@@ -54,6 +54,7 @@ struct lc_options {
     uint32_t readahead_bytes;    /* largest read-ahead window (default 8 MiB) */
     uint32_t flush_idle_ms;      /* commit a write session idle this long (default 1000) */
     const char *name;            /* sent in HELLO (e.g. "cairn-mount@host") */
+    uint32_t ec_slow_ms; /* an EC data part slower than this is rebuilt from the others (2000) */
 };
 
 /* Connect to the master at "host:port". 0 with *out, or -errno with a

@@ -50,6 +50,7 @@ struct mopts {
     unsigned master_timeout; /* seconds */
     unsigned connect_timeout;
     unsigned cs_timeout;
+    unsigned ec_slow_ms;
     double attr_timeout, entry_timeout;
     unsigned write_buffer_mb, readahead_mb;
     char *log_file;
@@ -136,6 +137,7 @@ static const struct fuse_opt mount_opts[] = {
     OPT("master_timeout=%u", master_timeout),
     OPT("connect_timeout=%u", connect_timeout),
     OPT("cs_timeout=%u", cs_timeout),
+    OPT("ec_slow=%u", ec_slow_ms),
     OPT("attr_timeout=%lf", attr_timeout),
     OPT("entry_timeout=%lf", entry_timeout),
     OPT("write_buffer=%u", write_buffer_mb),
@@ -842,6 +844,8 @@ static void usage(FILE *f)
                "then EIO (60)\n"
                "  connect_timeout=S     the master must answer at mount time within S seconds (5)\n"
                "  cs_timeout=S          one chunkserver request (30)\n"
+               "  ec_slow=MS            an erasure-coded part slower than MS is rebuilt from "
+               "the others (2000)\n"
                "  attr_timeout=S        kernel attribute cache (1.0)\n"
                "  entry_timeout=S       kernel name cache (1.0)\n"
                "  write_buffer=MiB      buffered writes per file before a commit (64)\n"
@@ -1007,7 +1011,8 @@ int main(int argc, char **argv)
                             .cs_timeout_ms = mo.cs_timeout * 1000u,
                             .write_buffer_bytes = (uint64_t)mo.write_buffer_mb << 20,
                             .readahead_bytes = mo.readahead_mb << 20,
-                            .name = name};
+                            .name = name,
+                            .ec_slow_ms = mo.ec_slow_ms};
     static struct mnt mnt; /* large (the nocap table): not on the stack */
     mnt.attr_timeout = mo.attr_timeout;
     mnt.entry_timeout = mo.entry_timeout;

@@ -8,6 +8,8 @@
 #     growing truncates, read back exactly.
 #  3. Every pattern of 1 or 2 SIGKILLed servers leaves every file
 #     byte-identical (degraded reads rebuild what is missing).
+#  3b. A SIGSTOPped data server: its blocks are decoded from the other
+#     parts once it has not answered within ec_slow (2 s).
 #  4. Repair: after one server is SIGKILLed, every chunk gets its 6 parts
 #     back (the missing part rebuilt from 4 others on the 7th server), the
 #     data reads back, and when the server returns its extra parts go.
@@ -120,6 +122,27 @@ got=$(msha "$mnt/e/two") || fail "degraded read of two"
 [ "$got" = "$two_sha" ] || fail "two reads wrong with $s0 and $s1 down"
 "$local_sh" start --dir "$dir" "$s0" >/dev/null
 "$local_sh" start --dir "$dir" "$s1" >/dev/null
+wait_online 7
+
+step "a stopped data server: its blocks are decoded from the others after ec_slow"
+head -c $((4 << 20)) /dev/urandom >"$work/slow"
+T 60 cp "$work/slow" "$mnt/e/slow" || fail "write e/slow"
+slow_sha=$(sha "$work/slow")
+stopped=$(cj info "$mnt/e/slow" | jq -r '.chunks[0].parts[] | select(.part == 0) | .server')
+spid=$(cat "$dir/run/$stopped.pid")
+drop_caches
+kill -STOP "$spid"
+t0=$(date +%s%N)
+# 16 rows with part 0 on a stopped (not dead: it accepts connections)
+# server: a read that waited the 30 s chunkserver timeout would not finish
+got=$(T 15 sha256sum "$mnt/e/slow" | cut -d' ' -f1) || {
+  kill -CONT "$spid"
+  fail "reading e/slow with $stopped stopped took over 15 s"
+}
+ms=$((($(date +%s%N) - t0) / 1000000))
+kill -CONT "$spid"
+[ "$got" = "$slow_sha" ] || fail "e/slow reads wrong with $stopped stopped"
+echo "4 MiB read in $ms ms with $stopped (part 0) stopped"
 wait_online 7
 
 step "repair: one server killed, every chunk back to 6 parts"
