@@ -73,6 +73,9 @@ int cs_part_clone(struct ls *src, uint64_t chunk, uint16_t part, uint64_t versio
             rc = 0;
     }
     uint8_t *buf = rc ? NULL : cn_xmalloc((size_t)BATCH * LS_BLOCK_MAX);
+    /* a part stored in fewer bytes than its length was compressed (or has
+     * holes): store the clone compressed too, where that saves space */
+    int wflags = rc == 0 && pi.stored_bytes < pi.size ? LS_WRITE_COMPRESS : 0;
     struct ls_write wv[BATCH + 1];
     size_t n = 0;
     uint32_t nblocks = (uint32_t)((pi.size + LS_BLOCK_MAX - 1) / LS_BLOCK_MAX);
@@ -87,6 +90,7 @@ int cs_part_clone(struct ls *src, uint64_t chunk, uint16_t part, uint64_t versio
                 break;
             }
             wv[n++] = (struct ls_write){.type = LS_REC_BLOCK,
+                                        .flags = wflags,
                                         .chunk = dst_chunk,
                                         .part = part,
                                         .version = version,

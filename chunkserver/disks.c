@@ -479,7 +479,8 @@ static int part_found(struct cs_ctx *ctx, uint16_t i, uint64_t chunk, uint16_t p
                     (unsigned long long)chunk, part, ctx->disks[r->disk].path,
                     (unsigned long long)r->version, ctx->disks[i].path,
                     (unsigned long long)version);
-        if (version <= r->version || r->busy)
+        /* a write session (version 0) stays on the disk its blocks went to */
+        if (version <= r->version || r->busy || r->version == 0)
             return 0;
         r->disk = i;
         r->version = version;

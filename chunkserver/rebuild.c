@@ -223,7 +223,10 @@ static void work(uv_work_t *w)
             fail(rb, rc, "commit on disk %s: %s", rb->disk->path, ls_strerror(rc));
     }
 out:
-    if (rb->rc && rb->rc != -ESTALE) {
+    struct ls_part_info pi;
+    if (rb->rc && rb->rc != -ESTALE &&
+        !(ls_part_stat(rb->disk->ls, m->chunk, m->part, &pi) == 0 && pi.committed &&
+          pi.version >= m->version)) {
         /* prep() dropped everything at or below the version: what is left
          * there is this attempt's uncommitted blocks, which nobody would
          * ever commit or count */

@@ -174,7 +174,8 @@ static void copy_put(struct cs_copy *cp)
 {
     if (--cp->refs)
         return;
-    if (cp->rc && cp->prepared && !cp->cleaned && cp->disk->ls) {
+    if (cp->rc && cp->rc != -ESTALE && cp->prepared && !cp->committed && !cp->cleaned &&
+        cp->disk->ls) {
         /* decision 4: the blocks written so far would stay on the disk,
          * uncommitted and uncounted, until a restart; drop them first */
         cp->cleaned = 1;
@@ -264,7 +265,12 @@ static void work_batch(uv_work_t *w)
 static void work_cleanup(uv_work_t *w)
 {
     struct cs_copy *cp = w->data;
-    int rc = ls_delete(cp->disk->ls, cp->cmd.chunk, cp->cmd.part, cp->cmd.version);
+    struct ls_part_info pi;
+    int rc = ls_part_stat(cp->disk->ls, cp->cmd.chunk, cp->cmd.part, &pi);
+    if (rc == 0 && pi.committed && pi.version >= cp->cmd.version)
+        rc = 0; /* committed meanwhile by someone else: nothing of ours to drop */
+    else if (rc == 0)
+        rc = ls_delete(cp->disk->ls, cp->cmd.chunk, cp->cmd.part, cp->cmd.version);
     cp->wrc = rc == -ENOENT ? 0 : rc;
 }
 
@@ -320,8 +326,8 @@ static void batch_done(uv_work_t *w, int status)
             cp->bytes += s->len;
         }
     }
-    if (!cp->rc && cp->batch_commit)
-        cp->committed = 1;
+    if (!cp->wrc && !status && cp->batch_commit)
+        cp->committed = 1; /* durable, even if the copy was cancelled meanwhile */
     else if (!cp->rc) {
         fill_window(cp);
         maybe_write(cp);
@@ -532,6 +538,12 @@ void cs_copy_start(struct cs_ctx *ctx, struct cn_conn *c, uint64_t session, uint
                    o->src);
             return;
         }
+    if (cs_rebuild_running(ctx, m->chunk, m->part)) {
+        refuse(c, req_id, CN_ST_EAGAIN,
+               "copy chunk %016llx part %u from %s: a rebuild of this part is running",
+               (unsigned long long)m->chunk, m->part, src);
+        return;
+    }
     int created = 0;
     struct cs_partref *p = cs_part_find(ctx, m->chunk, m->part);
     if (p && p->version > m->version) {

@@ -399,8 +399,9 @@ static int ec_part_block(struct lc *c, const struct lc_loc *l, uint32_t li, uint
     }
     memset(buf + (rc ? 0 : n), 0, LC_BLOCK_SIZE - (rc ? 0 : n));
     lc_op_release(&op);
-    if (rc && rc != -ENOENT && rc != -ENODATA)
-        slow_mark(c, l->addr[li]);
+    if (rc == -ETIMEDOUT || rc == -ECONNREFUSED || rc == -ECONNRESET || rc == -ECONNABORTED ||
+        rc == -EPIPE || rc == -EHOSTUNREACH || rc == -ENETUNREACH || rc == -ENOTCONN)
+        slow_mark(c, l->addr[li]); /* the server, not the part: its other parts too */
     return rc;
 }
 
@@ -413,8 +414,8 @@ static int ec_read_block(struct lc *c, const struct lc_loc *l, uint32_t block, u
     /* the data part, unless its server was slow lately: then the row is
      * decoded from the others straight away (a stopped or overloaded disk
      * costs ec_slow_ms once, not on every block) */
-    if (li >= 0 && !slow_is(c, l->addr[li]) &&
-        ec_part_block(c, l, (uint32_t)li, row, buf, c->o.ec_slow_ms) == 0) {
+    int asked = li >= 0 && !slow_is(c, l->addr[li]);
+    if (asked && ec_part_block(c, l, (uint32_t)li, row, buf, c->o.ec_slow_ms) == 0) {
         LC_STAT_ADD(c, blocks_read, 1);
         return 0;
     }
@@ -425,7 +426,7 @@ static int ec_read_block(struct lc *c, const struct lc_loc *l, uint32_t block, u
         return rc;
     void *parts[EC_PARTS_MAX] = {0};
     unsigned have = 0;
-    uint64_t tried = li >= 0 && !slow_is(c, l->addr[li]) ? 1ull << want : 0;
+    uint64_t tried = asked ? 1ull << want : 0;
     /* pass 0: parts on servers not slow lately; pass 1: the others, and
      * the data part itself when it was only skipped for being slow */
     for (unsigned pass = 0; pass < 2 && have < k && rc == 0; pass++)
@@ -586,6 +587,7 @@ static void ra_issue(struct lc_fh *fh, uint64_t fblock)
     if (l.ec_k) { /* the data part's block; a failure goes to the degraded read */
         int li = ec_loc_of(&l, block % l.ec_k);
         if (li < 0 || slow_is(fh->c, l.addr[li])) { /* the reader decodes it */
+            lc_op_release(&rb->op);
             free(rb);
             return;
         }
@@ -798,16 +800,16 @@ static void send_block(struct lc_inode *in, struct lc_wsess *ws, uint32_t bno)
     w->in = in;
     w->ws = ws;
     uint32_t len = b->hi - b->lo;
-    struct cn_write_block m = {ws->chunk,
-                               ws->version,
-                               ws->part,
-                               bno,
-                               b->lo,
-                               ec_crc32c(0, b->data + b->lo, len),
-                               hops,
-                               chain_hops(ws, hops),
-                               {b->data + b->lo, len},
-                               ws->wflags};
+    struct cn_write_block m = {.chunk = ws->chunk,
+                               .version = ws->version,
+                               .part = ws->part,
+                               .block = bno,
+                               .offset = b->lo,
+                               .crc = ec_crc32c(0, b->data + b->lo, len),
+                               .flags = ws->wflags,
+                               .chain = hops,
+                               .nchain = chain_hops(ws, hops),
+                               .data = {b->data + b->lo, len}};
     lc_encode_framed(&w->op, CN_MSG_WRITE_BLOCK, &m, len + 64 + 300u * m.nchain);
     snprintf(w->op.addr, sizeof(w->op.addr), "%s", ws->chain[0]);
     w->op.timeout_ms = in->c->o.cs_timeout_ms;
@@ -1081,9 +1083,13 @@ static void ec_send(struct lc_inode *in, struct lc_wsess *ws, unsigned part, uin
     lc_op_init(&w->op);
     w->in = in;
     w->ws = ws;
-    struct cn_write_block m = {
-        ws->chunk, ws->version, (uint16_t)part, row,       0, ec_crc32c(0, data, len),
-        NULL,      0,           {data, len},    ws->wflags};
+    struct cn_write_block m = {.chunk = ws->chunk,
+                               .version = ws->version,
+                               .part = (uint16_t)part,
+                               .block = row,
+                               .crc = ec_crc32c(0, data, len),
+                               .flags = ws->wflags,
+                               .data = {data, len}};
     lc_encode_framed(&w->op, CN_MSG_WRITE_BLOCK, &m, len + 64);
     snprintf(w->op.addr, sizeof(w->op.addr), "%s", ws->chain[part]);
     w->op.timeout_ms = in->c->o.cs_timeout_ms;

@@ -517,11 +517,11 @@ static const struct field d_read_block_r_f[] = {F(FK_U32, cn_read_block_r, crc),
                                                 F(FK_BYTES, cn_read_block_r, data), FEND};
 DESC(d_read_block_r, cn_read_block_r);
 static const struct field d_write_block_f[] = {
-    F(FK_U64, cn_write_block, chunk),         F(FK_U64, cn_write_block, version),
-    F(FK_U16, cn_write_block, part),          F(FK_U32, cn_write_block, block),
-    F(FK_U32, cn_write_block, offset),        F(FK_U32, cn_write_block, crc),
-    FA(cn_write_block, chain, nchain, d_hop), F(FK_BYTES, cn_write_block, data),
-    F(FK_U8, cn_write_block, flags),          FEND};
+    F(FK_U64, cn_write_block, chunk),  F(FK_U64, cn_write_block, version),
+    F(FK_U16, cn_write_block, part),   F(FK_U32, cn_write_block, block),
+    F(FK_U32, cn_write_block, offset), F(FK_U32, cn_write_block, crc),
+    F(FK_U8, cn_write_block, flags),   FA(cn_write_block, chain, nchain, d_hop),
+    F(FK_BYTES, cn_write_block, data), FEND};
 DESC(d_write_block, cn_write_block);
 static const struct field d_commit_part_f[] = {
     F(FK_U64, cn_commit_part, chunk),         F(FK_U64, cn_commit_part, version),
@@ -731,6 +731,7 @@ static const struct field d_cs_convert_f[] = {F(FK_U64, cn_cs_convert, chunk),
                                               FA(cn_cs_convert, srcs, nsrcs, d_cs_src),
                                               FA(cn_cs_convert, targets, ntargets, d_cs_src),
                                               F(FK_U8, cn_cs_convert, flags),
+                                              F(FK_U8, cn_cs_convert, decode),
                                               FEND};
 DESC(d_cs_convert, cn_cs_convert);
 static const struct field d_adm_class_f[] = {F(FK_U8, cn_adm_class, op),

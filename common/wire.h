@@ -563,10 +563,10 @@ struct cn_write_block {
     uint64_t chunk, version;
     uint16_t part;
     uint32_t block, offset, crc;
+    uint8_t flags; /* CN_WF_*; forwarded along the chain */
     struct cn_hop *chain;
     uint32_t nchain;
-    struct cn_bytes data;
-    uint8_t flags; /* CN_WF_*; forwarded along the chain */
+    struct cn_bytes data; /* the raw tail of the frame */
 };
 struct cn_commit_part {
     uint64_t chunk, version;
@@ -839,6 +839,7 @@ struct cn_cs_rebuild_part { /* CS_CMD_REBUILD_PART */
     uint32_t nsrcs;
     uint8_t flags; /* CN_WF_* for the part written here */
 };
+#define CN_CONVERT_COPIES_MAX 16     /* CS_CMD_CONVERT decode: most copies written */
 struct cn_cs_convert {               /* CS_CMD_CONVERT */
     uint64_t chunk, version, length; /* the replicated chunk (read from srcs, part 0) */
     uint64_t new_chunk;              /* written as ec=K+M, version 1: part i on targets[i] */
@@ -847,7 +848,9 @@ struct cn_cs_convert {               /* CS_CMD_CONVERT */
     uint32_t nsrcs;
     struct cn_cs_src *targets;
     uint32_t ntargets;
-    uint8_t flags; /* CN_WF_* for the parts' WRITE_BLOCKs */
+    uint8_t flags;  /* CN_WF_* for the parts' WRITE_BLOCKs */
+    uint8_t decode; /* 1: the reverse: the ec=K+M chunk (srcs: its parts) is written
+                       as copies of new_chunk (part 0, version 1) on every target */
 };
 struct cn_adm_class { /* ADM_CLASS */
     uint8_t op;

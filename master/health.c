@@ -88,9 +88,12 @@ struct job {
     uint16_t part;
     struct cs_server *src, *dst;
     int detached; /* the health loop went away: free on reply, touch nothing */
-    /* JOB_CONVERT: the coded chunk being written, and part i's server */
+    /* JOB_CONVERT: the coded chunk being written, and part i's server;
+     * decode: copies=ncopies written from the ec=k+m chunk, one per target */
     uint64_t new_chunk;
     uint8_t k, m;
+    int decode;
+    unsigned ncopies;
     struct cs_server *targets[EC_PARTS_MAX];
 };
 
@@ -391,6 +394,9 @@ static int scan_fn(void *ctx, const struct meta_chunk *c)
             q_push(&H->next_repair[spare < NSPARE ? spare : NSPARE - 1], c->id);
         } else if (ec_dups) {
             q_push(&H->next_delete, c->id);
+        } else if (x->active && g.target.kind == CN_LAYOUT_COPIES &&
+                   meta_chunk_shared(M->meta, c->id) == 0) {
+            q_push(&H->next_convert, c->id); /* its state wants copies again */
         }
         return 0;
     }
@@ -514,16 +520,22 @@ struct target_ctx {
     uint64_t bytes;
     const struct chunk_goal *g; /* labels; NULL: any */
     unsigned part;
-    unsigned cap; /* parts per zone (placement.c); 0: no zone rule */
-    int busy_ok;  /* 1: servers without a free job slot count too */
+    unsigned cap;     /* parts per zone (placement.c); 0: no zone rule */
+    uint64_t version; /* the chunk's committed version (zone_load) */
+    int busy_ok;      /* 1: servers without a free job slot count too */
 };
 
-/* Parts of the chunk on online servers in s's zone. */
-static unsigned zone_load(const struct cs_chunk_locs *e, const struct cs_server *s)
+/* Parts of the chunk that stay (current version, online, not leaving) in
+ * s's zone: a copy about to be deleted does not hold its zone's place. */
+static unsigned zone_load(const struct cs_chunk_locs *e, uint64_t version,
+                          const struct cs_server *s)
 {
     unsigned n = 0;
-    for (uint32_t i = 0; e && i < e->n; i++)
-        n += e->v[i].srv->state == CS_ONLINE && placement_same_zone(e->v[i].srv, s);
+    for (uint32_t i = 0; e && i < e->n; i++) {
+        const struct cs_loc *l = &e->v[i];
+        n += l->version == version && cs_loc_state(l) == CS_ONLINE && !cs_loc_leaving(l) &&
+             placement_same_zone(l->srv, s);
+    }
     return n;
 }
 
@@ -532,7 +544,7 @@ static int target_ok(struct master *M, const struct cs_server *s, void *ctx)
     const struct target_ctx *t = ctx;
     return server_writable(s) && (t->busy_ok || server_can(M, s, 0)) && !holds_chunk(t->e, s) &&
            writable_free(s) > t->bytes && (!t->g || class_server_ok(t->g, t->part, s)) &&
-           (!t->cap || zone_load(t->e, s) < t->cap);
+           (!t->cap || zone_load(t->e, t->version, s) < t->cap);
 }
 
 /* A target for a new copy, weighted by writable free space (placement.c),
@@ -542,11 +554,15 @@ static int target_ok(struct master *M, const struct cs_server *s, void *ctx)
  * share already: a server that is busy now must not turn into a lasting
  * zone violation. */
 static struct cs_server *pick_target(struct master *M, const struct cs_chunk_locs *e,
-                                     uint64_t bytes, const struct chunk_goal *g, unsigned part,
-                                     int any_labels)
+                                     uint64_t version, uint64_t bytes, const struct chunk_goal *g,
+                                     unsigned part, int any_labels)
 {
-    struct target_ctx t = {
-        e, bytes, any_labels ? NULL : g, part, placement_zone_cap(g, placement_zones(M)), 0};
+    struct target_ctx t = {.e = e,
+                           .bytes = bytes,
+                           .g = any_labels ? NULL : g,
+                           .part = part,
+                           .cap = placement_zone_cap(g, placement_zones(M)),
+                           .version = version};
     struct cs_server *s = placement_draw(M, target_ok, &t, writable_free);
     if (s || !t.cap)
         return s;
@@ -870,9 +886,9 @@ static enum outcome ec_rebuild(struct health *H, const struct meta_chunk *c,
     if (!server_can(M, first, 1))
         return NOT_NOW;
     uint64_t part_bytes = c->length / k + EC_BLOCK_SIZE;
-    struct cs_server *dst = pick_target(M, e, part_bytes, g, missing, 0);
+    struct cs_server *dst = pick_target(M, e, c->committed_version, part_bytes, g, missing, 0);
     if (!dst && g->mode == CN_MODE_LOOSE)
-        dst = pick_target(M, e, part_bytes, g, missing, 1);
+        dst = pick_target(M, e, c->committed_version, part_bytes, g, missing, 1);
     if (!dst)
         return NOT_NOW;
     struct cn_cs_rebuild_part m = {c->id,
@@ -927,11 +943,27 @@ int health_converting(struct master *M, uint64_t chunk)
     return 0;
 }
 
+/* Servers the conversion writes to, and the part each holds. */
+static unsigned convert_ntargets(const struct job *j)
+{
+    return j->decode ? j->ncopies : (unsigned)j->k + j->m;
+}
+
 static void convert_discard(struct master *M, const struct job *j)
 {
-    for (unsigned p = 0; p < (unsigned)j->k + j->m; p++)
+    for (unsigned p = 0; p < convert_ntargets(j); p++)
         if (j->targets[p]->state == CS_ONLINE)
-            cs_delete_part(M, j->targets[p], j->new_chunk, 1, (uint16_t)p);
+            cs_delete_part(M, j->targets[p], j->new_chunk, 1, j->decode ? 0 : (uint16_t)p);
+}
+
+/* "ec=4+2", or "copies=2" for a decode */
+static const char *convert_layout(const struct job *j, char *buf, size_t len)
+{
+    if (j->decode)
+        snprintf(buf, len, "copies=%u", j->ncopies);
+    else
+        snprintf(buf, len, "ec=%u+%u", j->k, j->m);
+    return buf;
 }
 
 static void on_convert_reply(struct cn_conn *c, int status, const struct cn_frame_hdr *h,
@@ -956,17 +988,23 @@ static void on_convert_reply(struct cn_conn *c, int status, const struct cn_fram
     }
     if (rc == 0 && (rc = turn_begin(M)) == 0) {
         uint8_t layout[3] = {CN_LAYOUT_EC, j->k, j->m};
+        if (j->decode) {
+            layout[0] = CN_LAYOUT_COPIES;
+            layout[1] = (uint8_t)j->ncopies;
+            layout[2] = 0;
+        }
         rc =
             meta_chunk_convert(M->meta, j->chunk, j->version, j->new_chunk, layout, &M->turn.freed);
     }
     if (rc == 0) {
-        for (unsigned p = 0; p < (unsigned)j->k + j->m; p++)
-            cs_loc_set(M, j->new_chunk, j->targets[p], (uint16_t)p, 0xFFFF, 1);
+        for (unsigned p = 0; p < convert_ntargets(j); p++)
+            cs_loc_set(M, j->new_chunk, j->targets[p], j->decode ? 0 : (uint16_t)p, 0xFFFF, 1);
         H->converts_done++;
         rate_account(H, j->bytes);
-        cn_log_info(MOD, "converted chunk %016llx v%llu to %016llx (ec=%u+%u) on %s..., %llu ms",
+        char d[32];
+        cn_log_info(MOD, "converted chunk %016llx v%llu to %016llx (%s) on %s..., %llu ms",
                     (unsigned long long)j->chunk, (unsigned long long)j->version,
-                    (unsigned long long)j->new_chunk, j->k, j->m, j->dst->name,
+                    (unsigned long long)j->new_chunk, convert_layout(j, d, sizeof(d)), j->dst->name,
                     (unsigned long long)ms);
     } else {
         H->converts_failed++;
@@ -988,15 +1026,19 @@ static enum outcome start_convert(struct health *H, uint64_t id)
     if (!chunk_ready(H, id, 0, &c))
         return DONE;
     class_goal(M, &c, 0, &g);
-    if (g.ec || g.target.kind != CN_LAYOUT_EC || class_layout_codable(&g.target, NULL, 0) ||
+    /* copies -> ec=K+M (encode), or ec=K+M -> copies (decode) */
+    int decode = g.ec && g.target.kind == CN_LAYOUT_COPIES;
+    if ((!decode &&
+         (g.ec || g.target.kind != CN_LAYOUT_EC || class_layout_codable(&g.target, NULL, 0))) ||
+        (decode && (g.target.k < 1 || g.target.k > CN_CONVERT_COPIES_MAX)) ||
         meta_chunk_shared(M->meta, c.id) != 0)
         return DONE;
-    unsigned k = g.target.k, np = (unsigned)g.target.k + g.target.m;
-    struct cn_cs_src srcs[16], tgts[EC_PARTS_MAX];
+    unsigned nt = decode ? g.target.k : (unsigned)g.target.k + g.target.m;
+    struct cn_cs_src srcs[EC_PARTS_MAX + 8], tgts[EC_PARTS_MAX];
     struct cs_server *src = NULL;
     uint32_t nsrc = 0;
     struct cs_chunk_locs *e = cs_locs_get(M, c.id);
-    for (uint32_t i = 0; e && i < e->n && nsrc < 16; i++) {
+    for (uint32_t i = 0; e && i < e->n && nsrc < EC_PARTS_MAX + 8; i++) {
         const struct cs_loc *l = &e->v[i];
         if (l->version != c.committed_version || cs_loc_state(l) != CS_ONLINE)
             continue;
@@ -1005,15 +1047,15 @@ static enum outcome start_convert(struct health *H, uint64_t id)
         if (!src || l->srv->src_jobs < src->src_jobs)
             src = l->srv;
     }
-    if (!nsrc)
+    if (!nsrc || (decode && nsrc < g.layout.k))
         return DONE;
-    /* the K + M servers where the target state's labels put its parts */
+    /* the servers where the target state's labels put its parts */
     struct chunk_goal tg = g;
     tg.layout = g.target;
-    tg.ec = 1;
-    tg.copies = np;
+    tg.ec = !decode;
+    tg.copies = nt;
     struct cs_server *pick[EC_PARTS_MAX];
-    if (placement_pick_goal(M, &tg, np, pick) < np || !server_can(M, pick[0], 0) ||
+    if (placement_pick_goal(M, &tg, nt, pick) < nt || !server_can(M, pick[0], 0) ||
         !server_can(M, src, 1))
         return NOT_NOW;
     if (H->conv_id_next == H->conv_id_end) {
@@ -1036,26 +1078,29 @@ static enum outcome start_convert(struct health *H, uint64_t id)
     j->dst = pick[0];
     j->start_ms = cn_now_ms();
     j->new_chunk = H->conv_id_next++;
-    j->k = (uint8_t)k;
-    j->m = g.target.m;
-    for (unsigned p = 0; p < np; p++) {
+    j->decode = decode;
+    j->ncopies = decode ? nt : 0;
+    j->k = decode ? g.layout.k : g.target.k;
+    j->m = decode ? g.layout.m : g.target.m;
+    for (unsigned p = 0; p < nt; p++) {
         j->targets[p] = pick[p];
         tgts[p].addr = cn_str_of(pick[p]->addr);
-        tgts[p].part = (uint16_t)p;
+        tgts[p].part = decode ? 0 : (uint16_t)p;
     }
     struct cn_cs_convert m = {
-        c.id,    c.committed_version, c.length, j->new_chunk, j->k, j->m, srcs, nsrc, tgts, np,
-        g.wflags};
+        c.id,     c.committed_version, c.length, j->new_chunk, j->k, j->m, srcs, nsrc, tgts, nt,
+        g.wflags, (uint8_t)decode};
     if (cn_conn_call(pick[0]->conn, CN_MSG_CS_CMD_CONVERT, &m, COPY_TIMEOUT_MS, on_convert_reply,
                      j)) {
         free(j);
         return NOT_NOW;
     }
     job_link(H, j, 0);
-    cn_log_info(MOD, "converting chunk %016llx v%llu (%llu bytes) to %016llx ec=%u+%u on %s",
+    char d[32];
+    cn_log_info(MOD, "converting chunk %016llx v%llu (%llu bytes) to %016llx %s on %s",
                 (unsigned long long)c.id, (unsigned long long)c.committed_version,
-                (unsigned long long)c.length, (unsigned long long)j->new_chunk, j->k, j->m,
-                pick[0]->name);
+                (unsigned long long)c.length, (unsigned long long)j->new_chunk,
+                convert_layout(j, d, sizeof(d)), pick[0]->name);
     return DONE;
 }
 
@@ -1101,10 +1146,10 @@ static enum outcome work_chunk(struct health *H, uint64_t id, enum job_kind kind
         return ev.online ? NOT_NOW : DONE; /* no readable copy: waits for one */
     /* a part where the labels want it; in loose mode, when the chunk is
      * short of readable parts and no such server is there, anywhere */
-    struct cs_server *dst =
-        pick_target(M, e, c.length, &g, class_missing_part(&g, e, c.committed_version), 0);
+    struct cs_server *dst = pick_target(M, e, c.committed_version, c.length, &g,
+                                        class_missing_part(&g, e, c.committed_version), 0);
     if (!dst && g.mode == CN_MODE_LOOSE && ev.valid < goal)
-        dst = pick_target(M, e, c.length, &g, 0, 1);
+        dst = pick_target(M, e, c.committed_version, c.length, &g, 0, 1);
     if (!dst)
         return NOT_NOW;
     if (start_copy(H, kind, &c, src, dst))
@@ -1286,7 +1331,8 @@ static void work_moves(struct health *H)
         if (!ok || holds_chunk(e, mv.to) || !server_writable(mv.to) ||
             (class_loc_home(&g, src->srv, src->disk) && !class_server_ok(&g, 0, mv.to)) ||
             (!placement_same_zone(mv.from, mv.to) &&
-             zone_load(e, mv.to) >= placement_zone_cap(&g, placement_zones(M)))) {
+             zone_load(e, c.committed_version, mv.to) >=
+                 placement_zone_cap(&g, placement_zones(M)))) {
             H->movehead++; /* no longer valid: skip */
             continue;
         }

@@ -39,7 +39,7 @@ le() {
 hdr() {
   local bytes c
   # shellcheck disable=SC2207  # word splitting of le output is the point
-  bytes=(0x43 0x41 0x52 0x4e 0x02 0x00 $(le "$1" 2) $(le 7 8) $(le "$2" 4)) # protocol version 2
+  bytes=(0x43 0x41 0x52 0x4e 0x03 0x00 $(le "$1" 2) $(le 7 8) $(le "$2" 4)) # protocol version 3
   c=$(($(crc32c "${bytes[@]}") ^ ${3:-0}))
   # shellcheck disable=SC2207
   bytes+=($(le "$c" 4))
@@ -49,8 +49,8 @@ hdr() {
 [ "$(crc32c 0x31 0x32 0x33 0x34 0x35 0x36 0x37 0x38 0x39)" = $((0xE3069283)) ] ||
   fail "crc32c helper is wrong"
 
-# HELLO: role 1 (client), versions 2..2, name "x", nonce and auth empty.
-hello_payload=01020002000100780000000000000000
+# HELLO: role 1 (client), versions 3..3, name "x", nonce and auth empty.
+hello_payload=01030003000100780000000000000000
 hello_frame=$(hdr 1 16)$hello_payload
 
 # send PORT HEX [EXPECT]: connect, send the bytes, then read until the daemon

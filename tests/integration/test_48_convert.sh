@@ -7,6 +7,8 @@
 #     conversion runs loses nothing: after both restart, the conversion
 #     resumes and finishes, and every file reads back identical.
 #  3. Disk bytes afterwards are within 5% of 1.5 x the file bytes.
+#  4. The archive state removed: the chunks are decoded back to copies=2
+#     by the chunkservers (ec=4+2 -> copies), data intact, 2 x the bytes.
 #   bash test_48_convert.sh BIN_DIR
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$here/mount_lib.sh"
@@ -91,4 +93,26 @@ for ((i = 0; i < 30; i++)); do
 done
 echo "file bytes $bytes, disk bytes $((used1 - used0)), ratio $ratio"
 in_band "$ratio" || fail "disk/file = $ratio, want 1.5 within 5%: $(cj disks | jq -c '[.disks[] | [.server, .used, .parts]]')"
+step "the archive state removed: the chunks are decoded back to copies=2"
+all_copies() {
+  local f
+  for f in "$mnt"/a/*; do
+    cj info "$f" | jq -e '.chunks | length == 0 or all(.layout == "copies=2")' >/dev/null || return 1
+  done
+  cj status | jq -e '.classes[] | select(.name == "arc") | .ok == .chunks' >/dev/null
+}
+C class edit arc --archive - >/dev/null || fail "class edit --archive -"
+for ((i = 0; i < 600; i++)); do all_copies && break; sleep 0.2; done
+all_copies || fail "not every chunk is copies=2 again: $(cj status | jq -c '.classes, .health')"
+grep -q "converted chunk .* (copies=2)" "$dir/master/log" || fail "no decode conversion in the master log"
+check_all
+in_band2() { awk -v r="$1" 'BEGIN { exit !(r >= 1.9 && r <= 2.1) }'; }
+for ((i = 0; i < 30; i++)); do
+  used2=$(stable_used)
+  ratio=$(awk -v a="$used0" -v b="$used2" -v f="$bytes" 'BEGIN { printf "%.3f", (b - a) / f }')
+  in_band2 "$ratio" && break
+  sleep 1
+done
+echo "file bytes $bytes, disk bytes $((used2 - used0)), ratio $ratio"
+in_band2 "$ratio" || fail "disk/file = $ratio after decoding, want 2.0 within 5%"
 echo "PASS"
