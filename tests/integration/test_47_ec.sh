@@ -8,6 +8,8 @@
 #     growing truncates, read back exactly.
 #  3. Every pattern of 1 or 2 SIGKILLed servers leaves every file
 #     byte-identical (degraded reads rebuild what is missing).
+#  3a. Two parts of one row damaged on disk (CRC): the file reads back
+#     exactly (the damaged blocks are decoded from the other parts).
 #  3b. A SIGSTOPped data server: its blocks are decoded from the other
 #     parts once it has not answered within ec_slow (2 s).
 #  4. Repair: after one server is SIGKILLed, every chunk gets its 6 parts
@@ -123,6 +125,31 @@ got=$(msha "$mnt/e/two") || fail "degraded read of two"
 "$local_sh" start --dir "$dir" "$s0" >/dev/null
 "$local_sh" start --dir "$dir" "$s1" >/dev/null
 wait_online 7
+
+step "two corrupted parts of one row: the file reads back exactly"
+for ((i = 0; i < 4096; i++)); do
+  printf 'CAIRNMARK-%06d-%01012d\n' "$i" 0
+done >"$work/marks" # 1030-byte lines, ~4 MiB: 17 rows of 4 blocks
+T 60 cp "$work/marks" "$mnt/e/marks" || fail "write e/marks"
+marks_sha=$(sha "$work/marks")
+# row 5: file blocks 20 and 21 are its data parts 0 and 1; the marker of
+# the first line starting in each block is damaged on that part's disk
+for p in 0 1; do
+  srv=$(cj info "$mnt/e/marks" | jq -r --argjson p $p '.chunks[0].parts[] | select(.part == $p) | .server')
+  line=$((((20 + p) * 65536 + 1029) / 1030))
+  mark=$(printf 'CAIRNMARK-%06d-' "$line")
+  "$local_sh" kill --dir "$dir" "$srv" >/dev/null || fail "kill $srv"
+  img="$dir/$srv/disk1.img"
+  off=$(grep -obUa "$mark" "$img" | head -n1 | cut -d: -f1)
+  [ -n "$off" ] && [ "$(grep -cUa "$mark" "$img")" = 1 ] || fail "marker $mark not found once on $srv"
+  printf 'XXXXXXXXXXXXXXXX' | dd of="$img" bs=1 seek="$off" conv=notrunc status=none
+  "$local_sh" start --dir "$dir" "$srv" >/dev/null || fail "start $srv"
+  echo "part $p on $srv: block $((20 + p)) damaged at disk offset $off"
+done
+wait_online 7
+drop_caches
+got=$(msha "$mnt/e/marks") || fail "read e/marks with two damaged parts"
+[ "$got" = "$marks_sha" ] || fail "e/marks reads wrong with two damaged parts"
 
 step "a stopped data server: its blocks are decoded from the others after ec_slow"
 head -c $((4 << 20)) /dev/urandom >"$work/slow"
