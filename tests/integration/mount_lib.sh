@@ -213,6 +213,22 @@ copies_range() {
        END { if (min == "") exit 1; print min, max }' <<<"$all"
 }
 
+# read_stopped NAME FILE SECONDS: prints "SHA MS": the sha-256 of FILE on
+# the mount read (page cache dropped first) while chunkserver NAME is
+# SIGSTOPped, and how long the read took; NAME is continued afterwards.
+# Fails (status 1) when the read does not finish within SECONDS.
+read_stopped() {
+  local pid t0 out rc=0
+  pid=$(cat "$dir/run/$1.pid")
+  drop_caches
+  kill -STOP "$pid"
+  t0=$(date +%s%N)
+  out=$(T "$3" sha256sum "$2") || rc=$?
+  kill -CONT "$pid"
+  [ "$rc" = 0 ] || return 1
+  echo "${out%% *} $((($(date +%s%N) - t0) / 1000000))"
+}
+
 # server_field NAME FIELD: FIELD of server NAME in `cairn servers --json`.
 server_field() {
   local j

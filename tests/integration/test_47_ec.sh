@@ -156,18 +156,10 @@ head -c $((4 << 20)) /dev/urandom >"$work/slow"
 T 60 cp "$work/slow" "$mnt/e/slow" || fail "write e/slow"
 slow_sha=$(sha "$work/slow")
 stopped=$(cj info "$mnt/e/slow" | jq -r '.chunks[0].parts[] | select(.part == 0) | .server')
-spid=$(cat "$dir/run/$stopped.pid")
-drop_caches
-kill -STOP "$spid"
-t0=$(date +%s%N)
 # 16 rows with part 0 on a stopped (not dead: it accepts connections)
 # server: a read that waited the 30 s chunkserver timeout would not finish
-got=$(T 15 sha256sum "$mnt/e/slow" | cut -d' ' -f1) || {
-  kill -CONT "$spid"
-  fail "reading e/slow with $stopped stopped took over 15 s"
-}
-ms=$((($(date +%s%N) - t0) / 1000000))
-kill -CONT "$spid"
+out=$(read_stopped "$stopped" "$mnt/e/slow" 15) || fail "reading e/slow with $stopped stopped took over 15 s"
+read -r got ms <<<"$out"
 [ "$got" = "$slow_sha" ] || fail "e/slow reads wrong with $stopped stopped"
 echo "4 MiB read in $ms ms with $stopped (part 0) stopped"
 wait_online 7

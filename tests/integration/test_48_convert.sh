@@ -83,16 +83,22 @@ all_coded || fail "not every chunk is ec=4+2: $(cj status | jq -c '.classes, .he
 check_all
 
 step "disk bytes are about 1.5 x the file bytes"
-# The copies are deleted after the switch, asynchronously: give it time.
-in_band() { awk -v r="$1" 'BEGIN { exit !(r >= 1.425 && r <= 1.575) }'; }
-for ((i = 0; i < 30; i++)); do
-  used1=$(stable_used)
-  ratio=$(awk -v a="$used0" -v b="$used1" -v f="$bytes" 'BEGIN { printf "%.3f", (b - a) / f }')
-  in_band "$ratio" && break
-  sleep 1
-done
-echo "file bytes $bytes, disk bytes $((used1 - used0)), ratio $ratio"
-in_band "$ratio" || fail "disk/file = $ratio, want 1.5 within 5%: $(cj disks | jq -c '[.disks[] | [.server, .used, .parts]]')"
+# wait_ratio LO HI: until (disk bytes - used0) / file bytes is in [LO, HI]
+# (30 tries): the old parts are deleted after the switch, asynchronously.
+# Sets ratio and grew.
+wait_ratio() {
+  local i u
+  for ((i = 0; i < 30; i++)); do
+    u=$(stable_used)
+    grew=$((u - used0))
+    ratio=$(awk -v g="$grew" -v f="$bytes" 'BEGIN { printf "%.3f", g / f }')
+    awk -v r="$ratio" -v lo="$1" -v hi="$2" 'BEGIN { exit !(r >= lo && r <= hi) }' && return 0
+    sleep 1
+  done
+  return 1
+}
+wait_ratio 1.425 1.575 || fail "disk/file = $ratio, want 1.5 within 5%: $(cj disks | jq -c '[.disks[] | [.server, .used, .parts]]')"
+echo "file bytes $bytes, disk bytes $grew, ratio $ratio"
 step "the archive state removed: the chunks are decoded back to copies=2"
 all_copies() {
   local f
@@ -106,13 +112,6 @@ for ((i = 0; i < 600; i++)); do all_copies && break; sleep 0.2; done
 all_copies || fail "not every chunk is copies=2 again: $(cj status | jq -c '.classes, .health')"
 grep -q "converted chunk .* (copies=2)" "$dir/master/log" || fail "no decode conversion in the master log"
 check_all
-in_band2() { awk -v r="$1" 'BEGIN { exit !(r >= 1.9 && r <= 2.1) }'; }
-for ((i = 0; i < 30; i++)); do
-  used2=$(stable_used)
-  ratio=$(awk -v a="$used0" -v b="$used2" -v f="$bytes" 'BEGIN { printf "%.3f", (b - a) / f }')
-  in_band2 "$ratio" && break
-  sleep 1
-done
-echo "file bytes $bytes, disk bytes $((used2 - used0)), ratio $ratio"
-in_band2 "$ratio" || fail "disk/file = $ratio after decoding, want 2.0 within 5%"
+wait_ratio 1.9 2.1 || fail "disk/file = $ratio after decoding, want 2.0 within 5%"
+echo "file bytes $bytes, disk bytes $grew, ratio $ratio"
 echo "PASS"

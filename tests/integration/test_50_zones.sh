@@ -102,16 +102,9 @@ case " $servers " in *" cs6 "*) ;; *) fail "no copy on the backup server cs6: $s
 primary=${servers/cs6/}
 primary=${primary// /}
 [ -n "$primary" ] || fail "one copy only: $servers"
-pid6=$(cat "$dir/run/cs6.pid")
-drop_caches
-kill -STOP "$pid6"
-t0=$(date +%s%N)
-got=$(T 10 sha256sum "$mnt/b/f" | cut -d' ' -f1) || {
-  kill -CONT "$pid6"
+out=$(read_stopped cs6 "$mnt/b/f" 10) ||
   fail "reading b/f with the backup server stopped did not finish in 10 s: it was read"
-}
-ms=$((($(date +%s%N) - t0) / 1000000))
-kill -CONT "$pid6"
+read -r got ms <<<"$out"
 [ "$got" = "${want[b/f]}" ] || fail "b/f reads wrong"
 echo "8 MiB read in $ms ms with the backup server stopped (primary $primary)"
 wait_online 6
