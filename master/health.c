@@ -202,6 +202,19 @@ struct eval {
 /* A part that must go: on a disk or server marked for removal, or outside
  * the labels of the chunk's class (misplaced: it counts as readable, and
  * is replaced by a part in the right place before it is deleted). */
+/* A coded chunk to decode: its state wants copies, or a codable other
+ * ec=K'+M' (reached through copies=M'+1, then encoded). */
+static int decode_wanted(const struct chunk_goal *g)
+{
+    if (!g->ec)
+        return 0;
+    if (g->target.kind == CN_LAYOUT_COPIES)
+        return g->target.k >= 1 && g->target.k <= CN_CONVERT_COPIES_MAX;
+    return g->target.kind == CN_LAYOUT_EC &&
+           (g->target.k != g->layout.k || g->target.m != g->layout.m) &&
+           class_layout_codable(&g->target, NULL, 0) == 0;
+}
+
 static int loc_away(const struct chunk_goal *g, const struct cs_loc *l)
 {
     return cs_loc_leaving(l) || !class_loc_home(g, l->srv, l->disk);
@@ -394,9 +407,8 @@ static int scan_fn(void *ctx, const struct meta_chunk *c)
             q_push(&H->next_repair[spare < NSPARE ? spare : NSPARE - 1], c->id);
         } else if (ec_dups) {
             q_push(&H->next_delete, c->id);
-        } else if (x->active && g.target.kind == CN_LAYOUT_COPIES &&
-                   meta_chunk_shared(M->meta, c->id) == 0) {
-            q_push(&H->next_convert, c->id); /* its state wants copies again */
+        } else if (x->active && decode_wanted(&g) && meta_chunk_shared(M->meta, c->id) == 0) {
+            q_push(&H->next_convert, c->id); /* its state wants copies, or another K+M */
         }
         return 0;
     }
@@ -1027,13 +1039,18 @@ static enum outcome start_convert(struct health *H, uint64_t id)
         return DONE;
     class_goal(M, &c, 0, &g);
     /* copies -> ec=K+M (encode), or ec=K+M -> copies (decode) */
-    int decode = g.ec && g.target.kind == CN_LAYOUT_COPIES;
+    int decode = decode_wanted(&g);
     if ((!decode &&
          (g.ec || g.target.kind != CN_LAYOUT_EC || class_layout_codable(&g.target, NULL, 0))) ||
-        (decode && (g.target.k < 1 || g.target.k > CN_CONVERT_COPIES_MAX)) ||
         meta_chunk_shared(M->meta, c.id) != 0)
         return DONE;
-    unsigned nt = decode ? g.target.k : (unsigned)g.target.k + g.target.m;
+    /* decode: N copies, or M'+1 on the way to another ec=K'+M' (the next
+     * pass encodes those; the same failures survived meanwhile) */
+    unsigned nt = !decode                             ? (unsigned)g.target.k + g.target.m
+                  : g.target.kind == CN_LAYOUT_COPIES ? g.target.k
+                                                      : (unsigned)g.target.m + 1;
+    if (decode && (nt < 1 || nt > CN_CONVERT_COPIES_MAX))
+        return DONE;
     struct cn_cs_src srcs[EC_PARTS_MAX + 8], tgts[EC_PARTS_MAX];
     struct cs_server *src = NULL;
     uint32_t nsrc = 0;
@@ -1051,7 +1068,7 @@ static enum outcome start_convert(struct health *H, uint64_t id)
         return DONE;
     /* the servers where the target state's labels put its parts */
     struct chunk_goal tg = g;
-    tg.layout = g.target;
+    tg.layout = decode ? (struct cn_layout){CN_LAYOUT_COPIES, (uint8_t)nt, 0} : g.target;
     tg.ec = !decode;
     tg.copies = nt;
     struct cs_server *pick[EC_PARTS_MAX];

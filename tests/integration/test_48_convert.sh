@@ -7,8 +7,10 @@
 #     conversion runs loses nothing: after both restart, the conversion
 #     resumes and finishes, and every file reads back identical.
 #  3. Disk bytes afterwards are within 5% of 1.5 x the file bytes.
-#  4. The archive state removed: the chunks are decoded back to copies=2
-#     by the chunkservers (ec=4+2 -> copies), data intact, 2 x the bytes.
+#  4. The archive state edited to ec=2+1: the chunks are re-coded (decoded
+#     to copies=2, then encoded), data intact, 1.5 x the bytes.
+#  5. The archive state removed: the chunks are decoded back to copies=2
+#     by the chunkservers (ec -> copies), data intact, 2 x the bytes.
 #   bash test_48_convert.sh BIN_DIR
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$here/mount_lib.sh"
@@ -99,6 +101,21 @@ wait_ratio() {
 }
 wait_ratio 1.425 1.575 || fail "disk/file = $ratio, want 1.5 within 5%: $(cj disks | jq -c '[.disks[] | [.server, .used, .parts]]')"
 echo "file bytes $bytes, disk bytes $grew, ratio $ratio"
+step "the archive state becomes ec=2+1: the chunks are re-coded (through copies=2)"
+all_e21() {
+  local f
+  for f in "$mnt"/a/*; do
+    cj info "$f" | jq -e '.chunks | length == 0 or all(.layout == "ec=2+1")' >/dev/null || return 1
+  done
+  cj status | jq -e '.classes[] | select(.name == "arc") | .ok == .chunks' >/dev/null
+}
+C class edit arc --archive "ec=2+1" after=1s >/dev/null || fail "class edit --archive ec=2+1"
+for ((i = 0; i < 600; i++)); do all_e21 && break; sleep 0.2; done
+all_e21 || fail "not every chunk is ec=2+1: $(cj status | jq -c '.classes, .health')"
+check_all
+wait_ratio 1.425 1.575 || fail "disk/file = $ratio as ec=2+1, want 1.5 within 5%"
+echo "as ec=2+1: file bytes $bytes, disk bytes $grew, ratio $ratio"
+
 step "the archive state removed: the chunks are decoded back to copies=2"
 all_copies() {
   local f
