@@ -189,7 +189,17 @@ static void work_read(uv_work_t *w)
         return;
     }
     uint8_t *buf = f->data + DATA_AT;
-    ssize_t n = ls_read(r->disk->ls, m->chunk, m->part, m->version, m->block, buf, LS_BLOCK_MAX);
+    /* Only committed data is served: blocks of an uncommitted version (a
+     * copy or rebuild of the part in progress, a write not committed here)
+     * would read as holes where they have not arrived yet. */
+    struct ls_part_info pi;
+    ssize_t n = ls_part_stat(r->disk->ls, m->chunk, m->part, &pi);
+    if (n == 0 && !pi.committed)
+        n = -ENOENT;
+    else if (n == 0 && m->version && m->version != pi.version)
+        n = -ESTALE;
+    if (n == 0)
+        n = ls_read(r->disk->ls, m->chunk, m->part, m->version, m->block, buf, LS_BLOCK_MAX);
     if (n == -ENODATA) { /* a hole inside the part reads as zeros */
         memset(buf, 0, LS_BLOCK_MAX);
         n = m->length
