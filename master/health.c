@@ -199,9 +199,6 @@ struct eval {
     unsigned valid, keep, online_keep, online_leaving, online, misplaced;
 };
 
-/* A part that must go: on a disk or server marked for removal, or outside
- * the labels of the chunk's class (misplaced: it counts as readable, and
- * is replaced by a part in the right place before it is deleted). */
 /* A coded chunk to decode: its state wants copies, or a codable other
  * ec=K'+M' (reached through copies=M'+1, then encoded). */
 static int decode_wanted(const struct chunk_goal *g)
@@ -215,9 +212,72 @@ static int decode_wanted(const struct chunk_goal *g)
            class_layout_codable(&g->target, NULL, 0) == 0;
 }
 
+/* A part that must go: on a disk or server marked for removal, outside
+ * the labels of the chunk's class, or a copy too many in its zone (zone_mark)
+ * (misplaced: it counts as readable, and is replaced by a part in the right
+ * place before it is deleted). */
 static int loc_away(const struct chunk_goal *g, const struct cs_loc *l)
 {
-    return cs_loc_leaving(l) || !class_loc_home(g, l->srv, l->disk);
+    if (cs_loc_leaving(l) || !class_loc_home(g, l->srv, l->disk))
+        return 1;
+    for (unsigned i = 0; i < g->nzone_away; i++)
+        if (g->zone_away[i] == l->srv)
+            return 1;
+    return 0;
+}
+
+static int server_writable(const struct cs_server *s);
+static int holds_chunk(const struct cs_chunk_locs *e, const struct cs_server *s);
+
+/* Copies (not EC parts) placed before the zones allowed the rule (a zone
+ * added later, a zone label added): the copies past the zone's cap, in
+ * location order, are marked away in g, so the health loop makes a copy in
+ * a zone with room and then deletes them, like misplaced parts. Only when
+ * such a zone has a writable server that may take the chunk: otherwise the
+ * crowded copies stay (no copy and delete back and forth). */
+static void zone_mark(struct master *M, struct chunk_goal *g, const struct cs_chunk_locs *e,
+                      uint64_t version)
+{
+    g->nzone_away = 0;
+    if (g->ec || !e)
+        return;
+    unsigned cap = placement_zone_cap(g, placement_zones(M));
+    const struct cs_loc *stay[ZONE_AWAY_MAX * 4];
+    unsigned nstay = 0;
+    for (uint32_t i = 0; i < e->n && nstay < ZONE_AWAY_MAX * 4; i++) {
+        const struct cs_loc *l = &e->v[i];
+        if (l->version == version && cs_loc_state(l) == CS_ONLINE && !cs_loc_leaving(l) &&
+            class_loc_home(g, l->srv, l->disk))
+            stay[nstay++] = l;
+    }
+    const struct cs_server *away[ZONE_AWAY_MAX];
+    unsigned naway = 0;
+    for (unsigned i = 0; i < nstay && naway < ZONE_AWAY_MAX; i++) {
+        unsigned before = 0;
+        for (unsigned j = 0; j < i; j++)
+            before += placement_same_zone(stay[j]->srv, stay[i]->srv);
+        if (before >= cap)
+            away[naway++] = stay[i]->srv;
+    }
+    if (!naway)
+        return;
+    /* enough copies in their right zones already: only deletes follow */
+    struct cs_registry *reg = &M->reg;
+    int room = nstay - naway >= g->copies;
+    for (size_t i = 0; i < reg->nservers && !room; i++) {
+        const struct cs_server *s = reg->servers[i];
+        if (!server_writable(s) || holds_chunk(e, s) || !class_server_ok(g, 0, s))
+            continue;
+        unsigned load = 0;
+        for (unsigned j = 0; j < nstay; j++)
+            load += placement_same_zone(stay[j]->srv, s);
+        room = load < cap;
+    }
+    if (!room)
+        return;
+    for (unsigned i = 0; i < naway; i++)
+        g->zone_away[i] = away[i];
+    g->nzone_away = naway;
 }
 
 static void evaluate(const struct chunk_goal *g, const struct cs_chunk_locs *e, uint64_t version,
@@ -382,6 +442,7 @@ static int scan_fn(void *ctx, const struct meta_chunk *c)
     class_goal(M, c, 0, &g);
     unsigned goal = g.copies;
     struct cs_chunk_locs *e = cs_locs_get(M, c->id);
+    zone_mark(M, &g, e, c->committed_version);
     evaluate(&g, e, c->committed_version, &ev);
     /* EC: P distinct readable parts of K + M, P - K failures to spare */
     unsigned ec_valid = 0, ec_online = 0, ec_dups = 0;
@@ -672,6 +733,7 @@ static void finish_move(struct health *H, const struct job *j)
     struct eval ev;
     struct chunk_goal g;
     class_goal(M, &c, 0, &g);
+    zone_mark(M, &g, e, c.committed_version);
     evaluate(&g, e, c.committed_version, &ev);
     if (ev.online_keep <= g.copies)
         return;
@@ -821,6 +883,7 @@ static void delete_surplus(struct health *H, const struct meta_chunk *c)
     for (;;) {
         struct cs_chunk_locs *e = cs_locs_get(M, c->id);
         struct eval ev;
+        zone_mark(M, &g, e, c->committed_version);
         evaluate(&g, e, c->committed_version, &ev);
         if (!has_surplus(&ev, goal))
             return;
@@ -1150,6 +1213,7 @@ static enum outcome work_chunk(struct health *H, uint64_t id, enum job_kind kind
     if (g.ec)
         return ec_rebuild(H, &c, &g, urgent);
     struct cs_chunk_locs *e = cs_locs_get(M, id);
+    zone_mark(M, &g, e, c.committed_version);
     struct eval ev;
     evaluate(&g, e, c.committed_version, &ev);
     if (ev.keep >= goal) {

@@ -382,6 +382,10 @@ struct chunk_goal {
     const struct cn_lexpr *lx;
     uint8_t mode;   /* CN_MODE_STRICT or CN_MODE_LOOSE */
     uint8_t wflags; /* CN_WF_* for parts written in this state (compress=zstd) */
+    /* health.c zone_mark: servers whose copy is one too many in its zone */
+#define ZONE_AWAY_MAX 8
+    const struct cs_server *zone_away[ZONE_AWAY_MAX];
+    unsigned nzone_away;
 };
 int classes_init(struct master *M, char *err, size_t errlen);
 int classes_load(struct master *M);

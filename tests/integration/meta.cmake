@@ -79,3 +79,11 @@ if(TARGET cairn AND TARGET cairn-chunkserver AND TARGET cairn-mount)
            COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/test_49_disk_vanish.sh ${CMAKE_BINARY_DIR}/bin)
   set_tests_properties(test_49_disk_vanish PROPERTIES TIMEOUT 300 RUN_SERIAL TRUE)
 endif()
+
+# Zones (issue 7): chunks placed while there was one zone are spread over
+# zones when a server of a second zone joins.
+if(TARGET cairn AND TARGET cairn-chunkserver AND TARGET cairn-mount)
+  add_test(NAME test_51_zone_spread
+           COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/test_51_zone_spread.sh ${CMAKE_BINARY_DIR}/bin)
+  set_tests_properties(test_51_zone_spread PROPERTIES TIMEOUT 180 RUN_SERIAL TRUE)
+endif()
