@@ -7,7 +7,9 @@
 #  2. Random overwrites and appends into EC files, and shrinking then
 #     growing truncates, read back exactly.
 #  3. Every pattern of 1 or 2 SIGKILLed servers leaves every file
-#     byte-identical (degraded reads rebuild what is missing).
+#     byte-identical (degraded reads rebuild what is missing); with
+#     CAIRN_TEST_QUICK=1 (the sanitizer pass) the 7 single kills and 7 of
+#     the 21 pairs.
 #  3a. Two parts of one row damaged on disk (CRC): the file reads back
 #     exactly (the damaged blocks are decoded from the other parts).
 #  3b. A SIGSTOPped data server: its blocks are decoded from the other
@@ -103,7 +105,14 @@ names=(cs1 cs2 cs3 cs4 cs5 cs6 cs7)
 patterns=()
 for ((a = 0; a < 7; a++)); do
   patterns+=("${names[a]}")
-  for ((b = a + 1; b < 7; b++)); do patterns+=("${names[a]} ${names[b]}"); done
+  for ((b = a + 1; b < 7; b++)); do
+    # CAIRN_TEST_QUICK (the sanitizer pass, `make test-asan`): each server
+    # in two pairs instead of six; the normal pass checks all 21 pairs
+    if [ "${CAIRN_TEST_QUICK:-0}" = 1 ] && [ $((b - a)) != 1 ] && [ $((b - a)) != 6 ]; then
+      continue
+    fi
+    patterns+=("${names[a]} ${names[b]}")
+  done
 done
 for p in "${patterns[@]}"; do
   for n in $p; do "$local_sh" kill --dir "$dir" "$n" >/dev/null || fail "kill $n"; done
@@ -140,8 +149,9 @@ for p in 0 1; do
   mark=$(printf 'CAIRNMARK-%06d-' "$line")
   "$local_sh" kill --dir "$dir" "$srv" >/dev/null || fail "kill $srv"
   img="$dir/$srv/disk1.img"
-  off=$(grep -obUa "$mark" "$img" | head -n1 | cut -d: -f1)
-  [ -n "$off" ] && [ "$(grep -cUa "$mark" "$img")" = 1 ] || fail "marker $mark not found once on $srv"
+  hits=$(grep -obUa "$mark" "$img" || true)
+  [ -n "$hits" ] && [ "$(wc -l <<<"$hits")" = 1 ] || fail "marker $mark not found once on $srv"
+  off=${hits%%:*}
   printf 'XXXXXXXXXXXXXXXX' | dd of="$img" bs=1 seek="$off" conv=notrunc status=none
   "$local_sh" start --dir "$dir" "$srv" >/dev/null || fail "start $srv"
   echo "part $p on $srv: block $((20 + p)) damaged at disk offset $off"
@@ -193,7 +203,15 @@ done
 [ "$n" = 6 ] || fail "after $victim came back, f300001 has $n parts, want 6"
 
 step "three servers of a chunk gone: EIO, and cairn status names the file"
-read -r k1 k2 k3 < <(cj info "$mnt/e/f65537" | jq -r '[.chunks[0].parts[0:3][] | .server] | join(" ")')
+# once the chunk has its 6 parts and no extra copy of one (rebuilds and
+# returning servers may leave a second part of an index for a moment), the
+# servers of parts 0, 1 and 2
+six() { cj info "$mnt/e/f65537" | jq -e '[.chunks[0].parts[] | select(.current)] | length == 6 and
+  ([.[].part] | unique | length == 6)' >/dev/null; }
+for ((i = 0; i < 150; i++)); do six && break; sleep 0.2; done
+six || fail "f65537 does not have exactly its 6 parts: $(cj info "$mnt/e/f65537" | jq -c '.chunks[0].parts')"
+read -r k1 k2 k3 < <(cj info "$mnt/e/f65537" |
+  jq -r '[.chunks[0].parts[] | select(.current and .part < 3) | .server] | join(" ")')
 for n in $k1 $k2 $k3; do "$local_sh" kill --dir "$dir" "$n" >/dev/null; done
 drop_caches
 if T 60 cat "$mnt/e/f65537" >/dev/null 2>"$work/cat.err"; then
