@@ -3,7 +3,7 @@
 # (`cairn server remove`) empties them while no chunk is ever under goal,
 # `cairn disks` says when the disk is safe to pull, data reads back, and
 # `disk keep` / `server keep` undo the marks.
-#  1. 4 chunkservers x 2 disks, copies=2; 320 MiB in 8 MiB
+#  1. 4 chunkservers x 2 disks, copies=2; 320 MiB (192 MiB in the sanitizer build) in 8 MiB
 #     files; errors: `disk remove nosuch:0` and `disk remove SERVER:99` exit 1
 #     with a message.
 #  2. `disk remove SERVER:INDEX` of the disk with the most parts: leaving,
@@ -21,8 +21,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$here/mount_lib.sh"
 ml_init test_32_heal_drain "${1:-}"
 
-if is_asan; then drain_s=240; else drain_s=120; fi
-nfiles=40
+if is_asan; then drain_s=240 nfiles=24; else drain_s=120 nfiles=40; fi
 heal_env "REPAIR_RATE_MBPS=16"
 ml_up --chunkservers 4 --disks-per-server 2 --copies 2 --disk-size 1G
 wait_online 4
