@@ -731,6 +731,59 @@ static void rescan_done_one(struct cs_ctx *ctx, struct rescan *rs, int reopened)
     free(rs);
 }
 
+/* A part the rescanned disk holds at a version no newer than the copy the
+ * server made on another disk meanwhile: deleted from the rescanned disk on
+ * the pool, or its space would never come back. */
+struct stale_dup {
+    uv_work_t work;
+    struct cs_ctx *ctx;
+    uint16_t disk, part;
+    uint64_t chunk, version;
+    int rc;
+};
+
+static void work_stale_dup(uv_work_t *w)
+{
+    struct stale_dup *x = w->data;
+    x->rc = ls_delete(x->ctx->disks[x->disk].ls, x->chunk, x->part, x->version);
+}
+
+static void stale_dup_done(uv_work_t *w, int status)
+{
+    struct stale_dup *x = w->data;
+    struct cs_ctx *ctx = x->ctx;
+    ctx->work_inflight--;
+    if (status || (x->rc && x->rc != -ENOENT))
+        cn_log_warn("disks", "disk %s: cannot delete the stale copy of chunk %016llx part %u: %s",
+                    ctx->disks[x->disk].path, (unsigned long long)x->chunk, x->part,
+                    status ? cn_strerror(status) : ls_strerror(x->rc));
+    else
+        cn_log_info("disks",
+                    "disk %s: deleted chunk %016llx part %u version %llu: the server holds it "
+                    "on another disk",
+                    ctx->disks[x->disk].path, (unsigned long long)x->chunk, x->part,
+                    (unsigned long long)x->version);
+    cs_disk_drop(ctx, x->disk);
+    free(x);
+}
+
+static void stale_dup_delete(struct cs_ctx *ctx, uint16_t disk, uint64_t chunk, uint16_t part,
+                             uint64_t version)
+{
+    if (cs_disk_hold(ctx, disk))
+        return;
+    struct stale_dup *x = cn_xcalloc(1, sizeof(*x));
+    *x = (struct stale_dup){
+        .ctx = ctx, .disk = disk, .part = part, .chunk = chunk, .version = version};
+    x->work.data = x;
+    ctx->work_inflight++;
+    if (uv_queue_work(ctx->loop, &x->work, work_stale_dup, stale_dup_done)) {
+        ctx->work_inflight--;
+        cs_disk_drop(ctx, disk);
+        free(x);
+    }
+}
+
 static void reopen_done(uv_work_t *w, int status)
 {
     struct reopen_job *j = w->data;
@@ -763,7 +816,11 @@ static void reopen_done(uv_work_t *w, int status)
         if (part_found(ctx, j->disk, f->chunk, f->part, f->version)) {
             cs_note_change(ctx, f->chunk, f->version, f->part, j->disk, 0);
             added++;
+            continue;
         }
+        const struct cs_partref *r = cs_part_find(ctx, f->chunk, f->part);
+        if (r && r->disk != j->disk && r->version >= f->version && !r->busy)
+            stale_dup_delete(ctx, j->disk, f->chunk, f->part, f->version);
     }
     if (!ctx->stopping)
         start_threads(d);

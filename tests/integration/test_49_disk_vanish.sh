@@ -13,7 +13,8 @@
 #  4. The image is renamed back and `cairn disk rescan SERVER` run: the disk
 #     is "ok" again, the chunkserver reports all its parts (log) and the
 #     master counts them (disks parts); same PID; data identical; surplus
-#     copies are deleted until every chunk has 2 parts again.
+#     copies are deleted until every chunk has 2 parts again. Parts the
+#     server re-created on its other disk meanwhile are deleted from it.
 #  5. With DISK_RETRY_MS = 1000 (SIGHUP): away and back again, no command:
 #     the disk comes back by itself, same PID, data identical.
 #   bash test_49_disk_vanish.sh BIN_DIR
@@ -114,6 +115,14 @@ back=$(grep -o "disk $img: back online: [0-9]* parts" "$dir/$victim/log" | tail 
 # of the disk's parts must be reported.
 [ "${back:-0}" -gt 0 ] || fail "$victim did not report the parts of $img: $(grep "back online" "$dir/$victim/log")"
 echo "$victim reported $back of the $nparts parts of $img"
+# The others were re-created on the victim's other disk meanwhile: their
+# stale copies on $img are deleted (their space would never come back).
+dups=$((nparts - back))
+if [ "$dups" -gt 0 ]; then
+  stale_deleted() { [ "$(grep -c "disk $img: deleted chunk .* on another disk" "$dir/$victim/log")" -ge "$dups" ]; }
+  wait_until 10 "the $dups stale copies on $img deleted" stale_deleted
+  echo "$dups stale copies deleted from $img"
+fi
 [ "$(head -n1 "$dir/run/$victim.pid")" = "$pid" ] && kill -0 "$pid" || fail "$victim was restarted"
 check_all
 step "surplus copies are deleted again"
