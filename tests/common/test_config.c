@@ -37,10 +37,11 @@ static const struct cn_opt tab[] = {
     CN_OPT_END,
 };
 
+static char dir[64]; /* this test's temp dir (each test runs in its own process) */
+
 /* Write text to a fresh file named NAME in a temp dir; returns the path. */
 static char *write_file(const char *name, const char *text)
 {
-    static char dir[64];
     if (!dir[0]) {
         snprintf(dir, sizeof(dir), "/tmp/cairn-test-config.XXXXXX");
         cr_assert_not_null(mkdtemp(dir));
@@ -54,14 +55,22 @@ static char *write_file(const char *name, const char *text)
     return path;
 }
 
+/* Remove a file of write_file(), and the temp dir once it is empty. */
+static void drop_file(char *path)
+{
+    unlink(path);
+    free(path);
+    if (dir[0] && rmdir(dir) == 0)
+        dir[0] = 0;
+}
+
 /* Load text as master.cfg; returns rc, message in err. */
 static int load(const char *text, struct tcfg *c, char *err, size_t errlen)
 {
     char *path = write_file("master.cfg", text);
     memset(c, 0, sizeof(*c));
     int rc = cn_config_load(tab, c, path, err, errlen);
-    unlink(path);
-    free(path);
+    drop_file(path);
     return rc;
 }
 
@@ -217,8 +226,7 @@ Test(config, reload_applies_reloadable_only)
     rc = cn_config_reload(tab, &c, sizeof(c), path, err, sizeof(err));
     cr_assert_eq(rc, -EINVAL, "a bad file changes nothing");
     cr_assert_eq(c.heartbeat_s, 8);
-    unlink(path);
-    free(path);
+    drop_file(path);
     cn_config_release(tab, &c);
 }
 
