@@ -229,8 +229,8 @@ static int loc_away(const struct chunk_goal *g, const struct cs_loc *l)
 static int server_writable(const struct cs_server *s);
 static int holds_chunk(const struct cs_chunk_locs *e, const struct cs_server *s);
 
-/* Copies (not EC parts) placed before the zones allowed the rule (a zone
- * added later, a zone label added): the copies past the zone's cap, in
+/* Copies or EC parts placed before the zones allowed the rule (a zone
+ * added later, a zone label added): the parts past the zone's cap, in
  * location order, are marked away in g, so the health loop makes a copy in
  * a zone with room and then deletes them, like misplaced parts. Only when
  * such a zone has a writable server that may take the chunk: otherwise the
@@ -239,7 +239,7 @@ static void zone_mark(struct master *M, struct chunk_goal *g, const struct cs_ch
                       uint64_t version)
 {
     g->nzone_away = 0;
-    if (g->ec || !e)
+    if (!e)
         return;
     unsigned cap = placement_zone_cap(g, placement_zones(M));
     const struct cs_loc *stay[ZONE_AWAY_MAX * 4];
@@ -324,6 +324,20 @@ static void ec_count(const struct chunk_goal *g, const struct cs_chunk_locs *e, 
     }
     *valid = (unsigned)__builtin_popcountll(v);
     *online = (unsigned)__builtin_popcountll(o);
+}
+
+/* The part indices of an EC chunk held somewhere they may stay (not on a
+ * leaving disk or server, inside the labels, within the zone cap). */
+static uint64_t ec_home(const struct chunk_goal *g, const struct cs_chunk_locs *e, uint64_t version)
+{
+    uint64_t h = 0;
+    unsigned np = (unsigned)g->layout.k + g->layout.m;
+    for (uint32_t i = 0; e && i < e->n; i++) {
+        const struct cs_loc *l = &e->v[i];
+        if (l->version == version && cs_loc_state(l) != CS_LOST && l->part < np && !loc_away(g, l))
+            h |= 1ull << l->part;
+    }
+    return h;
 }
 
 static int lease_live(const struct meta_chunk *c, int64_t now_wall)
@@ -462,10 +476,16 @@ static int scan_fn(void *ctx, const struct meta_chunk *c)
     if (g.ec) {
         /* a missing part is rebuilt by a chunkserver from K others; the
          * fewest parts to spare first, as for copies */
+        unsigned home = (unsigned)__builtin_popcountll(ec_home(&g, e, c->committed_version));
         if (ec_valid < goal) {
             H->next_bytes_to_repair += (c->length / g.layout.k + 1) * (goal - ec_valid);
             unsigned spare = ec_valid - g.layout.k;
             q_push(&H->next_repair[spare < NSPARE ? spare : NSPARE - 1], c->id);
+        } else if (home < goal) {
+            /* a part only on a leaving disk or server, outside its labels
+             * or in a crowded zone: copied to its place, then deleted */
+            H->next_bytes_to_repair += (c->length / g.layout.k + 1) * (goal - home);
+            q_push(&H->next_drain, c->id);
         } else if (ec_dups) {
             q_push(&H->next_delete, c->id);
         } else if (x->active && decode_wanted(&g) && meta_chunk_shared(M->meta, c->id) == 0) {
@@ -803,15 +823,20 @@ static int start_copy(struct health *H, enum job_kind kind, const struct meta_ch
     struct cs_server *from = src->srv;
     struct chunk_goal g;
     class_goal(M, c, 0, &g);
+    uint64_t size = c->length; /* a copy; an EC part is shorter */
+    if (g.ec) {
+        struct ec_layout el = {EC_LAYOUT_RS, 0, g.layout.k, g.layout.m};
+        if (ec_geom_part_size(&el, c->length, src->part, &size))
+            return -EINVAL;
+    }
     struct cn_cs_copy_part m = {
-        c->id,   c->committed_version, src->part, cn_str_of(from->addr), src->part, c->length,
-        g.wflags};
+        c->id, c->committed_version, src->part, cn_str_of(from->addr), src->part, size, g.wflags};
     struct job *j = cn_xcalloc(1, sizeof(*j));
     j->M = M;
     j->kind = kind;
     j->chunk = c->id;
     j->version = c->committed_version;
-    j->bytes = c->length;
+    j->bytes = size;
     j->part = src->part;
     j->src = from;
     j->dst = dst;
@@ -845,6 +870,7 @@ static void delete_surplus(struct health *H, const struct meta_chunk *c)
         /* one online part per index: the others of an index go, leaving or
          * misplaced ones first */
         struct cs_chunk_locs *e = cs_locs_get(M, c->id);
+        zone_mark(M, &g, e, c->committed_version);
         unsigned np = (unsigned)g.layout.k + g.layout.m;
         for (unsigned p = 0; e && p < np; p++) {
             const struct cs_loc *keep = NULL;
@@ -923,9 +949,50 @@ static void delete_surplus(struct health *H, const struct meta_chunk *c)
 /* A coded chunk missing a part: the first missing index is rebuilt on a
  * server holding no part of the chunk (and allowed by the labels for that
  * part), which decodes it from the online parts (CS_CMD_REBUILD_PART). */
-static enum outcome ec_rebuild(struct health *H, const struct meta_chunk *c,
-                               const struct chunk_goal *g, int urgent)
+static int start_copy(struct health *H, enum job_kind kind, const struct meta_chunk *c,
+                      const struct cs_loc *src, struct cs_server *dst);
+
+/* Every index is readable, but part p only where it may not stay: copy it
+ * (CS_CMD_COPY_PART, same index) to a server where it may; delete_surplus
+ * drops the old one once the new one is reported. */
+static enum outcome ec_move(struct health *H, const struct meta_chunk *c,
+                            const struct chunk_goal *g, const struct cs_chunk_locs *e,
+                            enum job_kind kind)
 {
+    struct master *M = H->M;
+    unsigned np = (unsigned)g->layout.k + g->layout.m;
+    uint64_t home = ec_home(g, e, c->committed_version);
+    for (unsigned p = 0; p < np; p++) {
+        if (home >> p & 1)
+            continue;
+        const struct cs_loc *src = NULL;
+        for (uint32_t i = 0; e && i < e->n; i++) {
+            const struct cs_loc *l = &e->v[i];
+            if (l->part == p && l->version == c->committed_version &&
+                cs_loc_state(l) == CS_ONLINE && server_can(M, l->srv, 1))
+                src = l;
+        }
+        if (!src)
+            continue;
+        uint64_t part_bytes = c->length / g->layout.k + EC_BLOCK_SIZE;
+        struct cs_server *dst = pick_target(M, e, c->committed_version, part_bytes, g, p, 0);
+        if (!dst)
+            continue;
+        if (start_copy(H, kind, c, src, dst))
+            return NOT_NOW;
+        cn_log_info(MOD, "chunk %016llx: moving part %u from %s to %s (%s)",
+                    (unsigned long long)c->id, p, src->srv->name, dst->name,
+                    cs_loc_leaving(src) ? "leaving" : "misplaced");
+        return DONE;
+    }
+    return DONE;
+}
+
+static enum outcome ec_rebuild(struct health *H, const struct meta_chunk *c,
+                               const struct chunk_goal *g0, int urgent, enum job_kind kind)
+{
+    struct chunk_goal zg = *g0, *g = &zg;
+    zone_mark(H->M, g, cs_locs_get(H->M, c->id), c->committed_version);
     struct master *M = H->M;
     unsigned k = g->layout.k, np = (unsigned)g->layout.k + g->layout.m;
     struct cs_chunk_locs *e = cs_locs_get(M, c->id);
@@ -951,6 +1018,8 @@ static enum outcome ec_rebuild(struct health *H, const struct meta_chunk *c,
         if (!(valid >> p & 1))
             missing = p;
     if (missing == np) {
+        if ((unsigned)__builtin_popcountll(ec_home(g, e, c->committed_version)) < np)
+            return ec_move(H, c, g, e, kind);
         delete_surplus(H, c);
         return DONE;
     }
@@ -1211,7 +1280,7 @@ static enum outcome work_chunk(struct health *H, uint64_t id, enum job_kind kind
     class_goal(M, &c, 0, &g);
     unsigned goal = g.copies;
     if (g.ec)
-        return ec_rebuild(H, &c, &g, urgent);
+        return ec_rebuild(H, &c, &g, urgent, kind);
     struct cs_chunk_locs *e = cs_locs_get(M, id);
     zone_mark(M, &g, e, c.committed_version);
     struct eval ev;

@@ -6,6 +6,9 @@
 #     (a random placement gets this for a chunk 2 times in 5).
 #  2. A killed server's copies are repaired inside its zone (the only zone
 #     without a part of the chunk), so the rule still holds afterwards.
+#  2b. A drained server (cairn server remove) gives its copies and its EC
+#     parts to the other server of its zone (EC parts on a leaving server
+#     are copied, index for index, then deleted).
 #  3. labels=!backup,backup: the copy on the backup server is not read while
 #     the other answers (cs6 SIGSTOPped: a read that touched it would stall
 #     for the client's 30 s timeout), and it serves the file when the other
@@ -91,6 +94,17 @@ all_spread >/dev/null || fail "after the repair: $out"
 check_all
 "$local_sh" start --dir "$dir" cs1 >/dev/null || fail "start cs1"
 wait_online 6
+
+step "cs2 drained (cairn server remove): its copies and EC parts move to cs1, zone a"
+on_cs2() { cj servers | jq -r '.servers[] | select(.name == "cs2") | .parts'; }
+[ "$(on_cs2)" -gt 0 ] || fail "cs2 holds no part: the drain would prove nothing"
+T 30 "$cli" -m "$maddr" server remove cs2 >/dev/null || fail "server remove cs2"
+for ((i = 0; i < 300; i++)); do [ "$(on_cs2)" = 0 ] && break; sleep 0.2; done
+[ "$(on_cs2)" = 0 ] || fail "cs2 still holds $(on_cs2) parts: $(cj status | jq -c '.chunks, .health')"
+for ((i = 0; i < 20; i++)); do out=$(all_spread) && break; sleep 0.5; done
+all_spread >/dev/null || fail "after the drain: $out"
+check_all
+T 30 "$cli" -m "$maddr" server keep cs2 >/dev/null || fail "server keep cs2"
 
 step "backup copy: not read while the other copy answers"
 C class add bk --create "copies=2 labels=!backup,backup" >/dev/null || fail "class add bk"
