@@ -206,14 +206,18 @@ done
 step "three servers of a chunk gone: EIO, and cairn status names the file"
 # once the chunk has its 6 parts and no extra copy of one (rebuilds and
 # returning servers may leave a second part of an index for a moment), the
-# servers of parts 0, 1 and 2
+# servers of parts 0, 4 and 5: data part 0 and both parities. (Not 0, 1, 2:
+# parts 2 and 3 of a 65537-byte chunk are empty, known zeros, so 0, 1 and 2
+# gone still leaves 4 parts to decode from.)
 six() { cj info "$mnt/e/f65537" | jq -e '[.chunks[0].parts[] | select(.current)] | length == 6 and
   ([.[].part] | unique | length == 6)' >/dev/null; }
 for ((i = 0; i < 150; i++)); do six && break; sleep 0.2; done
 six || fail "f65537 does not have exactly its 6 parts: $(cj info "$mnt/e/f65537" | jq -c '.chunks[0].parts')"
 read -r k1 k2 k3 < <(cj info "$mnt/e/f65537" |
-  jq -r '[.chunks[0].parts[] | select(.current and .part < 3) | .server] | join(" ")')
-for n in $k1 $k2 $k3; do "$local_sh" kill --dir "$dir" "$n" >/dev/null; done
+  jq -r '[.chunks[0].parts[] | select(.current and (.part == 0 or .part >= 4)) | .server] | join(" ")')
+[ -n "$k3" ] && [ "$k1" != "$k2" ] && [ "$k1" != "$k3" ] && [ "$k2" != "$k3" ] ||
+  fail "not three servers for parts 0, 4, 5: '$k1' '$k2' '$k3'"
+for n in $k1 $k2 $k3; do "$local_sh" kill --dir "$dir" "$n" >/dev/null || fail "kill $n"; done
 drop_caches
 if T 60 cat "$mnt/e/f65537" >/dev/null 2>"$work/cat.err"; then
   fail "f65537 read with 3 of 6 parts gone"
