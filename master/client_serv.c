@@ -1160,6 +1160,16 @@ static int do_write_end(struct req *r, const struct cn_write_end *m)
         return -ESTALE;
     if (rc)
         return rc;
+    if (m->status == CN_ST_OK && c.lease != META_LEASE_WRITE && c.committed_version == m->version) {
+        /* A retry of a WRITE_END that committed before its reply was lost
+         * (the master was killed between its commit and the send, and the
+         * client asks the next master): versions are issued once per
+         * chunk, so this very session's version is the committed one.
+         * Answer as the first time; nothing to change. */
+        if ((rc = meta_getattr(M->meta, m->ino, &a)) == 0)
+            rep_attr(r, &a);
+        return rc;
+    }
     if (c.lease != META_LEASE_WRITE || c.lease_holder != m->lease || c.version != m->version)
         return -ESTALE;
     if ((rc = turn_begin(M)))
