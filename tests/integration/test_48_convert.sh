@@ -34,10 +34,12 @@ stable_used() {
   done
   echo "$b"
 }
-all_coded() { # every chunk of every file in a/ is ec=4+2
+# all_layout L: every chunk of every file in a/ has layout L, and the class
+# counts every chunk ok
+all_layout() {
   local f
   for f in "$mnt"/a/*; do
-    cj info "$f" | jq -e '.chunks | length == 0 or all(.layout == "ec=4+2")' >/dev/null || return 1
+    cj info "$f" | jq -e --arg l "$1" '.chunks | length == 0 or all(.layout == $l)' >/dev/null || return 1
   done
   cj status | jq -e '.classes[] | select(.name == "arc") | .ok == .chunks' >/dev/null
 }
@@ -80,8 +82,8 @@ sleep 1
 wait_online 7
 
 step "the conversion resumes and finishes"
-for ((i = 0; i < 600; i++)); do all_coded && break; sleep 0.2; done
-all_coded || fail "not every chunk is ec=4+2: $(cj status | jq -c '.classes, .health')"
+for ((i = 0; i < 600; i++)); do all_layout ec=4+2 && break; sleep 0.2; done
+all_layout ec=4+2 || fail "not every chunk is ec=4+2: $(cj status | jq -c '.classes, .health')"
 check_all
 
 step "disk bytes are about 1.5 x the file bytes"
@@ -102,31 +104,17 @@ wait_ratio() {
 wait_ratio 1.425 1.575 || fail "disk/file = $ratio, want 1.5 within 5%: $(cj disks | jq -c '[.disks[] | [.server, .used, .parts]]')"
 echo "file bytes $bytes, disk bytes $grew, ratio $ratio"
 step "the archive state becomes ec=2+1: the chunks are re-coded (through copies=2)"
-all_e21() {
-  local f
-  for f in "$mnt"/a/*; do
-    cj info "$f" | jq -e '.chunks | length == 0 or all(.layout == "ec=2+1")' >/dev/null || return 1
-  done
-  cj status | jq -e '.classes[] | select(.name == "arc") | .ok == .chunks' >/dev/null
-}
 C class edit arc --archive "ec=2+1" after=1s >/dev/null || fail "class edit --archive ec=2+1"
-for ((i = 0; i < 600; i++)); do all_e21 && break; sleep 0.2; done
-all_e21 || fail "not every chunk is ec=2+1: $(cj status | jq -c '.classes, .health')"
+for ((i = 0; i < 600; i++)); do all_layout ec=2+1 && break; sleep 0.2; done
+all_layout ec=2+1 || fail "not every chunk is ec=2+1: $(cj status | jq -c '.classes, .health')"
 check_all
 wait_ratio 1.425 1.575 || fail "disk/file = $ratio as ec=2+1, want 1.5 within 5%"
 echo "as ec=2+1: file bytes $bytes, disk bytes $grew, ratio $ratio"
 
 step "the archive state removed: the chunks are decoded back to copies=2"
-all_copies() {
-  local f
-  for f in "$mnt"/a/*; do
-    cj info "$f" | jq -e '.chunks | length == 0 or all(.layout == "copies=2")' >/dev/null || return 1
-  done
-  cj status | jq -e '.classes[] | select(.name == "arc") | .ok == .chunks' >/dev/null
-}
 C class edit arc --archive - >/dev/null || fail "class edit --archive -"
-for ((i = 0; i < 600; i++)); do all_copies && break; sleep 0.2; done
-all_copies || fail "not every chunk is copies=2 again: $(cj status | jq -c '.classes, .health')"
+for ((i = 0; i < 600; i++)); do all_layout copies=2 && break; sleep 0.2; done
+all_layout copies=2 || fail "not every chunk is copies=2 again: $(cj status | jq -c '.classes, .health')"
 grep -q "converted chunk .* (copies=2)" "$dir/master/log" || fail "no decode conversion in the master log"
 check_all
 wait_ratio 1.9 2.1 || fail "disk/file = $ratio after decoding, want 2.0 within 5%"
